@@ -1,0 +1,5 @@
+import sys
+
+from calserver.cli import main
+
+sys.exit(main())

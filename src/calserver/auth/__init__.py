@@ -1,0 +1,138 @@
+"""Radicale auth plugin on the users table (``[auth] type = calserver.auth``).
+
+Overrides ``_login_ext_with_groups`` (never ``login``, which Radicale wraps with name
+normalisation and constant-time padding). Verified passwords are cached per process;
+each cached login is re-checked against the user's ``auth_epoch`` (one indexed read),
+so a password change or a disabled account takes effect at once in every process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from radicale import auth as radicale_auth
+from radicale import config as radicale_config
+from sqlalchemy import select, update
+
+from calserver import db
+from calserver.auth import passwords
+from calserver.auth.throttle import Throttle, ThrottlePolicy
+from calserver.db.models import users
+
+#: fail2ban reads this logger; keep the message format stable:
+#: ``calserver: authentication failure for user=<name> from=<address>``
+security_log = logging.getLogger("calserver.security")
+
+_UNSAFE = re.compile(r"[^\w.@+-]", re.UNICODE)
+
+
+def _printable(value: str) -> str:
+    """A login name as it may appear in a log line (no spaces, no control characters)."""
+    return _UNSAFE.sub("?", value)[:100] or "-"
+
+
+def client_address(context: radicale_auth.AuthContext) -> str:
+    """The client's address; X-Remote-Addr is trusted only from a proxy on loopback."""
+    remote = context.remote_addr or ""
+    forwarded = (context.x_remote_addr or "").strip()
+    if forwarded:
+        try:
+            if ipaddress.ip_address(remote).is_loopback:
+                return forwarded
+        except ValueError:
+            pass
+    return remote or "unknown"
+
+
+@dataclass
+class _Cached:
+    digest: bytes
+    epoch: int
+    expires: float
+
+
+class Auth(radicale_auth.BaseAuth):
+    def __init__(self, configuration: radicale_config.Configuration) -> None:
+        super().__init__(configuration)
+        self._engine = db.engine_for(configuration)
+        self._ttl = configuration.get("auth", "login_cache_ttl")
+        self._salt = secrets.token_bytes(16)
+        self._cache: dict[str, _Cached] = {}
+        self._cache_lock = threading.Lock()
+        self._throttle = Throttle(
+            self._engine,
+            ThrottlePolicy(
+                free_attempts=configuration.get("auth", "throttle_free_attempts"),
+                address_free_attempts=configuration.get("auth", "throttle_address_free_attempts"),
+                max_delay=configuration.get("auth", "throttle_max_delay"),
+                window=configuration.get("auth", "throttle_window"),
+            ),
+        )
+
+    def _digest(self, login: str, password: str) -> bytes:
+        return hashlib.sha256(
+            self._salt + login.encode("utf-8") + b"\0" + password.encode("utf-8")
+        ).digest()
+
+    def _login_ext_with_groups(
+        self, login: str, password: str, context: radicale_auth.AuthContext
+    ) -> tuple[str, set[str]]:
+        address = client_address(context)
+        keys = ["user:" + login, "addr:" + address]
+        if self._throttle.blocked(keys):
+            self._log_failure(login, address, throttled=True)
+            return "", set()
+        user = self._check(login, password)
+        if not user:
+            self._throttle.record_failure(keys)
+            self._log_failure(login, address, throttled=False)
+            return "", set()
+        return user, set()
+
+    def _check(self, login: str, password: str) -> str:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(users.c.name, users.c.password_hash, users.c.disabled, users.c.auth_epoch)
+                .where(users.c.name == login)
+            ).first()
+        digest = self._digest(login, password)
+        now = time.time()
+        if row is not None and not row.disabled:
+            with self._cache_lock:
+                cached = self._cache.get(login)
+            if (
+                cached is not None
+                and cached.epoch == row.auth_epoch
+                and cached.expires > now
+                and hmac.compare_digest(cached.digest, digest)
+            ):
+                return str(row.name)
+        ok, new_hash = passwords.verify(password, row.password_hash if row is not None else None)
+        if row is None or row.disabled or not ok:
+            return ""
+        if new_hash:  # an imported bcrypt/crypt hash: store it as argon2 from now on
+            with db.write_connection(self._engine) as conn, conn.begin():
+                conn.execute(
+                    update(users).where(users.c.name == login).values(password_hash=new_hash)
+                )
+        self._throttle.clear("user:" + login)
+        if self._ttl:
+            with self._cache_lock:
+                self._cache[login] = _Cached(digest, row.auth_epoch, now + self._ttl)
+        return str(row.name)
+
+    def _log_failure(self, login: str, address: str, throttled: bool) -> None:
+        security_log.warning(
+            "calserver: authentication failure for user=%s from=%s%s",
+            _printable(login),
+            address,
+            " (throttled)" if throttled else "",
+        )

@@ -1,0 +1,34 @@
+"""Password hashing: argon2 for new hashes; bcrypt, sha512-crypt, sha256-crypt and apr1
+(what Radicale's htpasswd files hold) are verified and upgraded at the next login."""
+
+from __future__ import annotations
+
+from passlib.context import CryptContext
+
+context = CryptContext(
+    schemes=["argon2", "bcrypt", "sha512_crypt", "sha256_crypt", "apr_md5_crypt", "md5_crypt"],
+    default="argon2",
+    deprecated=["bcrypt", "sha512_crypt", "sha256_crypt", "apr_md5_crypt", "md5_crypt"],
+)
+
+#: Verified against when the account does not exist, so that an unknown user costs the
+#: same time as a wrong password.
+_DUMMY_HASH = context.hash("calserver-dummy-password")
+
+
+def hash_password(password: str) -> str:
+    return context.hash(password)
+
+
+def is_known_hash(value: str) -> bool:
+    return context.identify(value) is not None
+
+
+def verify(password: str, stored: str | None) -> tuple[bool, str | None]:
+    """Check ``password``; returns (ok, replacement hash when the stored one is outdated).
+    ``stored=None`` (no such account) burns the same time and fails."""
+    if not stored or not is_known_hash(stored):
+        context.verify(password, _DUMMY_HASH)
+        return False, None
+    ok, new_hash = context.verify_and_update(password, stored)
+    return bool(ok), new_hash

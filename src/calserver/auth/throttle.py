@@ -1,0 +1,98 @@
+"""Slowing down password guessing, per account and per client address.
+
+The counters live in the database, so every server process (and host) sees the same
+ones. After ``free`` failures within the window, each further attempt must wait
+``2 ** (failures - free)`` seconds (at most ``max_delay``) after the last failure;
+attempts during the wait are refused without looking at the password and are not
+counted, so the real user is locked out for at most ``max_delay`` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from calserver.db import write_connection
+from calserver.db.models import login_failures
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    free_attempts: int
+    address_free_attempts: int
+    max_delay: int
+    window: int
+
+
+def required_wait(failures: int, free: int, max_delay: int) -> float:
+    """Seconds an attempt must wait after the last failure (pure)."""
+    if failures < free:
+        return 0.0
+    return float(min(max_delay, 2 ** min(failures - free, 30)))
+
+
+class Throttle:
+    def __init__(self, engine: Engine, policy: ThrottlePolicy) -> None:
+        self._engine = engine
+        self._policy = policy
+
+    def _limits(self, key: str) -> int:
+        if key.startswith("addr:"):
+            return self._policy.address_free_attempts
+        return self._policy.free_attempts
+
+    def blocked(self, keys: list[str], now: float | None = None) -> bool:
+        """True when one of ``keys`` must still wait."""
+        now = time.time() if now is None else now
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(login_failures).where(login_failures.c.key.in_(keys))
+            ).all()
+        for row in rows:
+            if now - row.last_failure > self._policy.window:
+                continue
+            wait = required_wait(row.failures, self._limits(row.key), self._policy.max_delay)
+            if now - row.last_failure < wait:
+                return True
+        return False
+
+    def record_failure(self, keys: list[str], now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        with write_connection(self._engine) as conn, conn.begin():
+            for key in keys:
+                row = conn.execute(
+                    select(login_failures).where(login_failures.c.key == key)
+                ).first()
+                if row is None:
+                    try:
+                        with conn.begin_nested():
+                            conn.execute(
+                                insert(login_failures).values(
+                                    key=key, failures=1, last_failure=now
+                                )
+                            )
+                        continue
+                    except IntegrityError:  # another process inserted it first
+                        row = conn.execute(
+                            select(login_failures).where(login_failures.c.key == key)
+                        ).first()
+                assert row is not None
+                failures = 1 if now - row.last_failure > self._policy.window else row.failures + 1
+                conn.execute(
+                    update(login_failures)
+                    .where(login_failures.c.key == key)
+                    .values(failures=failures, last_failure=now)
+                )
+
+    def clear(self, key: str) -> None:
+        with self._engine.connect() as conn:
+            present = conn.execute(
+                select(login_failures.c.key).where(login_failures.c.key == key)
+            ).first()
+        if present is None:
+            return
+        with write_connection(self._engine) as conn, conn.begin():
+            conn.execute(delete(login_failures).where(login_failures.c.key == key))

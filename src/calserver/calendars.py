@@ -1,0 +1,244 @@
+"""Calendars: create, list, delete, import and export (the CLI and the HTTP API use this)."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import vobject
+from radicale import item as radicale_item
+from sqlalchemy import bindparam, delete, func, insert, select, update
+
+from calserver import db, icsfile
+from calserver.db.models import collections, instances, items
+from calserver.errors import InvalidInput, NotFound
+from calserver.storage import Storage
+from calserver.storage.upload import bump_revision, insert_items, item_row, log_changes
+from calserver.users import validate_name
+
+_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class CalendarInfo:
+    path: str
+    name: str
+    color: str
+    events: int
+
+
+def parse_path(path: str) -> tuple[str, str]:
+    """``USER/CAL`` -> (user, cal)."""
+    parts = path.strip("/").split("/")
+    if len(parts) != 2:
+        raise InvalidInput(f"expected USER/CAL, got {path!r}")
+    validate_name(parts[0])
+    validate_name(parts[1], "calendar name")
+    return parts[0], parts[1]
+
+
+def create(
+    storage: Storage, path: str, name: str | None = None, color: str | None = None
+) -> CalendarInfo:
+    user, cal = parse_path(path)
+    if color and not _COLOR.match(color):
+        raise InvalidInput(f"invalid colour {color!r} (expected #RRGGBB)")
+    if storage.load_collection(f"{user}/{cal}") is not None:
+        raise InvalidInput(f"{user}/{cal} exists already")
+    props = {
+        "tag": "VCALENDAR",
+        "D:displayname": name or cal,
+        "C:supported-calendar-component-set": "VEVENT,VTODO,VJOURNAL",
+    }
+    if color:
+        props["ICAL:calendar-color"] = color
+    storage.create_collection(f"/{user}/", props=None)
+    storage.create_collection(f"/{user}/{cal}/", props=props)
+    return CalendarInfo(f"{user}/{cal}", props["D:displayname"], color or "", 0)
+
+
+def _calendar(storage: Storage, path: str) -> Any:
+    user, cal = parse_path(path)
+    collection = storage.load_collection(f"{user}/{cal}")
+    if collection is None or collection.tag != "VCALENDAR":
+        raise NotFound(f"no calendar {user}/{cal}")
+    return collection
+
+
+def list_calendars(storage: Storage, user: str) -> list[CalendarInfo]:
+    with storage.engine.connect() as conn:
+        rows = conn.execute(
+            select(collections, func.count(items.c.id).label("events"))
+            .outerjoin(items, items.c.collection_id == collections.c.id)
+            .where(collections.c.parent == user, collections.c.tag == "VCALENDAR")
+            .group_by(collections.c.id)
+            .order_by(collections.c.path)
+        ).all()
+    result = []
+    for row in rows:
+        props = json.loads(row.props)
+        result.append(
+            CalendarInfo(
+                row.path,
+                props.get("D:displayname", ""),
+                props.get("ICAL:calendar-color", ""),
+                row.events,
+            )
+        )
+    return result
+
+
+def delete_calendar(storage: Storage, path: str) -> None:
+    _calendar(storage, path)
+    storage.delete_collection("/".join(parse_path(path)))
+
+
+def export(storage: Storage, path: str) -> str:
+    return str(_calendar(storage, path).serialize())
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    replaced: int
+
+
+def _prepare(storage: Storage, collection_path: str, resource: icsfile.Resource,
+             max_occurrences: int) -> radicale_item.Item:
+    try:
+        vobject_item = vobject.readOne(resource.text)
+        radicale_item.check_and_sanitize_items(
+            [vobject_item], max_vevent_rrule_occurrence=max_occurrences, is_collection=False,
+            tag="VCALENDAR",
+        )
+        item = radicale_item.Item(collection_path=collection_path, vobject_item=vobject_item)
+        item.prepare()
+    except Exception as exc:  # vobject raises many kinds on bad data
+        raise InvalidInput(f"event {resource.uid!r}: {exc}") from exc
+    return item
+
+
+def import_file(storage: Storage, path: str, text: str, max_occurrences: int = 10000
+                ) -> ImportResult:
+    """Add the events of ``text`` to the calendar; an event whose UID exists replaces it.
+
+    All or nothing, without holding the write lock for the whole import: the events are
+    validated and written aside into a hidden staging collection in batches, then moved
+    into the calendar in one short transaction.
+    """
+    target = _calendar(storage, path)
+    try:
+        resources: Iterable[icsfile.Resource] = list(icsfile.split(text))
+    except icsfile.IcsError as exc:
+        raise InvalidInput(str(exc)) from exc
+    engine = storage.engine
+    staging_path = "\x00import-" + secrets.token_hex(8)
+    with db.write_connection(engine) as conn, conn.begin():
+        staging_id = conn.execute(
+            insert(collections)
+            .values(path=staging_path, parent="\x00", tag="VCALENDAR", props="{}", revision=0,
+                    min_revision=0, sync_key="staging", modified=time.time())
+            .returning(collections.c.id)
+        ).scalar_one()
+    try:
+        batch: list[Any] = []
+        for resource in resources:
+            item = _prepare(storage, target.path, resource, max_occurrences)
+            href = _href_for(item.uid)
+            batch.append(item_row(storage, staging_id, href, item))
+            if len(batch) >= BATCH:
+                _write_batch(engine, staging_id, batch)
+                batch = []
+        _write_batch(engine, staging_id, batch)
+        return _swap_in(storage, staging_id, target.id)
+    finally:
+        with db.write_connection(engine) as conn, conn.begin():
+            conn.execute(delete(collections).where(collections.c.id == staging_id))
+
+
+def _href_for(uid: str) -> str:
+    from calserver.storage.upload import safe_href_for
+
+    return safe_href_for(uid, set())
+
+
+def _write_batch(engine: Any, staging_id: int, batch: list[Any]) -> None:
+    if batch:
+        with db.write_connection(engine) as conn, conn.begin():
+            insert_items(conn, staging_id, batch)
+
+
+def _swap_in(storage: Storage, staging_id: int, target_id: int) -> ImportResult:
+    with db.write_connection(storage.engine) as conn, conn.begin():
+        db.advisory_lock(conn, "/".join(_path_of(conn, target_id).split("/")[:2]))
+        staged = {
+            row.uid: (row.id, row.href)
+            for row in conn.execute(
+                select(items.c.id, items.c.uid, items.c.href).where(
+                    items.c.collection_id == staging_id
+                )
+            )
+        }
+        existing = conn.execute(
+            select(items.c.id, items.c.uid, items.c.href).where(items.c.collection_id == target_id)
+        ).all()
+        by_href = {row.href: row for row in existing}
+        replaced_ids = [row.id for row in existing if row.uid in staged]
+        renames: list[dict[str, Any]] = []
+        for row in existing:
+            if row.uid in staged:  # keep the href clients know
+                item_id, href = staged[row.uid]
+                if href != row.href:
+                    renames.append({"b_id": item_id, "b_href": row.href})
+        taken = {row.href for row in existing if row.uid not in staged}
+        for uid, (item_id, href) in staged.items():
+            if href in taken and by_href[href].uid != uid:
+                new_href = radicale_item.find_available_uid(lambda h: h in taken, ".ics")
+                renames.append({"b_id": item_id, "b_href": new_href})
+                taken.add(new_href)
+        for start in range(0, len(replaced_ids), 500):
+            conn.execute(delete(items).where(items.c.id.in_(replaced_ids[start : start + 500])))
+        if renames:
+            conn.execute(
+                update(items).where(items.c.id == bindparam("b_id")).values(
+                    href=bindparam("b_href")
+                ),
+                renames,
+            )
+        conn.execute(
+            update(items).where(items.c.collection_id == staging_id).values(
+                collection_id=target_id
+            )
+        )
+        conn.execute(
+            update(instances)
+            .where(instances.c.collection_id == staging_id)
+            .values(collection_id=target_id)
+        )
+        hrefs = _hrefs_of(conn, [item_id for item_id, _ in staged.values()])
+        revision = bump_revision(conn, target_id)
+        log_changes(conn, target_id, revision, hrefs, deleted=False)
+    return ImportResult(created=len(staged) - len(replaced_ids), replaced=len(replaced_ids))
+
+
+def _hrefs_of(conn: Any, ids: list[int]) -> list[str]:
+    hrefs: list[str] = []
+    for start in range(0, len(ids), 500):
+        hrefs.extend(
+            conn.execute(select(items.c.href).where(items.c.id.in_(ids[start : start + 500])))
+            .scalars()
+        )
+    return hrefs
+
+
+def _path_of(conn: Any, collection_id: int) -> str:
+    return str(
+        conn.execute(select(collections.c.path).where(collections.c.id == collection_id))
+        .scalar_one()
+    )

@@ -1,0 +1,47 @@
+"""``calserver check``: integrity of the database (what a crash or a bug could break)."""
+
+from __future__ import annotations
+
+from radicale import item as radicale_item
+from sqlalchemy import Engine, func, select
+
+from calserver.db.models import changes, collections, items
+
+
+def check_storage(engine: Engine) -> list[str]:
+    problems: list[str] = []
+    with engine.connect() as conn, conn.begin():
+        paths = {row.path: row for row in conn.execute(select(collections))}
+        for path, row in paths.items():
+            if row.parent == "\x00":
+                problems.append(f"unfinished import left behind ({row.id}); it is not visible")
+                continue
+            if row.parent and row.parent not in paths:
+                problems.append(f"collection {path!r} has no parent {row.parent!r}")
+            if path and row.parent != path.rpartition("/")[0]:
+                problems.append(f"collection {path!r} has a wrong parent {row.parent!r}")
+        latest = dict(
+            conn.execute(
+                select(changes.c.collection_id, func.max(changes.c.revision)).group_by(
+                    changes.c.collection_id
+                )
+            ).all()
+        )
+        for row in paths.values():
+            if latest.get(row.id, 0) > row.revision:
+                problems.append(f"collection {row.path!r} is behind its change log")
+        last_id = 0
+        while True:
+            rows = conn.execute(
+                select(items.c.id, items.c.collection_id, items.c.href, items.c.etag, items.c.text)
+                .where(items.c.id > last_id)
+                .order_by(items.c.id)
+                .limit(2000)
+            ).all()
+            for item in rows:
+                if radicale_item.get_etag(item.text) != item.etag:
+                    problems.append(f"item {item.href!r} ({item.id}): ETag does not match its data")
+            if len(rows) < 2000:
+                break
+            last_id = rows[-1].id
+    return problems

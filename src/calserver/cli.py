@@ -1,0 +1,335 @@
+"""The ``calserver`` command line. Exit codes: 0 done, 1 runtime error, 2 usage or
+configuration error."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from radicale import config as radicale_config
+
+from calserver import __version__, calendars, db, users
+from calserver import config as calserver_config
+from calserver.errors import CalserverError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        "-C",
+        default=argparse.SUPPRESS,
+        help="configuration file (default: $CALSERVER_CONFIG, else /etc/calserver/config)",
+    )
+    group = parser.add_argument_group("configuration options (override the file)")
+    for section, option, spec in calserver_config.public_options():
+        group.add_argument(
+            calserver_config.flag_name(section, option),
+            dest=f"cfg:{section}:{option}",
+            metavar="VALUE",
+            default=argparse.SUPPRESS,
+            help=f"[{section}] {option}: {spec.get('help', '')} (default: {spec['value']!r})",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    _add_config_flags(parent)
+    parser = argparse.ArgumentParser(
+        prog="calserver",
+        description="CalDAV / iCalendar calendar server on Radicale with SQL storage",
+        parents=[parent],
+    )
+    parser.add_argument("--version", action="version", version=f"calserver {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable[..., int], help_: str, **kw: Any) -> Any:
+        p = sub.add_parser(name, help=help_, parents=[parent], **kw)
+        p.set_defaults(func=func)
+        return p
+
+    command("serve", cmd_serve, "run the server")
+
+    user = sub.add_parser("user", help="manage user accounts")
+    user_sub = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def user_cmd(name: str, func: Callable[..., int], help_: str) -> Any:
+        p = user_sub.add_parser(name, help=help_, parents=[parent])
+        p.set_defaults(func=func)
+        return p
+
+    p = user_cmd("add", cmd_user_add, "create a user")
+    p.add_argument("name")
+    p.add_argument("--email", default="")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p = user_cmd("passwd", cmd_user_passwd, "change a password")
+    p.add_argument("name")
+    p.add_argument("--password-stdin", action="store_true")
+    for name, func, help_ in (
+        ("disable", cmd_user_disable, "refuse a user's logins"),
+        ("enable", cmd_user_enable, "allow a disabled user again"),
+        ("delete", cmd_user_delete, "delete a user and their calendars"),
+    ):
+        user_cmd(name, func, help_).add_argument("name")
+    user_cmd("list", cmd_user_list, "list users")
+
+    cal = sub.add_parser("calendar", help="manage calendars")
+    cal_sub = cal.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = cal_sub.add_parser("create", help="create USER/CAL", parents=[parent])
+    p.set_defaults(func=cmd_calendar_create)
+    p.add_argument("path", metavar="USER/CAL")
+    p.add_argument("--name", help="display name")
+    p.add_argument("--color", help="#RRGGBB")
+    p = cal_sub.add_parser("list", help="list a user's calendars", parents=[parent])
+    p.set_defaults(func=cmd_calendar_list)
+    p.add_argument("user", metavar="USER")
+    p = cal_sub.add_parser("delete", help="delete USER/CAL", parents=[parent])
+    p.set_defaults(func=cmd_calendar_delete)
+    p.add_argument("path", metavar="USER/CAL")
+
+    p = command("import", cmd_import, "import an .ics file into USER/CAL")
+    p.add_argument("file", metavar="FILE.ics")
+    p.add_argument("path", metavar="USER/CAL")
+    p = command("export", cmd_export, "write USER/CAL as one .ics")
+    p.add_argument("path", metavar="USER/CAL")
+    p.add_argument("-o", "--output", help="file (default: standard output)")
+
+    p = command(
+        "migrate-from-radicale", cmd_migrate, "bring in a stock Radicale storage and its users"
+    )
+    p.add_argument("source", metavar="PATH_OR_CONFIG")
+    p.add_argument("--dry-run", action="store_true", help="show what would be done")
+
+    dbp = sub.add_parser("db", help="database maintenance")
+    db_sub = dbp.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = db_sub.add_parser("upgrade", help="apply schema migrations", parents=[parent])
+    p.set_defaults(func=cmd_db_upgrade)
+
+    command("check", cmd_check, "check the database's integrity")
+    p = command("urls", cmd_urls, "print every URL of a calendar")
+    p.add_argument("path", metavar="USER/CAL")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    return parser
+
+
+def load_configuration(args: argparse.Namespace) -> radicale_config.Configuration:
+    overrides: dict[str, dict[str, str]] = {}
+    for key, value in vars(args).items():
+        if key.startswith("cfg:"):
+            _, section, option = key.split(":")
+            overrides.setdefault(section, {})[option] = value
+    paths = calserver_config.config_paths(getattr(args, "config", None))
+    return calserver_config.load(paths, overrides)
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to ask for the password: use --password-stdin")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise CalserverError("the passwords differ")
+    return first
+
+
+def _engine(cfg: radicale_config.Configuration) -> Any:
+    engine = db.engine_for(cfg)
+    db.ensure_schema(engine)
+    return engine
+
+
+def _storage(cfg: radicale_config.Configuration) -> Any:
+    from calserver.storage import Storage
+
+    _engine(cfg)
+    return Storage(cfg)
+
+
+def cmd_serve(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    from calserver.server import serve, setup_logging
+
+    setup_logging(cfg)
+    serve(cfg)
+    return EXIT_OK
+
+
+def cmd_user_add(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    engine = _engine(cfg)
+    users.validate_name(args.name)
+    users.add(engine, args.name, _read_password(args), args.email)
+    print(f"user {args.name} created")
+    return EXIT_OK
+
+
+def cmd_user_passwd(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    engine = _engine(cfg)
+    if users.get(engine, args.name) is None:
+        raise CalserverError(f"no user {args.name!r}")
+    users.set_password(engine, args.name, _read_password(args))
+    print(f"password of {args.name} changed")
+    return EXIT_OK
+
+
+def cmd_user_disable(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    users.set_disabled(_engine(cfg), args.name, True)
+    print(f"user {args.name} disabled")
+    return EXIT_OK
+
+
+def cmd_user_enable(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    users.set_disabled(_engine(cfg), args.name, False)
+    print(f"user {args.name} enabled")
+    return EXIT_OK
+
+
+def cmd_user_delete(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    users.remove(_engine(cfg), args.name)
+    print(f"user {args.name} and their calendars deleted")
+    return EXIT_OK
+
+
+def cmd_user_list(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    for user in users.all_users(_engine(cfg)):
+        flags = " (disabled)" if user.disabled else ""
+        print(f"{user.name}\t{user.email}{flags}")
+    return EXIT_OK
+
+
+def cmd_calendar_create(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    storage = _storage(cfg)
+    user, _ = calendars.parse_path(args.path)
+    if users.get(storage.engine, user) is None:
+        raise CalserverError(f"no user {user!r}")
+    info = calendars.create(storage, args.path, args.name, args.color)
+    print(f"calendar {info.path} created")
+    return EXIT_OK
+
+
+def cmd_calendar_list(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    for info in calendars.list_calendars(_storage(cfg), args.user):
+        print(f"{info.path}\t{info.name}\t{info.color}\t{info.events} items")
+    return EXIT_OK
+
+
+def cmd_calendar_delete(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    calendars.delete_calendar(_storage(cfg), args.path)
+    print(f"calendar {args.path} deleted")
+    return EXIT_OK
+
+
+def cmd_import(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    storage = _storage(cfg)
+    try:
+        with open(args.file, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CalserverError(f"cannot read {args.file}: {exc}") from exc
+    result = calendars.import_file(
+        storage, args.path, text, cfg.get("server", "max_vevent_rrule_occurrence")
+    )
+    print(f"imported {result.created + result.replaced} items into {args.path} "
+          f"({result.created} new, {result.replaced} replaced)")
+    return EXIT_OK
+
+
+def cmd_export(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    text = calendars.export(_storage(cfg), args.path)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_migrate(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    from calserver import migrate
+
+    storage = _storage(cfg)
+    report = migrate.migrate(storage, args.source, dry_run=args.dry_run)
+    for line in report:
+        print(line)
+    return EXIT_OK
+
+
+def cmd_db_upgrade(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    before, after = db.upgrade(db.engine_for(cfg))
+    if before == after:
+        print(f"database schema is up to date (version {after})")
+    else:
+        print(f"database schema upgraded from version {before} to {after}")
+    return EXIT_OK
+
+
+def cmd_check(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    from calserver.check import check_storage
+
+    problems = check_storage(_engine(cfg))
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) found")
+        return EXIT_ERROR
+    print("no problems found")
+    return EXIT_OK
+
+
+def calendar_urls(cfg: radicale_config.Configuration, path: str) -> dict[str, str]:
+    from calserver.server import base_url
+
+    user, cal = calendars.parse_path(path)
+    base = base_url(cfg)
+    return {"caldav": f"{base}/{quote(user)}/{quote(cal)}/"}
+
+
+def cmd_urls(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    storage = _storage(cfg)
+    user, cal = calendars.parse_path(args.path)
+    if storage.load_collection(f"{user}/{cal}") is None:
+        raise CalserverError(f"no calendar {user}/{cal}")
+    urls = calendar_urls(cfg, args.path)
+    if args.json:
+        print(json.dumps(urls, indent=2, ensure_ascii=False))
+    else:
+        for key, value in urls.items():
+            print(f"{key}\t{value}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_configuration(args)
+    except calserver_config.ConfigError as exc:
+        print(f"calserver: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(cfg, args))
+    except UsageError as exc:
+        print(f"calserver: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except db.SchemaError as exc:
+        print(f"calserver: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CalserverError as exc:
+        print(f"calserver: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""Configuration: Radicale's INI format and schema, plus calserver's own options.
+
+Every option is declared once here (type, default, help), in the same shape as
+``radicale.config.DEFAULT_CONFIG_SCHEMA``; defaults, validation, command-line flags
+(``--SECTION-OPTION``) and the configuration reference in the README derive from it.
+The configuration is read once at start-up into a ``radicale.config.Configuration``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from configparser import RawConfigParser
+from typing import Any
+
+from radicale import config as radicale_config
+
+DEFAULT_PATHS = ("/etc/calserver/config", "~/.config/calserver/config")
+ENV_CONFIG = "CALSERVER_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be loaded (exit code 2)."""
+
+
+def _data_folder_default() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join("~", ".local", "share")
+    return os.path.join(base, "calserver")
+
+
+def _positive_int(value: Any) -> int:
+    return radicale_config.positive_int(value)
+
+
+def _smtp_security(value: Any) -> str:
+    value = str(value).strip().lower()
+    if value not in ("none", "starttls", "tls"):
+        raise ValueError("unsupported SMTP security: %r (none|starttls|tls)" % value)
+    return value
+
+
+# calserver's own options, added to Radicale's sections or in sections of their own.
+CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
+    [
+        (
+            "server",
+            OrderedDict(
+                [
+                    (
+                        "public_url",
+                        {
+                            "value": "",
+                            "help": "URL at which people reach the server, with the prefix "
+                            "when behind a proxy, e.g. https://cal.example.org/dav "
+                            "(default: http:// and the first of hosts)",
+                            "type": str,
+                        },
+                    ),
+                ]
+            ),
+        ),
+        (
+            "storage",
+            OrderedDict(
+                [
+                    (
+                        "data_folder",
+                        {
+                            "value": _data_folder_default(),
+                            "help": "folder for the embedded SQLite database and server keys",
+                            "type": radicale_config.filepath,
+                        },
+                    ),
+                    (
+                        "database_url",
+                        {
+                            "value": "",
+                            "help": "SQLAlchemy database URL, e.g. postgresql+psycopg://user@host/db "
+                            "(default: sqlite file calserver.sqlite in data_folder)",
+                            "type": str,
+                        },
+                    ),
+                    (
+                        "sqlite_busy_timeout",
+                        {
+                            "value": "30",
+                            "help": "seconds an SQLite writer waits for another writer",
+                            "type": radicale_config.positive_float,
+                        },
+                    ),
+                    (
+                        "pool_size",
+                        {
+                            "value": "10",
+                            "help": "database connections kept open per process",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "index_horizon_days",
+                        {
+                            "value": "1100",
+                            "help": "how far ahead of today recurrence instances are indexed",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "index_max_instances",
+                        {
+                            "value": "5000",
+                            "help": "most instances indexed per recurring event (the rest is "
+                            "found by a slower scan)",
+                            "type": _positive_int,
+                        },
+                    ),
+                ]
+            ),
+        ),
+        (
+            "auth",
+            OrderedDict(
+                [
+                    (
+                        "login_cache_ttl",
+                        {
+                            "value": "600",
+                            "help": "seconds a verified password is remembered (0 disables)",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "throttle_free_attempts",
+                        {
+                            "value": "5",
+                            "help": "failed logins per account before attempts are slowed down",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "throttle_address_free_attempts",
+                        {
+                            "value": "20",
+                            "help": "failed logins per client address before attempts are "
+                            "slowed down",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "throttle_max_delay",
+                        {
+                            "value": "300",
+                            "help": "longest wait in seconds imposed after repeated failures",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "throttle_window",
+                        {
+                            "value": "900",
+                            "help": "seconds after which failed logins are forgotten",
+                            "type": _positive_int,
+                        },
+                    ),
+                ]
+            ),
+        ),
+        (
+            "smtp",
+            OrderedDict(
+                [
+                    ("host", {"value": "", "help": "SMTP server (empty: no email)", "type": str}),
+                    ("port", {"value": "25", "help": "SMTP port", "type": _positive_int}),
+                    (
+                        "security",
+                        {
+                            "value": "none",
+                            "help": "none, starttls or tls",
+                            "type": _smtp_security,
+                        },
+                    ),
+                    ("username", {"value": "", "help": "SMTP user name", "type": str}),
+                    ("password", {"value": "", "help": "SMTP password", "type": str}),
+                    (
+                        "sender",
+                        {
+                            "value": "calserver@localhost",
+                            "help": "From address of the mail calserver sends",
+                            "type": str,
+                        },
+                    ),
+                ]
+            ),
+        ),
+    ]
+)
+
+# Radicale options whose defaults calserver changes.
+CHANGED_DEFAULTS: Mapping[tuple[str, str], str] = {
+    ("server", "hosts"): "127.0.0.1:5232",
+    ("auth", "type"): "calserver.auth",
+    ("rights", "type"): "calserver.rights",
+    ("storage", "type"): "calserver.storage",
+    ("web", "type"): "none",
+    ("logging", "mask_passwords"): "True",
+}
+
+
+def build_schema() -> OrderedDict[str, OrderedDict[str, dict[str, Any]]]:
+    """Radicale's schema with calserver's defaults and options."""
+    schema: OrderedDict[str, OrderedDict[str, dict[str, Any]]] = copy.deepcopy(
+        radicale_config.DEFAULT_CONFIG_SCHEMA  # type: ignore[arg-type]
+    )
+    for (section, option), value in CHANGED_DEFAULTS.items():
+        schema[section][option] = dict(schema[section][option], value=value)
+    for section, options in CALSERVER_OPTIONS.items():
+        target = schema.setdefault(section, OrderedDict())
+        for option, spec in options.items():
+            if option in target:
+                raise AssertionError(f"option declared twice: [{section}] {option}")
+            target[option] = dict(spec)
+    return schema
+
+
+SCHEMA = build_schema()
+
+
+def public_options() -> Iterable[tuple[str, str, dict[str, Any]]]:
+    """(section, option, spec) of every option a user may set."""
+    for section, options in SCHEMA.items():
+        if section.startswith("_"):
+            continue
+        for option, spec in options.items():
+            if option.startswith("_") or option in radicale_config.INTERNAL_OPTIONS:
+                continue
+            yield section, option, spec
+
+
+def flag_name(section: str, option: str) -> str:
+    return "--%s-%s" % (section, option.replace("_", "-"))
+
+
+def config_paths(explicit: str | None) -> list[tuple[str, bool]]:
+    """Files to read, as ``(path, ignore_if_missing)``: --config, else $CALSERVER_CONFIG,
+    else the default locations."""
+    if explicit:
+        return [(explicit, False)]
+    from_env = os.environ.get(ENV_CONFIG)
+    if from_env:
+        return [(os.path.expanduser(p), False) for p in from_env.split(os.pathsep) if p]
+    return [(os.path.expanduser(p), True) for p in DEFAULT_PATHS]
+
+
+def load(
+    paths: Iterable[tuple[str, bool]] = (),
+    overrides: Mapping[str, Mapping[str, str]] | None = None,
+) -> radicale_config.Configuration:
+    """Build the configuration from files and then command-line overrides."""
+    configuration = radicale_config.Configuration(SCHEMA)  # type: ignore[arg-type]
+    try:
+        for path, ignore_if_missing in paths:
+            parser = RawConfigParser()
+            try:
+                with open(path, encoding="utf-8") as f:
+                    parser.read_file(f)
+            except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+                if ignore_if_missing:
+                    continue
+                raise ConfigError(f"cannot read config file {path!r}: {exc}") from exc
+            except Exception as exc:  # configparser errors
+                raise ConfigError(f"invalid config file {path!r}: {exc}") from exc
+            values = {s: {o: parser[s][o] for o in parser.options(s)} for s in parser.sections()}
+            configuration.update(values, f"config file {path!r}")
+        if overrides:
+            configuration.update(
+                {s: dict(o) for s, o in overrides.items()}, "command line arguments"
+            )
+    except (ValueError, RuntimeError) as exc:
+        raise ConfigError(str(exc)) from exc
+    return configuration
+
+
+def database_url(configuration: radicale_config.Configuration) -> str:
+    url = configuration.get("storage", "database_url")
+    if url:
+        return url
+    folder = configuration.get("storage", "data_folder")
+    return "sqlite:///" + os.path.join(folder, "calserver.sqlite")

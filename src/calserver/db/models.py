@@ -1,0 +1,147 @@
+"""The relational schema: the single source of truth of calserver.
+
+Items carry the columns computed when they are stored (UID, component, ETag, the UTC
+span they cover), recurring ones their indexed instances, and every change of a
+collection is logged under a revision number, so time-range queries, UID checks, ctags
+and incremental sync (RFC 6578) are index lookups instead of scans.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+#: Collections: principals ("alice"), calendars ("alice/work") and plain folders.
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("path", String(1024), nullable=False, unique=True),
+    Column("parent", String(1024), nullable=False, index=True),
+    Column("tag", String(32), nullable=False, default=""),
+    Column("props", Text, nullable=False, default="{}"),
+    # Bumped by every change of the collection: ctag, sync token, Last-Modified.
+    Column("revision", BigInteger, nullable=False, default=0),
+    # Changes below this revision were pruned: older sync tokens are invalid.
+    Column("min_revision", BigInteger, nullable=False, default=0),
+    # Random per incarnation of the collection: tokens of a deleted/replaced one fail.
+    Column("sync_key", String(32), nullable=False),
+    Column("modified", Float, nullable=False),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "collection_id",
+        Integer,
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("href", String(1024), nullable=False),
+    Column("uid", String(1024), nullable=False, default=""),
+    Column("etag", String(80), nullable=False),
+    Column("name", String(32), nullable=False, default=""),
+    Column("component", String(32), nullable=False, default=""),
+    # Enclosing UTC span (RFC 4791 9.9), TIMESTAMP_MAX for endless series.
+    Column("start_ts", BigInteger, nullable=False),
+    Column("end_ts", BigInteger, nullable=False),
+    # Instances are indexed up to here; beyond it the item is a candidate of every query.
+    # NULL: every instance is in `instances`.
+    Column("indexed_until", BigInteger, nullable=True),
+    Column("text", Text, nullable=False),
+    Column("modified", Float, nullable=False),
+    UniqueConstraint("collection_id", "href", name="uq_items_href"),
+)
+Index(
+    "uq_items_uid",
+    items.c.collection_id,
+    items.c.uid,
+    unique=True,
+    sqlite_where=items.c.uid != "",
+    postgresql_where=items.c.uid != "",
+)
+Index("ix_items_open", items.c.collection_id, items.c.indexed_until)
+
+#: The time index: one row per instance of every item (one for a single event), short
+#: ones (<= SHORT_SPAN seconds) found by a bounded range scan on start_ts, long ones
+#: by a scan of the few long rows of the collection.
+instances = Table(
+    "instances",
+    metadata,
+    Column(
+        "item_id",
+        Integer,
+        ForeignKey("items.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("collection_id", Integer, nullable=False),
+    Column("long", Boolean, nullable=False),
+    Column("start_ts", BigInteger, nullable=False),
+    Column("end_ts", BigInteger, nullable=False),
+)
+Index("ix_instances_window", instances.c.collection_id, instances.c.long, instances.c.start_ts)
+
+#: Change log for RFC 6578 sync-collection.
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "collection_id",
+        Integer,
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("revision", BigInteger, nullable=False),
+    Column("href", String(1024), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("created", Float, nullable=False),
+)
+Index("ix_changes_rev", changes.c.collection_id, changes.c.revision)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("email", String(320), nullable=False, default=""),
+    Column("password_hash", String(512), nullable=False, default=""),
+    Column("disabled", Boolean, nullable=False, default=False),
+    # Bumped by a password change or (dis|en)abling: cached logins of every process die.
+    Column("auth_epoch", Integer, nullable=False, default=0),
+    Column("created", Float, nullable=False),
+)
+
+#: Failed logins per key ("user:NAME", "addr:IP"), shared by every server process.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(400), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure", Float, nullable=False),
+)
+
+#: Key/value facts about the database itself (schema version).
+meta = Table(
+    "calserver_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

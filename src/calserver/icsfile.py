@@ -1,0 +1,111 @@
+"""Splitting an iCalendar file into one resource per UID (RFC 4791 4.1).
+
+Pure text processing, so a file of 100,000 events is never held as one vobject tree:
+each resource gets the components of one UID (the master and its overridden
+instances) and the VTIMEZONE components they reference.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+PRODID = "-//calserver//import//EN"
+_ITEM_COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
+
+
+class IcsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Resource:
+    uid: str
+    text: str
+
+
+def unfold(text: str) -> list[str]:
+    """Logical lines of ``text`` (RFC 5545 3.1)."""
+    lines: list[str] = []
+    for line in re.split(r"\r\n|\n|\r", text):
+        if line[:1] in (" ", "\t") and lines:
+            lines[-1] += line[1:]
+        elif line:
+            lines.append(line)
+    return lines
+
+
+def _name(line: str) -> str:
+    return re.split(r"[;:]", line, maxsplit=1)[0].upper()
+
+
+def split(text: str) -> Iterator[Resource]:
+    lines = unfold(text)
+    if not lines or lines[0].upper() != "BEGIN:VCALENDAR":
+        raise IcsError("not an iCalendar file (no BEGIN:VCALENDAR)")
+    timezones: dict[str, list[str]] = {}
+    groups: dict[str, list[list[str]]] = {}
+    stack: list[str] = []
+    block: list[str] = []
+    for number, line in enumerate(lines, 1):
+        upper = line.upper()
+        if upper.startswith("BEGIN:"):
+            stack.append(upper[6:])
+            if len(stack) == 2:
+                block = []
+        if len(stack) >= 2:
+            block.append(line)
+        if upper.startswith("END:"):
+            if not stack or stack[-1] != upper[4:]:
+                raise IcsError(f"line {number}: {line!r} does not close {stack[-1:]}")
+            name = stack.pop()
+            if len(stack) == 1:
+                _file_block(name, block, timezones, groups, number)
+    if stack:
+        raise IcsError("unterminated component " + "/".join(stack))
+    for uid, blocks in groups.items():
+        body = [line for b in blocks for line in b]
+        body_text = "\n".join(body)
+        used = [
+            tz
+            for tzid, tz in timezones.items()
+            if f"TZID={tzid}:" in body_text
+            or f"TZID={tzid};" in body_text
+            or f'TZID="{tzid}"' in body_text
+        ]
+        out = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:" + PRODID]
+        for tz in used:
+            out.extend(tz)
+        out.extend(body)
+        out.append("END:VCALENDAR")
+        yield Resource(uid, "\r\n".join(out) + "\r\n")
+
+
+def _file_block(
+    name: str,
+    block: list[str],
+    timezones: dict[str, list[str]],
+    groups: dict[str, list[list[str]]],
+    number: int,
+) -> None:
+    if name == "VTIMEZONE":
+        tzid = next((ln.split(":", 1)[1] for ln in block if _name(ln) == "TZID"), None)
+        if tzid:
+            timezones.setdefault(tzid, list(block))
+        return
+    if name not in _ITEM_COMPONENTS:
+        return
+    depth = 0
+    uid = None
+    for ln in block:
+        upper = ln.upper()
+        if upper.startswith("BEGIN:"):
+            depth += 1
+        elif upper.startswith("END:"):
+            depth -= 1
+        elif depth == 1 and _name(ln) == "UID":
+            uid = ln.split(":", 1)[1] if ":" in ln else ""
+    if not uid:
+        raise IcsError(f"{name} ending at line {number} has no UID")
+    groups.setdefault(uid, []).append(list(block))

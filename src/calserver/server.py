@@ -1,0 +1,61 @@
+"""``calserver serve``: the WSGI application under waitress (threads, keep-alive,
+request bodies buffered before a worker thread sees them, so slow clients hold no
+thread)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from radicale import config as radicale_config
+from radicale import log as radicale_log
+
+from calserver.app import make_app
+
+logger = logging.getLogger("calserver")
+
+
+def setup_logging(configuration: radicale_config.Configuration) -> None:
+    radicale_log.setup()
+    radicale_log.set_level(
+        configuration.get("logging", "level"), configuration.get("logging", "backtrace_on_debug")
+    )
+
+
+def listen_spec(configuration: radicale_config.Configuration) -> str:
+    hosts = configuration.get("server", "hosts")
+    return " ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in hosts)
+
+
+def base_url(configuration: radicale_config.Configuration) -> str:
+    public = configuration.get("server", "public_url")
+    if public:
+        return public.rstrip("/")
+    host, port = configuration.get("server", "hosts")[0]
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if configuration.get("server", "ssl") else "http"
+    return f"{scheme}://{host}:{port}"
+
+
+def serve(configuration: radicale_config.Configuration) -> None:
+    from waitress.server import create_server
+
+    application = make_app(configuration)
+    server = create_server(
+        application,
+        listen=listen_spec(configuration),
+        threads=max(2, configuration.get("server", "max_connections")),
+        channel_timeout=int(configuration.get("server", "timeout")),
+        max_request_body_size=configuration.get("server", "max_content_length"),
+        ident="calserver",
+        clear_untrusted_proxy_headers=False,
+    )
+    print(f"calserver listening on {base_url(configuration)}/", flush=True)
+    sys.stdout.flush()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        logger.info("stopping")
+    finally:
+        server.close()

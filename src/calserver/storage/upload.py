@@ -1,0 +1,156 @@
+"""Writing items: upload, delete, and the change log every write appends to.
+
+Each write runs in a savepoint of the request's transaction: Radicale's handlers catch
+``ValueError`` inside the lock, so a failed write must undo itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from radicale import item as radicale_item
+from radicale import storage as radicale_storage
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from calserver.db.models import changes, collections, instances, items
+from calserver.storage.context import write_scope
+from calserver.storage.timeindex import SHORT_SPAN, index_item
+
+if TYPE_CHECKING:
+    from calserver.storage import Storage
+    from calserver.storage.collection import Collection
+
+
+def bump_revision(conn: Connection, collection_id: int) -> int:
+    """Next revision of the collection; the row lock also orders concurrent writers."""
+    now = time.time()
+    revision = conn.execute(
+        update(collections)
+        .where(collections.c.id == collection_id)
+        .values(revision=collections.c.revision + 1, modified=now)
+        .returning(collections.c.revision)
+    ).scalar_one()
+    return int(revision)
+
+
+def log_changes(
+    conn: Connection, collection_id: int, revision: int, hrefs: Iterable[str], deleted: bool
+) -> None:
+    now = time.time()
+    rows = [
+        {
+            "collection_id": collection_id,
+            "revision": revision,
+            "href": href,
+            "deleted": deleted,
+            "created": now,
+        }
+        for href in hrefs
+    ]
+    if rows:
+        conn.execute(insert(changes), rows)
+
+
+def item_row(
+    storage: Storage, collection_id: int, href: str, item: radicale_item.Item
+) -> tuple[dict[str, Any], list[tuple[int, int]]]:
+    """The denormalised row of ``item`` and its instance spans."""
+    text = item.serialize()
+    component = item.component_name
+    start_ts, end_ts = item.time_range
+    index = index_item(
+        item.vobject_item, component, storage.index_horizon(), storage.index_max_instances
+    )
+    row = {
+        "collection_id": collection_id,
+        "href": href,
+        "uid": item.uid or "",
+        "etag": item.etag,
+        "name": item.name,
+        "component": component,
+        "start_ts": start_ts,
+        "end_ts": end_ts,
+        "indexed_until": index.indexed_until,
+        "text": text,
+        "modified": time.time(),
+    }
+    return row, list(index.spans)
+
+
+def insert_items(
+    conn: Connection, collection_id: int, rows: list[tuple[dict[str, Any], list[tuple[int, int]]]]
+) -> None:
+    """Insert item rows and their instances in bulk."""
+    if not rows:
+        return
+    ids = conn.execute(
+        insert(items).returning(items.c.id, sort_by_parameter_order=True),
+        [row for row, _ in rows],
+    ).scalars().all()
+    instance_rows = [
+        {
+            "item_id": item_id,
+            "collection_id": collection_id,
+            "long": end - start > SHORT_SPAN,
+            "start_ts": start,
+            "end_ts": end,
+        }
+        for item_id, (_, spans) in zip(ids, rows, strict=True)
+        for start, end in spans
+    ]
+    if instance_rows:
+        conn.execute(insert(instances), instance_rows)
+
+
+def safe_href_for(uid: str, taken: set[str]) -> str:
+    """The name Radicale's file storage would give an imported item (UID + .ics)."""
+    from radicale import pathutils
+
+    for href in (uid + ".ics", radicale_item.get_etag(uid).strip('"') + ".ics"):
+        if len(href) <= 255 and pathutils.is_safe_path_component(href) and href not in taken:
+            return href
+    return radicale_item.find_available_uid(lambda h: h in taken, ".ics")
+
+
+class UploadMixin:
+    def upload(
+        self: Collection, href: str, item: radicale_item.Item
+    ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
+        cid = self.id
+        row, spans = item_row(self._storage, cid, href, item)
+        old_item = None
+        try:
+            with write_scope(self._storage.engine) as conn:
+                old = conn.execute(
+                    select(items).where(items.c.collection_id == cid, items.c.href == href)
+                ).first()
+                if old is not None:
+                    old_item = self._make_item(old)
+                    conn.execute(delete(items).where(items.c.id == old.id))
+                insert_items(conn, cid, [(row, spans)])
+                revision = bump_revision(conn, cid)
+                log_changes(conn, cid, revision, [href], deleted=False)
+        except IntegrityError as exc:
+            raise ValueError(f"cannot store {href!r}: UID {item.uid!r} is in use") from exc
+        self._state.revision = revision
+        uploaded = next(iter(self.get_multi([href])))[1]
+        assert uploaded is not None
+        return uploaded, old_item
+
+    def delete(self: Collection, href: str | None = None) -> None:
+        if href is None:
+            self._storage.delete_collection(self.path)
+            return
+        cid = self.id
+        with write_scope(self._storage.engine) as conn:
+            result = conn.execute(
+                delete(items).where(items.c.collection_id == cid, items.c.href == href)
+            )
+            if result.rowcount == 0:
+                raise radicale_storage.ComponentNotFoundError(href)
+            revision = bump_revision(conn, cid)
+            log_changes(conn, cid, revision, [href], deleted=True)
+        self._state.revision = revision

@@ -1,0 +1,116 @@
+"""User accounts: create, change password, disable, enable, delete, list."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from radicale import pathutils
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from calserver.auth import passwords
+from calserver.db import write_connection
+from calserver.db.models import collections, users
+from calserver.errors import Conflict, InvalidInput, NotFound
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    email: str
+    disabled: bool
+
+
+def validate_name(name: str, what: str = "user name") -> str:
+    """A principal name: one safe path segment, not dot-prefixed (reserved paths)."""
+    if (
+        not name
+        or len(name) > 255
+        or name.startswith((".", "@"))
+        or name != name.strip()
+        or not pathutils.is_safe_path_component(name)
+        or any(ord(c) < 32 for c in name)
+    ):
+        raise InvalidInput(f"invalid {what}: {name!r}")
+    return name
+
+
+def add(engine: Engine, name: str, password: str, email: str = "") -> User:
+    validate_name(name)
+    if email and not _EMAIL.match(email):
+        raise InvalidInput(f"invalid email address: {email!r}")
+    if not password:
+        raise InvalidInput("the password must not be empty")
+    try:
+        with write_connection(engine) as conn, conn.begin():
+            conn.execute(
+                insert(users).values(
+                    name=name,
+                    email=email,
+                    password_hash=passwords.hash_password(password),
+                    disabled=False,
+                    auth_epoch=0,
+                    created=time.time(),
+                )
+            )
+    except IntegrityError as exc:
+        raise Conflict(f"user {name!r} exists already") from exc
+    return User(name, email, False)
+
+
+def _update(engine: Engine, name: str, **values: object) -> None:
+    with write_connection(engine) as conn, conn.begin():
+        result = conn.execute(
+            update(users)
+            .where(users.c.name == name)
+            .values(auth_epoch=users.c.auth_epoch + 1, **values)
+        )
+        if result.rowcount == 0:
+            raise NotFound(f"no user {name!r}")
+
+
+def set_password(engine: Engine, name: str, password: str) -> None:
+    if not password:
+        raise InvalidInput("the password must not be empty")
+    _update(engine, name, password_hash=passwords.hash_password(password))
+
+
+def set_hash(engine: Engine, name: str, password_hash: str) -> None:
+    """Store a hash brought from elsewhere (an htpasswd file)."""
+    if not passwords.is_known_hash(password_hash):
+        raise InvalidInput(f"unsupported password hash for {name!r}")
+    _update(engine, name, password_hash=password_hash)
+
+
+def set_disabled(engine: Engine, name: str, disabled: bool) -> None:
+    _update(engine, name, disabled=disabled)
+
+
+def remove(engine: Engine, name: str) -> None:
+    """Delete the account and everything under its principal."""
+    with write_connection(engine) as conn, conn.begin():
+        result = conn.execute(delete(users).where(users.c.name == name))
+        if result.rowcount == 0:
+            raise NotFound(f"no user {name!r}")
+        conn.execute(
+            delete(collections).where(
+                (collections.c.path == name)
+                | collections.c.path.startswith(name + "/", autoescape=True)
+            )
+        )
+
+
+def get(engine: Engine, name: str) -> User | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(users).where(users.c.name == name)).first()
+    return User(row.name, row.email, row.disabled) if row is not None else None
+
+
+def all_users(engine: Engine) -> list[User]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(users).order_by(users.c.name)).all()
+    return [User(row.name, row.email, row.disabled) for row in rows]
