@@ -74,6 +74,12 @@ class CalserverCli:
         return self.run(["import", str(ics), target], timeout=timeout)
 
     def server(self, log: Path) -> ServerProcess:
-        argv = [str(self.command), "serve", "--config", str(self.config),
-                "--server-hosts", "127.0.0.1:{port}"]
+        argv = [
+            str(self.command),
+            "serve",
+            "--config",
+            str(self.config),
+            "--server-hosts",
+            "127.0.0.1:{port}",
+        ]
         return ServerProcess("calserver", argv, log, free_port())

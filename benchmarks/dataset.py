@@ -3,7 +3,7 @@
 One calendar of N events over ten years (about N/520 a week): 5% recurring series (daily and
 weekly, most lasting weeks to months through COUNT or UNTIL, some endless, with EXDATEs and
 overridden instances kept in the same resource), all-day and timed events in several time
-zones, 1–1.5 KB per event. The same seed and size always give the same events.
+zones, 1-1.5 KB per event. The same seed and size always give the same events.
 """
 
 from __future__ import annotations
@@ -120,8 +120,7 @@ class DatasetGenerator:
                 last = list(islice(rule.dateutil_rule(event.start), occurrences))[-1]
                 rule = replace(rule, until=same_kind(event.start, last))
         firsts = [
-            same_kind(event.start, moment)
-            for moment in islice(rule.dateutil_rule(event.start), 60)
+            same_kind(event.start, moment) for moment in islice(rule.dateutil_rule(event.start), 60)
         ][1:]  # keep the first instance as it is
         picked = rng.sample(firsts, min(len(firsts), rng.randint(0, 3) + rng.randint(0, 2)))
         n_exdates = rng.randint(0, len(picked))

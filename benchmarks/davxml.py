@@ -1,6 +1,6 @@
 """Request bodies and multistatus parsing for the WebDAV/CalDAV reports the benchmark sends.
 
-RFC 4918 (PROPFIND, multistatus), RFC 4791 §7.8–7.9 (calendar-query, calendar-multiget,
+RFC 4918 (PROPFIND, multistatus), RFC 4791 §7.8-7.9 (calendar-query, calendar-multiget,
 expand), RFC 6578 §3 (sync-collection), CalendarServer ``getctag``.
 """
 
@@ -55,7 +55,9 @@ def calendar_multiget(hrefs: Iterable[str]) -> str:
 
 def propfind_ctag() -> str:
     """PROPFIND for the collection's CS:getctag and DAV:sync-token (used with Depth 0)."""
-    return f"{_XML_DECL}<D:propfind {_NS}><D:prop><CS:getctag/><D:sync-token/></D:prop></D:propfind>"
+    return (
+        f"{_XML_DECL}<D:propfind {_NS}><D:prop><CS:getctag/><D:sync-token/></D:prop></D:propfind>"
+    )
 
 
 def propfind_etags() -> str:

@@ -29,6 +29,7 @@ def _to_utc(value: Moment, tzid: str | None) -> datetime:
 
 def instances_between(event: Event, start: datetime, end: datetime) -> Iterator[datetime]:
     """UTC start of every instance of ``event`` overlapping [start, end)."""
+
     def overlaps(local_start: Moment) -> bool:
         begin = _to_utc(local_start, event.tzid)
         finish = _to_utc(local_start + event.duration, event.tzid)

@@ -19,15 +19,22 @@ from benchmarks.model import Event, Moment, Rule
 from benchmarks.vtimezones import VTIMEZONES
 
 _HEADER = (
-    "BEGIN:VCALENDAR" + CRLF
-    + "VERSION:2.0" + CRLF
-    + "PRODID:-//calserver//benchmark data set//EN" + CRLF
-    + "CALSCALE:GREGORIAN" + CRLF
+    "BEGIN:VCALENDAR"
+    + CRLF
+    + "VERSION:2.0"
+    + CRLF
+    + "PRODID:-//calserver//benchmark data set//EN"
+    + CRLF
+    + "CALSCALE:GREGORIAN"
+    + CRLF
 )
 _FOOTER = "END:VCALENDAR" + CRLF
-_ALARM = CRLF.join(
-    ("BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:Reminder", "TRIGGER:-PT15M", "END:VALARM")
-) + CRLF
+_ALARM = (
+    CRLF.join(
+        ("BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:Reminder", "TRIGGER:-PT15M", "END:VALARM")
+    )
+    + CRLF
+)
 
 
 def _moment(name: str, value: Moment, tzid: str | None) -> str:
@@ -58,9 +65,7 @@ def _rrule(rule: Rule, tzid: str | None) -> str:
 
 def _people(event: Event) -> str:
     lines = [
-        content_line(
-            "ORGANIZER", f"mailto:{event.organizer.email}", f'CN="{event.organizer.name}"'
-        )
+        content_line("ORGANIZER", f"mailto:{event.organizer.email}", f'CN="{event.organizer.name}"')
     ]
     for attendee in event.attendees:
         params = (
@@ -139,8 +144,6 @@ def write_event_files(events: Iterable[Event], directory: Path) -> int:
     """Write one ``<href>`` file per event into ``directory``; return how many."""
     count = 0
     for event in events:
-        (directory / event.href).write_text(
-            render_resource(event), encoding="utf-8", newline=""
-        )
+        (directory / event.href).write_text(render_resource(event), encoding="utf-8", newline="")
         count += 1
     return count

@@ -74,18 +74,25 @@ class Benchmark:
 
     def _estimate(self, server: str, size: int) -> Callable[[str], float | None]:
         """Scale the previous size's median linearly (stock Radicale is O(n) per request)."""
+
         def estimate(op: str) -> float | None:
             previous = self._history.get((server, op))
             if previous is None:
                 return None
             previous_size, median = previous
             return median * size / previous_size
+
         return estimate
 
     def _remember(self, server: str, size: int, result: ServerResult) -> None:
         for op, measurement in result.measurements.items():
             if measurement.median is not None and measurement.unit == "s":
                 self._history[(server, op)] = (size, measurement.median)
+
+    def _log_file(self, size: int, name: str) -> Path:
+        folder = self.settings.workdir / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{size}-{name}.log"
 
     def _session_settings(self, server: str, size: int) -> SessionSettings:
         return SessionSettings(
@@ -116,13 +123,16 @@ class Benchmark:
             f"{len(week.hrefs)} resources / {week.instances} instances in the week "
             f"({time.perf_counter() - started:.1f} s)"
         )
-        return DataFiles(events, ics, CalendarUnderTest(events, week, twin_content),
-                         twin_events, twin_ics)
+        return DataFiles(
+            events, ics, CalendarUnderTest(events, week, twin_content), twin_events, twin_ics
+        )
 
     def _twin(self, events: list[Event]) -> list[Event]:
         """The events of the benchmark week plus filler elsewhere, 1,000 in all."""
+
         def in_week(event: Event) -> bool:
-            return next(instances_between(event, BENCH_WEEK_START, BENCH_WEEK_END), None) is not None
+            found = instances_between(event, BENCH_WEEK_START, BENCH_WEEK_END)
+            return next(found, None) is not None
 
         twin = [event for event in events if in_week(event)]
         filler = DatasetGenerator(self.settings.seed + 7)
@@ -132,8 +142,9 @@ class Benchmark:
                 twin.append(event)
         return twin
 
-    def _serve(self, name: str, server: ServerProcess, files: DataFiles,
-               result: ServerResult, size: int) -> None:
+    def _serve(
+        self, name: str, server: ServerProcess, files: DataFiles, result: ServerResult, size: int
+    ) -> None:
         try:
             startup = server.start(timeout=120)
             result.info.append(f"process started in {startup:.1f} s")
@@ -141,12 +152,12 @@ class Benchmark:
                 name, server, files.data, self._session_settings(name, size), result
             )
             session.measure_all()
+            if not server.alive():
+                result.problems.append(f"server: {name} process had exited at the end")
         except ServerError as exc:
             result.problems.append(f"server: {exc}")
             self.log(f"    {name}: {exc}")
         finally:
-            if server.alive() is False and result.measurements:
-                pass
             server.stop()
 
     # -- one size ------------------------------------------------------------------------
@@ -182,7 +193,7 @@ class Benchmark:
             f"collection-root/{USER}/{CALENDAR}/ directly ({seconds:.1f} s), not over HTTP"
         )
         config = stock.write_config(folder / "main", USER, PASSWORD)
-        server = stock.server(config, folder.parent / "stock-main.log")
+        server = stock.server(config, self._log_file(size, "stock"))
         self._serve(STOCK, server, files, result, size)
         shutil.rmtree(folder, ignore_errors=True)
         return result
@@ -191,25 +202,33 @@ class Benchmark:
         """Radicale's import path: PUT of the whole calendar to a new collection URL."""
         body = files.ics.read_bytes()
         if len(body) > stock.MAX_CONTENT_LENGTH:
-            return Measurement(skipped=f"{len(body) / 1e6:.0f} MB is over Radicale's "
-                                       "max_content_length (100 MB)")
+            return Measurement(
+                skipped=f"{len(body) / 1e6:.0f} MB is over Radicale's max_content_length (100 MB)"
+            )
         config = stock.write_config(folder, USER, PASSWORD)
-        server = stock.server(config, folder.parent / "stock-import.log")
-        server.start(timeout=120)
+        server = stock.server(config, self._log_file(size, "stock-import"))
+        try:
+            server.start(timeout=120)
+        except ServerError as exc:
+            server.stop()
+            return Measurement(error=str(exc))
         client = DavClient(server.url, USER, PASSWORD, self.settings.request_timeout)
 
         def once(index: int) -> float:
             path = f"/{USER}/import-{index}/"
-            response = client.request("PUT", path, body,
-                                      {"Content-Type": "text/calendar; charset=utf-8"})
+            response = client.request(
+                "PUT", path, body, {"Content-Type": "text/calendar; charset=utf-8"}
+            )
             if response.status not in (201, 204):
-                raise CheckFailed(f"PUT {path} (whole calendar) → {response.status}: "
-                                  f"{response.excerpt()}")
+                raise CheckFailed(
+                    f"PUT {path} (whole calendar) → {response.status}: {response.excerpt()}"
+                )
             return response.seconds
 
         try:
-            measurement = repeat(once, self._import_budget(size),
-                                 self._estimate(STOCK, size)("import"))
+            measurement = repeat(
+                once, self._import_budget(size), self._estimate(STOCK, size)("import")
+            )
         finally:
             client.close()
             server.stop()
@@ -228,8 +247,10 @@ class Benchmark:
         if median is None:
             self.log(f"    {name}: import: {measurement.skipped or measurement.error}")
         else:
-            self.log(f"    {name}: import: median {median:.1f} s over "
-                     f"{len(measurement.samples)} runs ({size / median:.0f} events/s)")
+            self.log(
+                f"    {name}: import: median {median:.1f} s over "
+                f"{len(measurement.samples)} runs ({size / median:.0f} events/s)"
+            )
 
     def _calserver(self, size: int, files: DataFiles, folder: Path) -> ServerResult:
         result = ServerResult()
@@ -250,21 +271,22 @@ class Benchmark:
                 main.import_file(files.twin_ics, f"{USER}/{TWIN_CALENDAR}", import_timeout)
                 result.info.append(
                     f"a second calendar {USER}/{TWIN_CALENDAR} holds the same week in "
-                    f"{len(files.twin_events or [])} events (for the 1.5× target)"
+                    f"{len(files.twin_events or [])} events (for the 1.5x target)"
                 )
         except CheckFailed as exc:
             result.problems.append(f"setup/import: {exc}")
             self.log(f"    calserver: setup/import failed: {exc}")
             return result
-        result.measurements["import"] = self._calserver_imports(size, files, folder, first,
-                                                                import_timeout)
-        self._serve(CALSERVER, main.server(folder.parent / "calserver-main.log"), files,
-                    result, size)
+        result.measurements["import"] = self._calserver_imports(
+            size, files, folder, first, import_timeout
+        )
+        self._serve(CALSERVER, main.server(self._log_file(size, "calserver")), files, result, size)
         shutil.rmtree(folder, ignore_errors=True)
         return result
 
-    def _calserver_imports(self, size: int, files: DataFiles, folder: Path, first: float,
-                           timeout: float) -> Measurement:
+    def _calserver_imports(
+        self, size: int, files: DataFiles, folder: Path, first: float, timeout: float
+    ) -> Measurement:
         """The main import was run 1; more runs import into fresh data folders."""
         command = self.settings.calserver
         assert command is not None

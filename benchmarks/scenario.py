@@ -28,8 +28,9 @@ class Timed:
     response: Response
 
 
-def _expect(response: Response, statuses: tuple[int, ...], method: str, path: str,
-            body: str | None = None) -> None:
+def _expect(
+    response: Response, statuses: tuple[int, ...], method: str, path: str, body: str | None = None
+) -> None:
     if response.status not in statuses:
         sent = f"\n  request body: {body[:400]}" if body else ""
         raise CheckFailed(
@@ -87,7 +88,9 @@ class Scenario:
             if not props.get(davxml.clark(davxml.CS, "getctag")) or not props.get(
                 davxml.clark(davxml.DAV, "sync-token")
             ):
-                raise CheckFailed(f"PROPFIND Depth 0 lacks getctag/sync-token: {response.excerpt()}")
+                raise CheckFailed(
+                    f"PROPFIND Depth 0 lacks getctag/sync-token: {response.excerpt()}"
+                )
         return Timed(response.seconds, len(status.hrefs(".ics")), response), status
 
     def sync(self, token: str) -> tuple[Timed, davxml.Multistatus]:

@@ -122,13 +122,15 @@ class ServerSession:
         if event is None:
             return href
         lines = [
-            line for line in render_vevents(event).splitlines()
+            line
+            for line in render_vevents(event).splitlines()
             if line.startswith(("DTSTART", "DTEND", "RRULE", "EXDATE", "RECURRENCE-ID"))
         ]
         return f"{href} [{'; '.join(lines)}]"
 
-    def _compare_hrefs(self, op: str, got: Sequence[str], expected: frozenset[str],
-                       request: str) -> None:
+    def _compare_hrefs(
+        self, op: str, got: Sequence[str], expected: frozenset[str], request: str
+    ) -> None:
         names = _names(got)
         self.result.counts[op] = len(names)
         if set(names) == expected and len(names) == len(expected):
@@ -149,8 +151,7 @@ class ServerSession:
 
         def once(_: int) -> float:
             timed, hrefs = self.scenario.week_query(start, end)
-            self._compare_hrefs(op, hrefs, self.data.week.hrefs,
-                                davxml.calendar_query(start, end))
+            self._compare_hrefs(op, hrefs, self.data.week.hrefs, davxml.calendar_query(start, end))
             return timed.seconds
 
         return once
@@ -186,8 +187,12 @@ class ServerSession:
 
         def once(_: int) -> float:
             timed, hrefs, instances = self.scenario.expand_query(start, end)
-            self._compare_hrefs("query_expand", hrefs, self.data.week.hrefs,
-                                davxml.calendar_query(start, end, expand=True))
+            self._compare_hrefs(
+                "query_expand",
+                hrefs,
+                self.data.week.hrefs,
+                davxml.calendar_query(start, end, expand=True),
+            )
             self.result.counts["query_expand_instances"] = instances
             if instances != self.data.week.instances:
                 self._problem(
@@ -242,7 +247,8 @@ class ServerSession:
 
     def sync_incremental(self) -> None:
         singles = [
-            event for event in self.data.events
+            event
+            for event in self.data.events
             if event.rule is None and event.href not in self.data.week.hrefs
         ]
         state = {"token": ""}
@@ -311,9 +317,7 @@ class ServerSession:
         note = f"{memory.processes} process(es)"
         self.result.measurements[rss_op] = Measurement([memory.rss_kib], note=note, unit="KiB")
         if hwm_op:
-            self.result.measurements[hwm_op] = Measurement(
-                [memory.hwm_kib], note=note, unit="KiB"
-            )
+            self.result.measurements[hwm_op] = Measurement([memory.hwm_kib], note=note, unit="KiB")
         self.settings.log(
             f"    {self.name}: {rss_op}: VmRSS {memory.rss_kib / 1024:.0f} MiB, "
             f"VmHWM {memory.hwm_kib / 1024:.0f} MiB"

@@ -30,8 +30,6 @@ def write_config(folder: Path, user: str, password: str) -> Path:
     config.write_text(
         "\n".join(
             (
-                "[server]",
-                "hosts = 127.0.0.1:0",
                 "[auth]",
                 "type = htpasswd",
                 f"htpasswd_filename = {htpasswd}",
@@ -70,6 +68,13 @@ def load_calendar(folder: Path, user: str, calendar: str, events: Sequence[Event
 
 def server(config: Path, log: Path) -> ServerProcess:
     """``python -m radicale --config FILE`` on a free port (its built-in HTTP/1.0 server)."""
-    argv = [sys.executable, "-m", "radicale", "--config", str(config),
-            "--server-hosts", "127.0.0.1:{port}"]
+    argv = [
+        sys.executable,
+        "-m",
+        "radicale",
+        "--config",
+        str(config),
+        "--server-hosts",
+        "127.0.0.1:{port}",
+    ]
     return ServerProcess("stock Radicale", argv, log, free_port())

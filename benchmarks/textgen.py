@@ -7,31 +7,104 @@ import unicodedata
 from dataclasses import dataclass
 
 _FIRST = (
-    "Anna", "Bram", "Chloé", "David", "Elif", "François", "Greta", "Hiroshi", "Inès", "Jonas",
-    "Kenji", "Lotte", "Mateo", "Noor", "Oskar", "Priya", "Quentin", "Rosa", "Sven", "Tomás",
-    "Ursula", "Vincent", "Wen", "Yuki", "Zoë",
+    "Anna",
+    "Bram",
+    "Chloé",
+    "David",
+    "Elif",
+    "François",
+    "Greta",
+    "Hiroshi",
+    "Inès",
+    "Jonas",
+    "Kenji",
+    "Lotte",
+    "Mateo",
+    "Noor",
+    "Oskar",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sven",
+    "Tomás",
+    "Ursula",
+    "Vincent",
+    "Wen",
+    "Yuki",
+    "Zoë",
 )
 _LAST = (
-    "Peeters", "Janssens", "Maes", "Dubois", "Nakamura", "Smith", "García", "Müller", "Rossi",
-    "Kowalski", "Tanaka", "Johnson", "Lambert", "De Smet", "Okafor", "Nguyen", "Haddad",
+    "Peeters",
+    "Janssens",
+    "Maes",
+    "Dubois",
+    "Nakamura",
+    "Smith",
+    "García",
+    "Müller",
+    "Rossi",
+    "Kowalski",
+    "Tanaka",
+    "Johnson",
+    "Lambert",
+    "De Smet",
+    "Okafor",
+    "Nguyen",
+    "Haddad",
 )
 _DOMAINS = ("example.com", "example.org", "example.net", "corp.example", "mail.example")
 
 _MEETINGS = (
-    "Team sync", "Budget review", "Sprint planning", "Retrospective", "Design review",
-    "Quarterly business review", "Architecture board", "Hiring committee", "Customer call",
-    "Vendor negotiation", "Board meeting", "All hands", "Security briefing", "Release triage",
+    "Team sync",
+    "Budget review",
+    "Sprint planning",
+    "Retrospective",
+    "Design review",
+    "Quarterly business review",
+    "Architecture board",
+    "Hiring committee",
+    "Customer call",
+    "Vendor negotiation",
+    "Board meeting",
+    "All hands",
+    "Security briefing",
+    "Release triage",
 )
 _PROJECTS = (
-    "Atlas", "Borealis", "Cobalt", "Delta", "Ember", "Fjord", "Granite", "Helix", "Iris", "Juniper",
+    "Atlas",
+    "Borealis",
+    "Cobalt",
+    "Delta",
+    "Ember",
+    "Fjord",
+    "Granite",
+    "Helix",
+    "Iris",
+    "Juniper",
 )
 _PERSONAL = (
-    "Dentist", "Yoga", "Piano lesson", "Parents' evening", "Car service", "Haircut",
-    "Football training", "Dinner with friends", "Physiotherapy", "Book club",
+    "Dentist",
+    "Yoga",
+    "Piano lesson",
+    "Parents' evening",
+    "Car service",
+    "Haircut",
+    "Football training",
+    "Dinner with friends",
+    "Physiotherapy",
+    "Book club",
 )
 _ALL_DAY = (
-    "Conference", "Public holiday", "Offsite", "Trade fair", "Vacation", "Training day",
-    "Birthday", "Company anniversary", "Moving day", "Hackathon",
+    "Conference",
+    "Public holiday",
+    "Offsite",
+    "Trade fair",
+    "Vacation",
+    "Training day",
+    "Birthday",
+    "Company anniversary",
+    "Moving day",
+    "Hackathon",
 )
 _PLACES = (
     "Meeting room 4.12, Rue de la Loi 200, 1000 Bruxelles",
@@ -84,7 +157,7 @@ def summary(rng: random.Random, all_day: bool) -> str:
         return f"{rng.choice(_ALL_DAY)} {rng.choice(_PROJECTS)}"
     roll = rng.random()
     if roll < 0.55:
-        return f"{rng.choice(_MEETINGS)} – {rng.choice(_PROJECTS)}"
+        return f"{rng.choice(_MEETINGS)} \u2013 {rng.choice(_PROJECTS)}"  # en dash
     if roll < 0.75:
         return f"1:1 {rng.choice(_FIRST)} / {rng.choice(_FIRST)}"
     return rng.choice(_PERSONAL)

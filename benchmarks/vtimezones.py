@@ -1,7 +1,7 @@
 """VTIMEZONE components (RFC 5545 §3.6.5) for the zones the data set uses.
 
 Written from the current rules of each zone, which hold for the whole decade the data set
-covers (2020–2029).
+covers (2020-2029).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The composition root: what calserver mounts, on one screen.
 
-    Front (request hygiene, limits, error boundary)
-      -> CalserverApplication (Radicale 3.9 with calserver's plugins)
-           storage = calserver.storage   (SQL, time index, change log)
-           auth    = calserver.auth      (users table, argon2, throttling)
-           rights  = calserver.rights    (owner-only)
+Front (request hygiene, limits, error boundary)
+  -> CalserverApplication (Radicale 3.9 with calserver's plugins)
+       storage = calserver.storage   (SQL, time index, change log)
+       auth    = calserver.auth      (users table, argon2, throttling)
+       rights  = calserver.rights    (owner-only)
 """
 
 from __future__ import annotations
@@ -142,9 +142,7 @@ class Front:
         return [body]
 
 
-def make_app(
-    configuration: radicale_config.Configuration, *, create_schema: bool = True
-) -> Front:
+def make_app(configuration: radicale_config.Configuration, *, create_schema: bool = True) -> Front:
     """The whole calserver WSGI application for ``configuration``."""
     if create_schema:
         db.ensure_schema(db.engine_for(configuration))

@@ -109,12 +109,15 @@ class ImportResult:
     replaced: int
 
 
-def _prepare(storage: Storage, collection_path: str, resource: icsfile.Resource,
-             max_occurrences: int) -> radicale_item.Item:
+def _prepare(
+    storage: Storage, collection_path: str, resource: icsfile.Resource, max_occurrences: int
+) -> radicale_item.Item:
     try:
         vobject_item = vobject.readOne(resource.text)
         radicale_item.check_and_sanitize_items(
-            [vobject_item], max_vevent_rrule_occurrence=max_occurrences, is_collection=False,
+            [vobject_item],
+            max_vevent_rrule_occurrence=max_occurrences,
+            is_collection=False,
             tag="VCALENDAR",
         )
         item = radicale_item.Item(collection_path=collection_path, vobject_item=vobject_item)
@@ -124,8 +127,9 @@ def _prepare(storage: Storage, collection_path: str, resource: icsfile.Resource,
     return item
 
 
-def import_file(storage: Storage, path: str, text: str, max_occurrences: int = 10000
-                ) -> ImportResult:
+def import_file(
+    storage: Storage, path: str, text: str, max_occurrences: int = 10000
+) -> ImportResult:
     """Add the events of ``text`` to the calendar; an event whose UID exists replaces it.
 
     All or nothing, without holding the write lock for the whole import: the events are
@@ -142,8 +146,16 @@ def import_file(storage: Storage, path: str, text: str, max_occurrences: int = 1
     with db.write_connection(engine) as conn, conn.begin():
         staging_id = conn.execute(
             insert(collections)
-            .values(path=staging_path, parent="\x00", tag="VCALENDAR", props="{}", revision=0,
-                    min_revision=0, sync_key="staging", modified=time.time())
+            .values(
+                path=staging_path,
+                parent="\x00",
+                tag="VCALENDAR",
+                props="{}",
+                revision=0,
+                min_revision=0,
+                sync_key="staging",
+                modified=time.time(),
+            )
             .returning(collections.c.id)
         ).scalar_one()
     try:
@@ -206,15 +218,13 @@ def _swap_in(storage: Storage, staging_id: int, target_id: int) -> ImportResult:
             conn.execute(delete(items).where(items.c.id.in_(replaced_ids[start : start + 500])))
         if renames:
             conn.execute(
-                update(items).where(items.c.id == bindparam("b_id")).values(
-                    href=bindparam("b_href")
-                ),
+                update(items)
+                .where(items.c.id == bindparam("b_id"))
+                .values(href=bindparam("b_href")),
                 renames,
             )
         conn.execute(
-            update(items).where(items.c.collection_id == staging_id).values(
-                collection_id=target_id
-            )
+            update(items).where(items.c.collection_id == staging_id).values(collection_id=target_id)
         )
         conn.execute(
             update(instances)
@@ -231,14 +241,16 @@ def _hrefs_of(conn: Any, ids: list[int]) -> list[str]:
     hrefs: list[str] = []
     for start in range(0, len(ids), 500):
         hrefs.extend(
-            conn.execute(select(items.c.href).where(items.c.id.in_(ids[start : start + 500])))
-            .scalars()
+            conn.execute(
+                select(items.c.href).where(items.c.id.in_(ids[start : start + 500]))
+            ).scalars()
         )
     return hrefs
 
 
 def _path_of(conn: Any, collection_id: int) -> str:
     return str(
-        conn.execute(select(collections.c.path).where(collections.c.id == collection_id))
-        .scalar_one()
+        conn.execute(
+            select(collections.c.path).where(collections.c.id == collection_id)
+        ).scalar_one()
     )

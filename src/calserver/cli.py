@@ -239,8 +239,10 @@ def cmd_import(cfg: radicale_config.Configuration, args: argparse.Namespace) -> 
     result = calendars.import_file(
         storage, args.path, text, cfg.get("server", "max_vevent_rrule_occurrence")
     )
-    print(f"imported {result.created + result.replaced} items into {args.path} "
-          f"({result.created} new, {result.replaced} replaced)")
+    print(
+        f"imported {result.created + result.replaced} items into {args.path} "
+        f"({result.created} new, {result.replaced} replaced)"
+    )
     return EXIT_OK
 
 

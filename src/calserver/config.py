@@ -77,8 +77,9 @@ CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
                         "database_url",
                         {
                             "value": "",
-                            "help": "SQLAlchemy database URL, e.g. postgresql+psycopg://user@host/db "
-                            "(default: sqlite file calserver.sqlite in data_folder)",
+                            "help": "SQLAlchemy database URL, e.g. "
+                            "postgresql+psycopg://user@host/db (default: sqlite file "
+                            "calserver.sqlite in data_folder)",
                             "type": str,
                         },
                     ),

@@ -100,8 +100,9 @@ class Auth(radicale_auth.BaseAuth):
     def _check(self, login: str, password: str) -> str:
         with self._engine.connect() as conn:
             row = conn.execute(
-                select(users.c.name, users.c.password_hash, users.c.disabled, users.c.auth_epoch)
-                .where(users.c.name == login)
+                select(
+                    users.c.name, users.c.password_hash, users.c.disabled, users.c.auth_epoch
+                ).where(users.c.name == login)
             ).first()
         digest = self._digest(login, password)
         now = time.time()

@@ -48,9 +48,7 @@ class Throttle:
         """True when one of ``keys`` must still wait."""
         now = time.time() if now is None else now
         with self._engine.connect() as conn:
-            rows = conn.execute(
-                select(login_failures).where(login_failures.c.key.in_(keys))
-            ).all()
+            rows = conn.execute(select(login_failures).where(login_failures.c.key.in_(keys))).all()
         for row in rows:
             if now - row.last_failure > self._policy.window:
                 continue
@@ -70,9 +68,7 @@ class Throttle:
                     try:
                         with conn.begin_nested():
                             conn.execute(
-                                insert(login_failures).values(
-                                    key=key, failures=1, last_failure=now
-                                )
+                                insert(login_failures).values(key=key, failures=1, last_failure=now)
                             )
                         continue
                     except IntegrityError:  # another process inserted it first

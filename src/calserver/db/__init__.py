@@ -59,9 +59,7 @@ def _create_engine(url: str, busy_timeout: float, pool_size: int) -> Engine:
         return engine
     if os.environ.get("CALSERVER_NULLPOOL"):  # forked workers in tests
         return create_engine(url, poolclass=NullPool)
-    return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
-    )
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:

@@ -14,7 +14,8 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, ContextManager
+from contextlib import AbstractContextManager as ContextManager
+from typing import Any
 
 from radicale import config as radicale_config
 from radicale import item as radicale_item
@@ -225,7 +226,10 @@ class Storage(radicale_storage.BaseStorage):
         return Collection(self, final), replaced, new_hrefs
 
     def _import_items(
-        self, conn: Connection, collection_id: int, new_items: Iterable[radicale_item.Item],
+        self,
+        conn: Connection,
+        collection_id: int,
+        new_items: Iterable[radicale_item.Item],
         revision: int,
     ) -> list[str]:
         taken: set[str] = set()
@@ -257,7 +261,9 @@ class Storage(radicale_storage.BaseStorage):
             conn.execute(delete(collections).where(collections.c.path == path))
 
     def move(
-        self, item: radicale_item.Item, to_collection: radicale_storage.BaseCollection,
+        self,
+        item: radicale_item.Item,
+        to_collection: radicale_storage.BaseCollection,
         to_href: str,
     ) -> None:
         source = item.collection
@@ -327,4 +333,3 @@ class Storage(radicale_storage.BaseStorage):
         for problem in problems:
             logger.error("storage check: %s", problem)
         return not problems
-

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from radicale import item as radicale_item
 from radicale.item import filter as radicale_filter
-from sqlalchemy import Row, and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select
 
 from calserver.db.models import instances, items
+from calserver.storage.base import CollectionBase
 from calserver.storage.context import expand_window, read_connection
 from calserver.storage.timeindex import SHORT_SPAN, TIMESTAMP_MAX, TIMESTAMP_MIN
-
-if TYPE_CHECKING:
-    from calserver.storage.collection import Collection
 
 PAGE = 1000
 
@@ -33,29 +31,27 @@ _ITEM_COLUMNS = (
 )
 
 
-class GetMixin:
-    def get_multi(
-        self: Collection, hrefs: Iterable[str]
-    ) -> Iterator[tuple[str, radicale_item.Item | None]]:
+class GetMixin(CollectionBase):
+    def get_multi(self, hrefs: Iterable[str]) -> Iterator[tuple[str, radicale_item.Item | None]]:
         wanted = list(dict.fromkeys(hrefs))
         if not wanted or self._state.id is None:
             for href in wanted:
                 yield href, None
             return
-        found: dict[str, Row[Any]] = {}
+        found: dict[str, Any] = {}
         with read_connection(self._storage.engine) as conn:
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
                 query = select(*_ITEM_COLUMNS).where(
                     items.c.collection_id == self.id, items.c.href.in_(chunk)
                 )
-                for row in conn.execute(query):
-                    found[row.href] = row
+                for found_row in conn.execute(query):
+                    found[found_row.href] = found_row
         for href in wanted:
             row = found.get(href)
             yield href, (self._make_item(row) if row is not None else None)
 
-    def get_all(self: Collection) -> Iterator[radicale_item.Item]:
+    def get_all(self) -> Iterator[radicale_item.Item]:
         """Every item, read in pages by id so memory stays flat and the read may go on
         after Radicale released the request's lock."""
         if self._state.id is None:
@@ -75,20 +71,18 @@ class GetMixin:
                 return
             last_id = rows[-1].id
 
-    def has_uid(self: Collection, uid: str) -> bool:
+    def has_uid(self, uid: str) -> bool:
         if self._state.id is None:
             return False
         with read_connection(self._storage.engine) as conn:
             return bool(
                 conn.execute(
-                    select(
-                        exists().where(items.c.collection_id == self.id, items.c.uid == uid)
-                    )
+                    select(exists().where(items.c.collection_id == self.id, items.c.uid == uid))
                 ).scalar()
             )
 
     def get_filtered(
-        self: Collection, filters: Iterable[ET.Element]
+        self, filters: Iterable[ET.Element]
     ) -> Iterator[tuple[radicale_item.Item, bool]]:
         """RFC 4791 7.8 calendar-query pre-filter as an index lookup.
 
@@ -113,7 +107,7 @@ class GetMixin:
         yield from self._get_window(tag, start, end, simple)
 
     def _get_window(
-        self: Collection, tag: str | None, start: int, end: int, simple: bool
+        self, tag: str | None, start: int, end: int, simple: bool
     ) -> Iterator[tuple[radicale_item.Item, bool]]:
         cid = self.id
         short = and_(
@@ -142,7 +136,7 @@ class GetMixin:
         with read_connection(self._storage.engine) as conn:
             matched = set(conn.execute(matched_ids).scalars())
             candidates = matched | set(conn.execute(open_ids).scalars())
-            rows = []
+            rows: list[Any] = []
             wanted = sorted(candidates)
             for first in range(0, len(wanted), 500):
                 query = select(*_ITEM_COLUMNS).where(items.c.id.in_(wanted[first : first + 500]))

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, overload
+from typing import overload
 
 from sqlalchemy import update
 
 from calserver.db.models import collections
+from calserver.storage.base import CollectionBase
 from calserver.storage.context import write_scope
 from calserver.storage.upload import bump_revision
 
-if TYPE_CHECKING:
-    from calserver.storage.collection import Collection
 
-
-class MetaMixin:
+class MetaMixin(CollectionBase):
     @overload
     def get_meta(self, key: None = None) -> Mapping[str, str]: ...
 
@@ -28,7 +26,7 @@ class MetaMixin:
             return dict(props)
         return props.get(key)
 
-    def set_meta(self: Collection, props: Mapping[str, str]) -> None:
+    def set_meta(self, props: Mapping[str, str]) -> None:
         """Replace all properties (Radicale passes the complete new set)."""
         cid = self.id
         with write_scope(self._storage.engine) as conn:

@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from calserver.db.models import changes, items
+from calserver.storage.base import CollectionBase
 from calserver.storage.context import read_connection
-
-if TYPE_CHECKING:
-    from calserver.storage.collection import Collection
 
 TOKEN_PREFIX = "http://calserver.org/ns/sync/"
 _TOKEN = re.compile(re.escape(TOKEN_PREFIX) + r"([0-9a-z]+)-([0-9]{1,18})\Z")
 
 
-class SyncMixin:
-    def sync(self: Collection, old_token: str = "") -> tuple[str, Iterable[str]]:
+class SyncMixin(CollectionBase):
+    def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         state = self._state
         token = "%s%s-%d" % (TOKEN_PREFIX, state.sync_key, state.revision)
         if not old_token:
@@ -56,11 +53,13 @@ class SyncMixin:
             )
         return token, hrefs
 
-    def _all_hrefs(self: Collection) -> Iterator[str]:
+    def _all_hrefs(self) -> Iterator[str]:
         if self._state.id is None:
             return
         with read_connection(self._storage.engine) as conn:
-            hrefs = conn.execute(
-                select(items.c.href).where(items.c.collection_id == self.id)
-            ).scalars().all()
+            hrefs = (
+                conn.execute(select(items.c.href).where(items.c.collection_id == self.id))
+                .scalars()
+                .all()
+            )
         yield from hrefs

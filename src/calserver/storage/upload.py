@@ -16,12 +16,12 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from calserver.db.models import changes, collections, instances, items
+from calserver.storage.base import CollectionBase
 from calserver.storage.context import write_scope
 from calserver.storage.timeindex import SHORT_SPAN, index_item
 
 if TYPE_CHECKING:
     from calserver.storage import Storage
-    from calserver.storage.collection import Collection
 
 
 def bump_revision(conn: Connection, collection_id: int) -> int:
@@ -86,10 +86,14 @@ def insert_items(
     """Insert item rows and their instances in bulk."""
     if not rows:
         return
-    ids = conn.execute(
-        insert(items).returning(items.c.id, sort_by_parameter_order=True),
-        [row for row, _ in rows],
-    ).scalars().all()
+    ids = (
+        conn.execute(
+            insert(items).returning(items.c.id, sort_by_parameter_order=True),
+            [row for row, _ in rows],
+        )
+        .scalars()
+        .all()
+    )
     instance_rows = [
         {
             "item_id": item_id,
@@ -115,9 +119,9 @@ def safe_href_for(uid: str, taken: set[str]) -> str:
     return radicale_item.find_available_uid(lambda h: h in taken, ".ics")
 
 
-class UploadMixin:
+class UploadMixin(CollectionBase):
     def upload(
-        self: Collection, href: str, item: radicale_item.Item
+        self, href: str, item: radicale_item.Item
     ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
         cid = self.id
         row, spans = item_row(self._storage, cid, href, item)
@@ -140,7 +144,7 @@ class UploadMixin:
         assert uploaded is not None
         return uploaded, old_item
 
-    def delete(self: Collection, href: str | None = None) -> None:
+    def delete(self, href: str | None = None) -> None:
         if href is None:
             self._storage.delete_collection(self.path)
             return
