@@ -8,10 +8,11 @@ instances) and the VTIMEZONE components they reference.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 PRODID = "-//calserver//import//EN"
+EXPORT_PRODID = "-//calserver//calserver//EN"
 _ITEM_COMPONENTS = ("VEVENT", "VTODO", "VJOURNAL")
 
 
@@ -109,3 +110,72 @@ def _file_block(
     if not uid:
         raise IcsError(f"{name} ending at line {number} has no UID")
     groups.setdefault(uid, []).append(list(block))
+
+
+def escape_text(value: str) -> str:
+    """RFC 5545 3.3.11 TEXT escaping."""
+    return (
+        value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+    )
+
+
+def fold(line: str) -> str:
+    """RFC 5545 3.1: lines of at most 75 octets, continued with CRLF and a space."""
+    encoded = line.encode("utf-8")
+    if len(encoded) <= 75:
+        return line
+    parts = []
+    start = 0
+    limit = 75
+    while start < len(encoded):
+        end = min(start + limit, len(encoded))
+        while end < len(encoded) and (encoded[end] & 0xC0) == 0x80:
+            end -= 1  # never split a UTF-8 sequence
+        parts.append(encoded[start:end].decode("utf-8"))
+        start = end
+        limit = 74  # the leading space of continuation lines counts
+    return "\r\n ".join(parts)
+
+
+def join_calendar(texts: Iterable[str], name: str = "", description: str = "") -> Iterator[str]:
+    """One VCALENDAR from the stored items, each VTIMEZONE once (by TZID), chunk by chunk
+    so that a large calendar can be streamed."""
+    yield "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:" + EXPORT_PRODID + "\r\n"
+    if name:
+        yield fold("X-WR-CALNAME:" + escape_text(name)) + "\r\n"
+    if description:
+        yield fold("X-WR-CALDESC:" + escape_text(description)) + "\r\n"
+    seen_tzids: set[str] = set()
+    for text in texts:
+        yield "".join(_components(text, seen_tzids))
+    yield "END:VCALENDAR\r\n"
+
+
+def _components(text: str, seen_tzids: set[str]) -> Iterator[str]:
+    """The lines inside the VCALENDAR of one stored item, minus VTIMEZONEs already sent."""
+    depth = 0
+    timezone: list[str] | None = None
+    tzid = None
+    for line in text.split("\r\n"):
+        if not line:
+            continue
+        upper = line[:16].upper()
+        if upper.startswith("BEGIN:"):
+            depth += 1
+            if depth == 2 and upper == "BEGIN:VTIMEZONE":
+                timezone, tzid = [], None
+        if depth >= 2:
+            if timezone is not None:
+                timezone.append(line + "\r\n")
+                if depth == 2 and upper.startswith("TZID"):
+                    tzid = line.split(":", 1)[-1]
+            else:
+                yield line + "\r\n"
+        if upper.startswith("END:"):
+            if depth == 2 and timezone is not None:
+                if tzid is None or tzid not in seen_tzids:
+                    yield "".join(timezone)
+                if tzid is not None:
+                    seen_tzids.add(tzid)
+                timezone = None
+            depth -= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Mapping
@@ -49,8 +50,47 @@ class CollectionState:
         return cls(None, "", "", {}, 0, 0, "root", time.time())
 
 
+@functools.lru_cache(maxsize=4096)
+def _http_date(seconds: int) -> str:
+    return formatdate(seconds, usegmt=True)
+
+
 def http_date(timestamp: float) -> str:
-    return formatdate(timestamp, usegmt=True)
+    """RFC 9110 HTTP-date (items written together share it: memoised)."""
+    return _http_date(int(timestamp))
+
+
+class StoredItem(radicale_item.Item):
+    """An item read from the database. Every field Radicale would derive by parsing the
+    text (ETag, UID, component, time range) is a column, so nothing parses the text
+    until a handler needs the component itself.
+
+    Sets the same attributes as ``radicale.item.Item.__init__`` (Radicale is pinned to
+    3.9.0; ``tests/test_contract.py`` guards this) without re-sanitising the collection
+    path for each of thousands of items.
+    """
+
+    def __init__(self, collection: CollectionBase, row: Any) -> None:
+        self._collection_path = collection.path
+        self.collection = collection
+        self.href = row.href
+        self.last_modified = http_date(row.modified)
+        self._text = row.text
+        self._vobject_item = None
+        self._etag = row.etag
+        self._uid = row.uid
+        self._name = row.name
+        self._component_name = row.component
+        self._time_range = (row.start_ts, row.end_ts)
+
+    def __copy__(self) -> StoredItem:
+        # Radicale's expand (app/report.py, _expand) mutates copy.copy(item).vobject_item
+        # once per requested property; a copy must parse a component of its own, or the
+        # second expansion sees the first one's RECURRENCE-IDs.
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._vobject_item = None
+        return clone
 
 
 class CollectionBase(radicale_storage.BaseCollection):
@@ -80,23 +120,26 @@ class CollectionBase(radicale_storage.BaseCollection):
     def tag(self) -> str:
         return self._state.tag
 
+    def serialize(self, vcf_to_ics: bool = False, ShareActions: dict = {}) -> str:  # noqa: B006
+        """The whole calendar as one iCalendar object (GET of the collection)."""
+        if self.tag != "VCALENDAR":
+            return super().serialize(vcf_to_ics, ShareActions)
+        from calserver import icsfile
+
+        return "".join(
+            icsfile.join_calendar(
+                (item.serialize() for item in self.get_all()),  # type: ignore[attr-defined]
+                self._state.props.get("D:displayname", ""),
+                self._state.props.get("C:calendar-description", ""),
+            )
+        )
+
     @property
     def last_modified(self) -> str:
         return http_date(self._state.modified)
 
     def _make_item(self, row: Row[Any] | Any) -> radicale_item.Item:
-        return radicale_item.Item(
-            collection_path=self._state.path,
-            collection=self,
-            href=row.href,
-            last_modified=http_date(row.modified),
-            text=row.text,
-            etag=row.etag,
-            uid=row.uid,
-            name=row.name,
-            component_name=row.component,
-            time_range=(row.start_ts, row.end_ts),
-        )
+        return StoredItem(self, row)
 
     def _props_json(self, props: Mapping[str, str]) -> str:
         return json.dumps(dict(props), sort_keys=True, ensure_ascii=False)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from radicale import item as radicale_item
+from radicale import xmlutils
 from radicale.item import filter as radicale_filter
 from sqlalchemy import and_, exists, or_, select
 
@@ -16,6 +17,7 @@ from calserver.storage.context import expand_window, read_connection
 from calserver.storage.timeindex import SHORT_SPAN, TIMESTAMP_MAX, TIMESTAMP_MIN
 
 PAGE = 1000
+_TIME_RANGE = xmlutils.make_clark("C:time-range")
 
 _ITEM_COLUMNS = (
     items.c.id,
@@ -92,14 +94,21 @@ class GetMixin(CollectionBase):
         """
         if not self.tag or self._state.id is None:
             return
+        filters = list(filters)
         tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
         window = expand_window.get()
         if start == TIMESTAMP_MIN and end == TIMESTAMP_MAX and window is not None:
             # calendar-query with expand: Radicale filters by time after expanding, but
             # only what lies in the window can survive that.
-            start, end = window
-            simple = False
+            # The filters without the time-range are still matched exactly by the
+            # component selection below; Radicale applies the window after expanding.
+            for item, _ in self._get_window(tag, *window, simple):
+                yield item, simple
+            return
         if start <= TIMESTAMP_MIN and end >= TIMESTAMP_MAX:
+            # A time-range with neither start nor end (RFC 4791 9.9 requires one)
+            # matches nothing in Radicale's filter: leave the verdict to it.
+            simple = simple and not any(True for f in filters for _ in f.iter(_TIME_RANGE))
             for item in self.get_all():
                 if tag is None or item.component_name == tag:
                     yield item, simple
