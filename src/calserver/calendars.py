@@ -109,18 +109,48 @@ class ImportResult:
     replaced: int
 
 
+def _needs_sanitising(vobject_item: Any) -> bool:
+    """True where Radicale's sanitising rewrites the data (client quirks: DTEND with a
+    zero DURATION, EXDATE/RDATE of another value type than DTSTART)."""
+    for component in vobject_item.getChildren():
+        contents = getattr(component, "contents", {})
+        if ("dtend" in contents and "duration" in contents) or (
+            "exdate" in contents or "rdate" in contents
+        ):
+            return True
+    return False
+
+
 def _prepare(
     storage: Storage, collection_path: str, resource: icsfile.Resource, max_occurrences: int
 ) -> radicale_item.Item:
+    """Validate one resource as Radicale's PUT does and compute its columns.
+
+    Only the skeleton (time zones and time properties) is parsed; the stored text is the
+    client's own, every property kept as it came. Where Radicale would rewrite the data,
+    the whole resource is parsed and stored as Radicale stores a PUT.
+    """
     try:
-        vobject_item = vobject.readOne(resource.text)
-        radicale_item.check_and_sanitize_items(
-            [vobject_item],
-            max_vevent_rrule_occurrence=max_occurrences,
-            is_collection=False,
-            tag="VCALENDAR",
-        )
-        item = radicale_item.Item(collection_path=collection_path, vobject_item=vobject_item)
+        skeleton = vobject.readOne(resource.skeleton)
+        if _needs_sanitising(skeleton):
+            vobject_item = vobject.readOne(resource.text)
+            radicale_item.check_and_sanitize_items(
+                [vobject_item],
+                max_vevent_rrule_occurrence=max_occurrences,
+                is_collection=False,
+                tag="VCALENDAR",
+            )
+            item = radicale_item.Item(collection_path=collection_path, vobject_item=vobject_item)
+        else:
+            radicale_item.check_and_sanitize_items(
+                [skeleton],
+                max_vevent_rrule_occurrence=max_occurrences,
+                is_collection=False,
+                tag="VCALENDAR",
+            )
+            item = radicale_item.Item(
+                collection_path=collection_path, text=resource.text, vobject_item=skeleton
+            )
         item.prepare()
     except Exception as exc:  # vobject raises many kinds on bad data
         raise InvalidInput(f"event {resource.uid!r}: {exc}") from exc

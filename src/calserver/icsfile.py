@@ -20,10 +20,40 @@ class IcsError(ValueError):
     pass
 
 
+#: What decides when an item happens (RFC 4791 9.9) or which item it is; the rest of
+#: an event (texts, attendees, alarms, X- properties) never changes its time index.
+TIME_PROPERTIES = frozenset(
+    {
+        "UID",
+        "DTSTART",
+        "DTEND",
+        "DURATION",
+        "DUE",
+        "COMPLETED",
+        "CREATED",
+        "RRULE",
+        "RDATE",
+        "EXDATE",
+        "RECURRENCE-ID",
+        "STATUS",
+        "TRANSP",
+    }
+)
+
+#: RFC 5545 3.1 contentline: name *(";" param) ":" value
+_CONTENT_LINE = re.compile(
+    r'[A-Za-z0-9-]+(?:;[A-Za-z0-9-]+=(?:"[^"]*"|[^";:,]*)(?:,(?:"[^"]*"|[^";:,]*))*)*:'
+)
+
+
 @dataclass(frozen=True)
 class Resource:
+    """One calendar object resource: its full text (folded), and a skeleton holding only
+    its time zones and time properties, which is much cheaper to parse."""
+
     uid: str
     text: str
+    skeleton: str
 
 
 def unfold(text: str) -> list[str]:
@@ -51,6 +81,8 @@ def split(text: str) -> Iterator[Resource]:
     block: list[str] = []
     for number, line in enumerate(lines, 1):
         upper = line.upper()
+        if not _CONTENT_LINE.match(line):
+            raise IcsError(f"line {number}: not an iCalendar content line: {line[:60]!r}")
         if upper.startswith("BEGIN:"):
             stack.append(upper[6:])
             if len(stack) == 2:
@@ -75,12 +107,32 @@ def split(text: str) -> Iterator[Resource]:
             or f"TZID={tzid};" in body_text
             or f'TZID="{tzid}"' in body_text
         ]
-        out = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:" + PRODID]
-        for tz in used:
-            out.extend(tz)
-        out.extend(body)
-        out.append("END:VCALENDAR")
-        yield Resource(uid, "\r\n".join(out) + "\r\n")
+        head = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:" + PRODID]
+        zones = [line for tz in used for line in tz]
+        full = [*head, *zones, *body, "END:VCALENDAR"]
+        skeleton = [*head, *zones, *_time_lines(body), "END:VCALENDAR"]
+        yield Resource(
+            uid,
+            "".join(fold(line) + "\r\n" for line in full),
+            "\r\n".join(skeleton) + "\r\n",
+        )
+
+
+def _time_lines(body: list[str]) -> Iterator[str]:
+    """The component lines that matter for time, without sub-components (alarms)."""
+    depth = 0
+    for line in body:
+        upper = line[:6].upper()
+        if upper.startswith("BEGIN:"):
+            depth += 1
+            if depth == 1:
+                yield line
+        elif upper.startswith("END:"):
+            if depth == 1:
+                yield line
+            depth -= 1
+        elif depth == 1 and _name(line) in TIME_PROPERTIES:
+            yield line
 
 
 def _file_block(
@@ -114,9 +166,7 @@ def _file_block(
 
 def escape_text(value: str) -> str:
     """RFC 5545 3.3.11 TEXT escaping."""
-    return (
-        value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
-    )
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 
 def fold(line: str) -> str:
