@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(parent)
     parser = argparse.ArgumentParser(
         prog="calserver",
+        usage="calserver [--config FILE] [--SECTION-OPTION VALUE ...] COMMAND ...",
         description="CalDAV / iCalendar calendar server on Radicale with SQL storage",
         parents=[parent],
     )

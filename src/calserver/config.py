@@ -34,13 +34,6 @@ def _positive_int(value: Any) -> int:
     return radicale_config.positive_int(value)
 
 
-def _smtp_security(value: Any) -> str:
-    value = str(value).strip().lower()
-    if value not in ("none", "starttls", "tls"):
-        raise ValueError("unsupported SMTP security: %r (none|starttls|tls)" % value)
-    return value
-
-
 # calserver's own options, added to Radicale's sections or in sections of their own.
 CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
     [
@@ -69,7 +62,7 @@ CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
                         "data_folder",
                         {
                             "value": _data_folder_default(),
-                            "help": "folder for the embedded SQLite database and server keys",
+                            "help": "folder for the embedded SQLite database",
                             "type": radicale_config.filepath,
                         },
                     ),
@@ -162,33 +155,6 @@ CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
                             "value": "900",
                             "help": "seconds after which failed logins are forgotten",
                             "type": _positive_int,
-                        },
-                    ),
-                ]
-            ),
-        ),
-        (
-            "smtp",
-            OrderedDict(
-                [
-                    ("host", {"value": "", "help": "SMTP server (empty: no email)", "type": str}),
-                    ("port", {"value": "25", "help": "SMTP port", "type": _positive_int}),
-                    (
-                        "security",
-                        {
-                            "value": "none",
-                            "help": "none, starttls or tls",
-                            "type": _smtp_security,
-                        },
-                    ),
-                    ("username", {"value": "", "help": "SMTP user name", "type": str}),
-                    ("password", {"value": "", "help": "SMTP password", "type": str}),
-                    (
-                        "sender",
-                        {
-                            "value": "calserver@localhost",
-                            "help": "From address of the mail calserver sends",
-                            "type": str,
                         },
                     ),
                 ]
@@ -288,3 +254,18 @@ def database_url(configuration: radicale_config.Configuration) -> str:
         return url
     folder = configuration.get("storage", "data_folder")
     return "sqlite:///" + os.path.join(folder, "calserver.sqlite")
+
+
+def reference_markdown() -> str:
+    """The configuration reference of calserver's own options and changed defaults
+    (the README shows this text; a test keeps them equal)."""
+    rows = ["| section | option | default | meaning |", "|---|---|---|---|"]
+    for section, options in CALSERVER_OPTIONS.items():
+        for option, spec in options.items():
+            default = spec["value"]
+            if (section, option) == ("storage", "data_folder"):
+                default = "$XDG_DATA_HOME/calserver (~/.local/share/calserver)"
+            rows.append(f"| {section} | {option} | `{default}` | {spec['help']} |")
+    for (section, option), value in CHANGED_DEFAULTS.items():
+        rows.append(f"| {section} | {option} | `{value}` | Radicale's option; calserver default |")
+    return "\n".join(rows) + "\n"
