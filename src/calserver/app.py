@@ -23,7 +23,7 @@ from radicale import config as radicale_config
 from radicale import xmlutils
 from radicale.item import filter as radicale_filter
 
-from calserver import db
+from calserver import db, propfind
 from calserver.storage.context import expand_window
 
 logger = logging.getLogger("calserver")
@@ -38,6 +38,25 @@ MAX_PATH_LENGTH = 4096
 
 class CalserverApplication(radicale_app.Application):
     """Radicale's application; calserver extends it here where plugins cannot."""
+
+    def do_PROPFIND(
+        self,
+        environ: dict[str, Any],
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
+    ) -> Any:
+        def depth0(env: dict[str, Any]) -> Any:
+            return super(CalserverApplication, self).do_PROPFIND(
+                env, base_prefix, path, user, user_groups, request_info
+            )
+
+        answer = propfind.fast_propfind(self, environ, base_prefix, path, user, user_groups, depth0)
+        if answer is not None:
+            return answer
+        return super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
 
 
 class BadRequest(Exception):
@@ -61,6 +80,17 @@ def _expand_window(root: Any) -> tuple[int, int] | None:
             except ValueError:
                 return None
     return None
+
+
+def _text_path(path: str) -> str:
+    """PATH_INFO as text. PEP 3333 servers (waitress, gunicorn) pass the request path's
+    bytes decoded as latin-1, so "/zoë/" arrives as "/zoÃ«/"; Radicale expects the text
+    (RFC 3986 2.5: UTF-8), as its own server hands it over. A path that is not UTF-8
+    seen through latin-1 is text already (an in-process caller) and is left alone."""
+    try:
+        return path.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return path
 
 
 class Front:
@@ -91,7 +121,7 @@ class Front:
             expand_window.reset(token)
 
     def _check(self, environ: dict[str, Any]) -> None:
-        path = environ.get("PATH_INFO", "")
+        path = environ["PATH_INFO"] = _text_path(environ.get("PATH_INFO", ""))
         if "\x00" in path or len(path) > MAX_PATH_LENGTH:
             raise BadRequest("400 Bad Request", "invalid request path")
         self._check_authorization(environ.get("HTTP_AUTHORIZATION", ""))

@@ -73,6 +73,19 @@ class GetMixin(CollectionBase):
                 return
             last_id = rows[-1].id
 
+    def etag_listing(self) -> Iterator[tuple[str, str, str]]:
+        """(href, ETag, component) of every item, for the PROPFIND fast path."""
+        if self._state.id is None:
+            return
+        with read_connection(self._storage.engine) as conn:
+            rows = conn.execute(
+                select(items.c.href, items.c.etag, items.c.component)
+                .where(items.c.collection_id == self.id)
+                .order_by(items.c.id)
+            ).all()
+        for row in rows:
+            yield row.href, row.etag, row.component
+
     def has_uid(self, uid: str) -> bool:
         if self._state.id is None:
             return False
