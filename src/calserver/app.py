@@ -176,4 +176,6 @@ def make_app(configuration: radicale_config.Configuration, *, create_schema: boo
     """The whole calserver WSGI application for ``configuration``."""
     if create_schema:
         db.ensure_schema(db.engine_for(configuration))
-    return Front(CalserverApplication(configuration), configuration)
+    application = CalserverApplication(configuration)
+    application._storage.warm_up()  # type: ignore[attr-defined]
+    return Front(application, configuration)

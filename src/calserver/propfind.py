@@ -10,9 +10,9 @@ Anything else (other properties, other depths, no access) goes to Radicale uncha
 from __future__ import annotations
 
 import io
-import posixpath
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import defusedxml.ElementTree as DefusedET
@@ -52,8 +52,11 @@ def item_responses(
     encoding: str,
 ) -> Iterable[str]:
     """``<response>`` elements (DAV: is the default namespace of Radicale's answers)."""
+    prefix = f"{base_prefix}/{collection_path}/"
     for href, etag, component in listing:
-        path = pathutils.unstrip_path(posixpath.join(collection_path, href))
+        # what xmlutils.make_href(base_prefix, path) returns, without re-sanitising
+        # paths that come sane from the database
+        url = quote(prefix + href)
         parts = []
         for name in names:
             if name == _GETETAG:
@@ -66,7 +69,7 @@ def item_responses(
             else:
                 parts.append("<resourcetype />")
         yield (
-            f"<response><href>{escape(xmlutils.make_href(base_prefix, path))}</href>"
+            f"<response><href>{escape(url)}</href>"
             f"<propstat><prop>{''.join(parts)}</prop>{_OK}</propstat></response>"
         )
 
@@ -90,11 +93,7 @@ def fast_propfind(
         return None
     access = Access(app._rights, user, user_groups, path)
     collection = app._storage.load_collection(pathutils.strip_path(path))
-    if (
-        collection is None
-        or collection.tag != "VCALENDAR"
-        or not access.check("r", collection)
-    ):
+    if collection is None or collection.tag != "VCALENDAR" or not access.check("r", collection):
         return None
     environ_depth0 = dict(environ, HTTP_DEPTH="0", **{"wsgi.input": io.BytesIO(body)})
     status, headers, answer, xml_request = depth0(environ_depth0)
@@ -106,6 +105,9 @@ def fast_propfind(
             base_prefix, collection.path, collection.etag_listing(), names, app._encoding
         )
     )
-    return status, headers, answer[:closing] + items.encode(app._encoding) + answer[closing:], (
-        xml_request
+    return (
+        status,
+        headers,
+        answer[:closing] + items.encode(app._encoding) + answer[closing:],
+        (xml_request),
     )

@@ -41,17 +41,31 @@ def validate_name(name: str, what: str = "user name") -> str:
 
 def add(engine: Engine, name: str, password: str, email: str = "") -> User:
     validate_name(name)
-    if email and not _EMAIL.match(email):
-        raise InvalidInput(f"invalid email address: {email!r}")
     if not password:
         raise InvalidInput("the password must not be empty")
+    return _insert(engine, name, passwords.hash_password(password), email)
+
+
+def add_with_hash(engine: Engine, name: str, password_hash: str, email: str = "") -> User:
+    """Create an account with a hash brought from elsewhere (an htpasswd file: upgraded
+    to argon2 at the first login). An empty hash leaves the account without a usable
+    password until ``calserver user passwd`` sets one."""
+    validate_name(name)
+    if password_hash and not passwords.is_known_hash(password_hash):
+        raise InvalidInput(f"unsupported password hash for {name!r}")
+    return _insert(engine, name, password_hash, email)
+
+
+def _insert(engine: Engine, name: str, password_hash: str, email: str) -> User:
+    if email and not _EMAIL.match(email):
+        raise InvalidInput(f"invalid email address: {email!r}")
     try:
         with write_connection(engine) as conn, conn.begin():
             conn.execute(
                 insert(users).values(
                     name=name,
                     email=email,
-                    password_hash=passwords.hash_password(password),
+                    password_hash=password_hash,
                     disabled=False,
                     auth_epoch=0,
                     created=time.time(),

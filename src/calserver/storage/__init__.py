@@ -64,6 +64,20 @@ class Storage(radicale_storage.BaseStorage):
         self._max_sync_token_age = configuration.get("storage", "max_sync_token_age")
         self._hook_enabled = configuration.get("hook", "type") != "none"
 
+    def warm_up(self) -> None:
+        """Compile the statements of the hot paths before the first request, so that
+        the first request after a start is as fast as the tenth."""
+        from calserver.storage.timeindex import TIMESTAMP_MAX
+
+        probe = Collection(self, CollectionState(-1, "\x00probe", "VCALENDAR", {}, 0, 0, "p", 0.0))
+        list(probe._get_window("VEVENT", 0, TIMESTAMP_MAX - 1, True))
+        list(probe.get_multi(["probe.ics"]))
+        list(probe.get_all())
+        list(probe.etag_listing())
+        probe.has_uid("probe")
+        self.load_collection("\x00probe")
+        self._children("\x00probe")
+
     def index_horizon(self) -> int:
         return int(time.time()) + self._horizon_days * 86400
 
