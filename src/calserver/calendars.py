@@ -15,7 +15,7 @@ from radicale import item as radicale_item
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from calserver import db, icsfile
-from calserver.db.models import collections, instances, items
+from calserver.db.models import STAGING, collections, instances, items
 from calserver.errors import InvalidInput, NotFound
 from calserver.storage import Storage
 from calserver.storage.upload import bump_revision, insert_items, item_row, log_changes
@@ -172,13 +172,13 @@ def import_file(
     except icsfile.IcsError as exc:
         raise InvalidInput(str(exc)) from exc
     engine = storage.engine
-    staging_path = "\x00import-" + secrets.token_hex(8)
+    staging_path = STAGING + "/import-" + secrets.token_hex(8)
     with db.write_connection(engine) as conn, conn.begin():
         staging_id = conn.execute(
             insert(collections)
             .values(
                 path=staging_path,
-                parent="\x00",
+                parent=STAGING,
                 tag="VCALENDAR",
                 props="{}",
                 revision=0,
@@ -193,7 +193,10 @@ def import_file(
         for resource in resources:
             item = _prepare(storage, target.path, resource, max_occurrences)
             href = _href_for(item.uid)
-            batch.append(item_row(storage, staging_id, href, item))
+            try:
+                batch.append(item_row(storage, staging_id, href, item))
+            except ValueError as exc:
+                raise InvalidInput(f"event {resource.uid!r}: {exc}") from exc
             if len(batch) >= BATCH:
                 _write_batch(engine, staging_id, batch)
                 batch = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from radicale import item as radicale_item
 from sqlalchemy import Engine, func, select
 
-from calserver.db.models import changes, collections, items
+from calserver.db.models import STAGING, changes, collections, items
 
 
 def check_storage(engine: Engine) -> list[str]:
@@ -13,7 +13,7 @@ def check_storage(engine: Engine) -> list[str]:
     with engine.connect() as conn, conn.begin():
         paths = {row.path: row for row in conn.execute(select(collections))}
         for path, row in paths.items():
-            if row.parent == "\x00":
+            if row.parent == STAGING:
                 problems.append(f"unfinished import left behind ({row.id}); it is not visible")
                 continue
             if row.parent and row.parent not in paths:

@@ -86,6 +86,9 @@ class Auth(radicale_auth.BaseAuth):
         self, login: str, password: str, context: radicale_auth.AuthContext
     ) -> tuple[str, set[str]]:
         address = client_address(context)
+        if "\x00" in login or "\x00" in password:  # no such account can exist
+            self._log_failure(login, address, throttled=False)
+            return "", set()
         keys = ["user:" + login, "addr:" + address]
         if self._throttle.blocked(keys):
             self._log_failure(login, address, throttled=True)

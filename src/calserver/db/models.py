@@ -25,6 +25,10 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+#: Parent of the hidden collections imports are built in before they are swapped in.
+#: Dot-prefixed: no user name can start with a dot, so no request can reach them.
+STAGING = ".staging"
+
 #: Collections: principals ("alice"), calendars ("alice/work") and plain folders.
 collections = Table(
     "collections",

@@ -69,14 +69,14 @@ class Storage(radicale_storage.BaseStorage):
         the first request after a start is as fast as the tenth."""
         from calserver.storage.timeindex import TIMESTAMP_MAX
 
-        probe = Collection(self, CollectionState(-1, "\x00probe", "VCALENDAR", {}, 0, 0, "p", 0.0))
+        probe = Collection(self, CollectionState(-1, ".probe", "VCALENDAR", {}, 0, 0, "p", 0.0))
         list(probe._get_window("VEVENT", 0, TIMESTAMP_MAX - 1, True))
         list(probe.get_multi(["probe.ics"]))
         list(probe.get_all())
         list(probe.etag_listing())
         probe.has_uid("probe")
-        self.load_collection("\x00probe")
-        self._children("\x00probe")
+        self.load_collection(".probe")
+        self._children(".probe")
 
     def index_horizon(self) -> int:
         return int(time.time()) + self._horizon_days * 86400

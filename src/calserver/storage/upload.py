@@ -59,6 +59,10 @@ def item_row(
 ) -> tuple[dict[str, Any], list[tuple[int, int]]]:
     """The denormalised row of ``item`` and its instance spans."""
     text = item.serialize()
+    if "\x00" in text:
+        # RFC 5545 3.1: NUL is no valid character of iCalendar text (and PostgreSQL
+        # cannot store it)
+        raise ValueError("the calendar data contains a NUL character")
     component = item.component_name
     start_ts, end_ts = item.time_range
     index = index_item(
