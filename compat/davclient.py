@@ -57,9 +57,7 @@ class Response:
         req = f"{self.method} {self.path}"
         if self.request_body:
             req += " body=" + _excerpt(self.request_body, 300)
-        return f"request: {req} -> response: {self.status} " + _excerpt(
-            self.body, limit
-        )
+        return f"request: {req} -> response: {self.status} " + _excerpt(self.body, limit)
 
 
 def _excerpt(data: bytes, limit: int) -> str:
@@ -68,8 +66,9 @@ def _excerpt(data: bytes, limit: int) -> str:
 
 
 class Client:
-    def __init__(self, base_url: str, user: str | None, password: str | None,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, user: str | None, password: str | None, timeout: float = 30.0
+    ) -> None:
         u = urllib.parse.urlsplit(base_url)
         self.host = u.hostname or "127.0.0.1"
         self.port = u.port or 80
@@ -80,8 +79,13 @@ class Client:
             token = base64.b64encode(f"{user}:{password}".encode()).decode()
             self.auth = "Basic " + token
 
-    def request(self, method: str, path: str, body: bytes | str | None = None,
-                headers: dict[str, str] | None = None) -> Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
         if isinstance(body, str):
             body = body.encode("utf-8")
         hdrs = {"Content-Length": str(len(body or b""))}
@@ -108,9 +112,14 @@ class Client:
     def list_etags(self, coll: str) -> dict[str, str]:
         """PROPFIND Depth 1: {href: etag} of the non-collection members."""
         resp = self.expect(
-            self.request("PROPFIND", coll, PROPFIND_ETAGS,
-                         {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"}),
-            207)
+            self.request(
+                "PROPFIND",
+                coll,
+                PROPFIND_ETAGS,
+                {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
+            ),
+            207,
+        )
         out: dict[str, str] = {}
         for r in _responses(resp):
             href = _href(r)
@@ -125,17 +134,23 @@ class Client:
     def all_events(self, coll: str) -> dict[str, tuple[str, str]]:
         """calendar-query REPORT: {href: (etag, calendar-data)}."""
         resp = self.expect(
-            self.request("REPORT", coll, REPORT_ALL_EVENTS,
-                         {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"}),
-            207)
+            self.request(
+                "REPORT",
+                coll,
+                REPORT_ALL_EVENTS,
+                {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"},
+            ),
+            207,
+        )
         out: dict[str, tuple[str, str]] = {}
         for r in _responses(resp):
             href = _href(r)
             data = r.findtext(".//D:propstat/D:prop/C:calendar-data", None, NS)
             etag = r.findtext(".//D:propstat/D:prop/D:getetag", None, NS)
             if data is None or etag is None:
-                raise DavError(f"REPORT: missing calendar-data/getetag for {href}; "
-                               f"{resp.describe()}")
+                raise DavError(
+                    f"REPORT: missing calendar-data/getetag for {href}; {resp.describe()}"
+                )
             out[href] = (etag, data)
         return out
 
@@ -146,8 +161,9 @@ class Client:
             raise DavError(f"GET without ETag; {resp.describe()}")
         return etag, resp.body.decode("utf-8")
 
-    def put(self, href: str, data: str, *, if_match: str | None = None,
-            if_none_match: bool = False) -> Response:
+    def put(
+        self, href: str, data: str, *, if_match: str | None = None, if_none_match: bool = False
+    ) -> Response:
         headers = {"Content-Type": "text/calendar; charset=utf-8"}
         if if_match:
             headers["If-Match"] = if_match
@@ -160,13 +176,22 @@ class Client:
         return self.request("DELETE", href, None, headers)
 
     def propfind_props(self, path: str, props_xml: str, depth: str = "0") -> ET.Element:
-        body = ('<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:" '
-                'xmlns:C="urn:ietf:params:xml:ns:caldav" '
-                'xmlns:A="http://apple.com/ns/ical/" '
-                'xmlns:CS="http://calendarserver.org/ns/">'
-                f"<D:prop>{props_xml}</D:prop></D:propfind>")
-        resp = self.expect(self.request("PROPFIND", path, body, {
-            "Depth": depth, "Content-Type": "application/xml; charset=utf-8"}), 207)
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:" '
+            'xmlns:C="urn:ietf:params:xml:ns:caldav" '
+            'xmlns:A="http://apple.com/ns/ical/" '
+            'xmlns:CS="http://calendarserver.org/ns/">'
+            f"<D:prop>{props_xml}</D:prop></D:propfind>"
+        )
+        resp = self.expect(
+            self.request(
+                "PROPFIND",
+                path,
+                body,
+                {"Depth": depth, "Content-Type": "application/xml; charset=utf-8"},
+            ),
+            207,
+        )
         return ET.fromstring(resp.body)
 
 

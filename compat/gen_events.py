@@ -107,7 +107,7 @@ def event(prefix: str, i: int) -> str:
     ]
     if tz:
         lines += BERLIN_VTIMEZONE.split(CRLF)
-    lines += body + ["END:VCALENDAR"]
+    lines += [*body, "END:VCALENDAR"]
     return CRLF.join(fold(line) for line in lines) + CRLF
 
 

@@ -47,12 +47,7 @@ SUMMARIES = [
 
 def escape_text(value: str) -> str:
     """RFC 5545 §3.3.11 TEXT escaping."""
-    return (
-        value.replace("\\", "\\\\")
-        .replace(";", "\\;")
-        .replace(",", "\\,")
-        .replace("\n", "\\n")
-    )
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 
 def unescape_text(value: str) -> str:
@@ -189,7 +184,7 @@ def replace_summary(text: str, new_summary: str) -> str:
 def _rewrite_master(buf: list[str], new_summary: str) -> list[str]:
     res: list[str] = []
     seen_seq = False
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     for line in buf:
         name = prop_name(line)
         if name == "SUMMARY":

@@ -20,17 +20,13 @@ Scenario (each step prints ok/not ok lines, see davclient.Report):
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import subprocess
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import gen_events  # noqa: E402
-import ical  # noqa: E402
-from davclient import Client, DavError, Report  # noqa: E402
+import gen_events
+import ical
+from davclient import Client, DavError, Report
 
 R = Report("vdirsyncer")
 
@@ -68,15 +64,13 @@ class Vdir:
         cmd = [self.exe, "-c", str(self.config), *args]
         t0 = time.monotonic()
         try:
-            p = subprocess.run(cmd, input=stdin, capture_output=True, text=True,
-                               timeout=timeout)
+            p = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
             rc, out = p.returncode, p.stdout + p.stderr
         except subprocess.TimeoutExpired as exc:
             rc = 124
             out = _text(exc.stdout) + _text(exc.stderr) + f"\n[timed out after {timeout}s]"
         with self.log.open("a", encoding="utf-8") as f:
-            f.write(f"\n===== $ {' '.join(cmd)}  (rc={rc}, "
-                    f"{time.monotonic() - t0:.1f}s)\n{out}")
+            f.write(f"\n===== $ {' '.join(cmd)}  (rc={rc}, {time.monotonic() - t0:.1f}s)\n{out}")
         return rc, out
 
 
@@ -139,8 +133,10 @@ def server_state(dav: Client, coll: str) -> tuple[dict[str, tuple[str, str, str]
     if set(etags) != set(events):
         only_p = sorted(set(etags) - set(events))[:5]
         only_r = sorted(set(events) - set(etags))[:5]
-        problems.append(f"PROPFIND lists {len(etags)} members, REPORT {len(events)}; "
-                        f"only in PROPFIND {only_p}, only in REPORT {only_r}")
+        problems.append(
+            f"PROPFIND lists {len(etags)} members, REPORT {len(events)}; "
+            f"only in PROPFIND {only_p}, only in REPORT {only_r}"
+        )
     for href, (etag, _) in events.items():
         if href in etags and etags[href] != etag:
             problems.append(f"{href}: ETag {etag} in REPORT, {etags[href]} in PROPFIND")
@@ -205,9 +201,16 @@ def run(args: argparse.Namespace) -> None:
     cfg = work / "config"
     for d in (local, status):
         d.mkdir(parents=True, exist_ok=True)
-    cfg.write_text(CONFIG.format(status=f"{status}/", local=f"{local_root}/",
-                                 url=f"{base}/", user=args.user,
-                                 password=args.password), "utf-8")
+    cfg.write_text(
+        CONFIG.format(
+            status=f"{status}/",
+            local=f"{local_root}/",
+            url=f"{base}/",
+            user=args.user,
+            password=args.password,
+        ),
+        "utf-8",
+    )
     vd = Vdir(cfg, args.log, args.vdirsyncer)
     n = args.count
     _generate(local, n, 0, "compat")
@@ -216,35 +219,48 @@ def run(args: argparse.Namespace) -> None:
 
     # 1. discover + initial upload ------------------------------------------
     rc, out = vd.run("discover", stdin="y\n" * 20)
-    if not R.check("discover finds the server calendar (principal, home-set)",
-                   rc == 0 and args.calendar in out,
-                   f"rc={rc}\n{tail(out)}"):
+    if not R.check(
+        "discover finds the server calendar (principal, home-set)",
+        rc == 0 and args.calendar in out,
+        f"rc={rc}\n{tail(out)}",
+    ):
         return
     t0 = time.monotonic()
     rc, out = vd.run("sync")
     took = time.monotonic() - t0
-    R.check(f"initial sync uploads {n} events (took {took:.1f}s)", rc == 0,
-            f"rc={rc}\n{tail(out)}")
+    R.check(f"initial sync uploads {n} events (took {took:.1f}s)", rc == 0, f"rc={rc}\n{tail(out)}")
 
     # 2. server holds exactly what was uploaded ------------------------------
     srv, problems = server_state(dav, coll)
-    R.check("PROPFIND Depth 1 and calendar-query REPORT agree (hrefs, ETags)",
-            not problems, "\n".join(problems[:10]))
+    R.check(
+        "PROPFIND Depth 1 and calendar-query REPORT agree (hrefs, ETags)",
+        not problems,
+        "\n".join(problems[:10]),
+    )
     got = {u: ical.summary_of(v[2], u) or "" for u, v in srv.items()}
-    R.check(f"server holds exactly the {n} uploaded UIDs and summaries",
-            got == original, diff_maps(original, got))
+    R.check(
+        f"server holds exactly the {n} uploaded UIDs and summaries",
+        got == original,
+        diff_maps(original, got),
+    )
     bad = [u for u in original if u in srv and shape(srv[u][2]) != local_shapes[u]]
-    R.check("server keeps content: overrides, RRULE, all-day/TZID DTSTART, "
-            "escaped DESCRIPTION/LOCATION",
-            not bad,
-            "\n".join(f"{u}:\n  local  {local_shapes[u]}\n  server {shape(srv[u][2])}"
-                      for u in bad[:3]))
+    R.check(
+        "server keeps content: overrides, RRULE, all-day/TZID DTSTART, "
+        "escaped DESCRIPTION/LOCATION",
+        not bad,
+        "\n".join(
+            f"{u}:\n  local  {local_shapes[u]}\n  server {shape(srv[u][2])}" for u in bad[:3]
+        ),
+    )
 
     # 3. idempotence -----------------------------------------------------------
     rc, out = vd.run("sync")
     ch = changes_in(out)
-    R.check("second sync is a no-op (ETags stable)", rc == 0 and not ch,
-            f"rc={rc}; {len(ch)} actions, e.g.\n" + "\n".join(ch[:10]) + "\n" + tail(out, 5))
+    R.check(
+        "second sync is a no-op (ETags stable)",
+        rc == 0 and not ch,
+        f"rc={rc}; {len(ch)} actions, e.g.\n" + "\n".join(ch[:10]) + "\n" + tail(out, 5),
+    )
 
     # 4. metadata ------------------------------------------------------------
     (local / "color").write_text("#ff8800", "utf-8")
@@ -252,13 +268,20 @@ def run(args: argparse.Namespace) -> None:
     if R.check("metasync runs", rc == 0, f"rc={rc}\n{tail(out)}"):
         root = dav.propfind_props(coll, "<A:calendar-color/><D:displayname/>")
         color = root.findtext(".//{http://apple.com/ns/ical/}calendar-color")
-        R.check("metasync: local color reaches the server (PROPPATCH calendar-color)",
-                (color or "").lower().startswith("#ff8800"), f"server calendar-color={color!r}")
+        R.check(
+            "metasync: local color reaches the server (PROPPATCH calendar-color)",
+            (color or "").lower().startswith("#ff8800"),
+            f"server calendar-color={color!r}",
+        )
         name = root.findtext(".//{DAV:}displayname")
-        lname = (local / "displayname").read_text("utf-8") if (local / "displayname").exists() else None
-        R.check("metasync: server displayname reaches the local folder",
-                name is not None and lname == name,
-                f"server displayname={name!r}, local displayname file={lname!r}")
+        lname = (
+            (local / "displayname").read_text("utf-8") if (local / "displayname").exists() else None
+        )
+        R.check(
+            "metasync: server displayname reaches the local folder",
+            name is not None and lname == name,
+            f"server displayname={name!r}, local displayname file={lname!r}",
+        )
 
     # 5. changes on both sides --------------------------------------------------
     expected = dict(original)
@@ -273,7 +296,7 @@ def run(args: argparse.Namespace) -> None:
     srv, _ = server_state(dav, coll)
     problems = []
     stale_checked = False
-    for u in srv_mod + [conflict]:
+    for u in [*srv_mod, conflict]:
         href, etag, _ = srv[u]
         etag_get, data = dav.get(href)
         if etag_get != etag:
@@ -287,8 +310,11 @@ def run(args: argparse.Namespace) -> None:
         if not stale_checked:
             stale_checked = True
             again = dav.put(href, ical.replace_summary(data, "stale"), if_match=etag_get)
-            R.check("PUT with a stale If-Match is refused with 412",
-                    again.status == 412, again.describe())
+            R.check(
+                "PUT with a stale If-Match is refused with 412",
+                again.status == 412,
+                again.describe(),
+            )
             if again.status in (200, 201, 204):  # keep the expected state honest
                 dav.put(href, ical.replace_summary(data, new))
     for u in srv_del:
@@ -307,15 +333,23 @@ def run(args: argparse.Namespace) -> None:
             problems.append(resp.describe())
             continue
         expected[u] = gen_events.summary_for(i)
-    R.check("server-side changes over HTTP (PUT If-Match, DELETE If-Match, "
-            "PUT If-None-Match) succeed", not problems, "\n".join(problems[:5]))
-    resp = dav.put(f"{coll}srv-new-0-again.ics",
-                   (tmp / f"{srv_new[0]}.ics").read_text("utf-8"), if_none_match=True)
-    R.check("PUT of an existing UID under a new href is refused (no-uid-conflict)",
-            resp.status in (403, 409) and b"no-uid-conflict" in resp.body,
-            resp.describe())
+    R.check(
+        "server-side changes over HTTP (PUT If-Match, DELETE If-Match, PUT If-None-Match) succeed",
+        not problems,
+        "\n".join(problems[:5]),
+    )
+    resp = dav.put(
+        f"{coll}srv-new-0-again.ics",
+        (tmp / f"{srv_new[0]}.ics").read_text("utf-8"),
+        if_none_match=True,
+    )
+    R.check(
+        "PUT of an existing UID under a new href is refused (no-uid-conflict)",
+        resp.status in (403, 409) and b"no-uid-conflict" in resp.body,
+        resp.describe(),
+    )
 
-    for u in loc_mod + [conflict]:
+    for u in [*loc_mod, conflict]:
         p = local / f"{u}.ics"
         new = f"Lokal geändert ✎ {u.split('@')[0]}"
         p.write_text(ical.replace_summary(p.read_text("utf-8"), new), "utf-8")
@@ -332,24 +366,33 @@ def run(args: argparse.Namespace) -> None:
     rc, out = vd.run("sync")
     R.check("sync after changes on both sides", rc == 0, f"rc={rc}\n{tail(out)}")
     got_local, lp = local_state(local)
-    R.check(f"local folder converged ({len(expected)} UIDs, summaries)",
-            got_local == expected and not lp,
-            "\n".join(lp[:5] + [diff_maps(expected, got_local)]))
+    R.check(
+        f"local folder converged ({len(expected)} UIDs, summaries)",
+        got_local == expected and not lp,
+        "\n".join([*lp[:5], diff_maps(expected, got_local)]),
+    )
     srv, sp = server_state(dav, coll)
     got_srv = {u: ical.summary_of(v[2], u) or "" for u, v in srv.items()}
-    R.check(f"server converged ({len(expected)} UIDs, summaries)",
-            got_srv == expected and not sp,
-            "\n".join(sp[:5] + [diff_maps(expected, got_srv)]))
-    R.check("conflict (changed on both sides) resolved as configured: server wins",
-            got_local.get(conflict) == expected.get(conflict) == got_srv.get(conflict),
-            f"expected {expected.get(conflict)!r}; local {got_local.get(conflict)!r}, "
-            f"server {got_srv.get(conflict)!r}")
+    R.check(
+        f"server converged ({len(expected)} UIDs, summaries)",
+        got_srv == expected and not sp,
+        "\n".join([*sp[:5], diff_maps(expected, got_srv)]),
+    )
+    R.check(
+        "conflict (changed on both sides) resolved as configured: server wins",
+        got_local.get(conflict) == expected.get(conflict) == got_srv.get(conflict),
+        f"expected {expected.get(conflict)!r}; local {got_local.get(conflict)!r}, "
+        f"server {got_srv.get(conflict)!r}",
+    )
 
     # 7. stable again ----------------------------------------------------------
     rc, out = vd.run("sync")
     ch = changes_in(out)
-    R.check("final sync is a no-op", rc == 0 and not ch,
-            f"rc={rc}; {len(ch)} actions, e.g.\n" + "\n".join(ch[:10]))
+    R.check(
+        "final sync is a no-op",
+        rc == 0 and not ch,
+        f"rc={rc}; {len(ch)} actions, e.g.\n" + "\n".join(ch[:10]),
+    )
 
 
 def _generate(folder: pathlib.Path, count: int, start: int, prefix: str) -> None:
