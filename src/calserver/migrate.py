@@ -45,17 +45,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from calserver import db, users
 from calserver.auth import passwords
-from calserver.db.models import collections
+from calserver.db.models import STAGING, collections
 from calserver.errors import CalserverError, InvalidInput
 from calserver.storage import Storage, lock_name
 from calserver.storage.upload import insert_items, item_row
 
 BATCH = 1000
 ITEM_TAGS = ("VCALENDAR", "VADDRESSBOOK")
-#: The parent of the hidden collections being filled. Stored paths are stripped (no
-#: leading "/"), so no collection a client can reach has it; unlike NUL, PostgreSQL
-#: text can hold it.
-STAGING_PARENT = "/staging"
 
 _SCHEME_NAMES = {
     "argon2": "argon2",
@@ -532,8 +528,8 @@ class _Migration:
             staging_id = conn.execute(
                 insert(collections)
                 .values(
-                    path=f"{STAGING_PARENT}/migrate-{secrets.token_hex(8)}",
-                    parent=STAGING_PARENT,
+                    path=f"{STAGING}/migrate-{secrets.token_hex(8)}",
+                    parent=STAGING,
                     tag=tag,
                     props=props_json,
                     revision=0,

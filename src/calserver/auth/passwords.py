@@ -30,5 +30,15 @@ def verify(password: str, stored: str | None) -> tuple[bool, str | None]:
     if not stored or not is_known_hash(stored):
         context.verify(password, _DUMMY_HASH)
         return False, None
-    ok, new_hash = context.verify_and_update(password, stored)
+    try:
+        ok, new_hash = context.verify_and_update(password, stored)
+    except ValueError:
+        # bcrypt only reads 72 bytes; bcrypt 5 refuses longer input where Radicale's
+        # htpasswd (and bcrypt 4) cut it, so cut it here as they did.
+        if context.identify(stored) != "bcrypt":
+            return False, None
+        cut = password.encode("utf-8")[:72].decode("utf-8", "ignore")
+        ok, new_hash = context.verify_and_update(cut, stored)
+        if ok:  # rehash the whole password, not the cut one
+            new_hash = hash_password(password)
     return bool(ok), new_hash
