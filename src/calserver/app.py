@@ -14,17 +14,19 @@ import binascii
 import io
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
+from urllib.parse import unquote, urlparse
 
 import defusedxml.ElementTree as DefusedET
 from defusedxml import DefusedXmlException
 from radicale import app as radicale_app
 from radicale import config as radicale_config
-from radicale import xmlutils
+from radicale import pathutils, types, xmlutils
+from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
-from calserver import db, propfind
-from calserver.storage.context import expand_window
+from calserver import db, icsfile, propfind
+from calserver.storage.context import expand_window, put_body
 
 logger = logging.getLogger("calserver")
 
@@ -41,22 +43,91 @@ class CalserverApplication(radicale_app.Application):
 
     def do_PROPFIND(
         self,
-        environ: dict[str, Any],
+        environ: types.WSGIEnviron,
         base_prefix: str,
         path: str,
         user: str,
         user_groups: set[str],
         request_info: dict[str, Any],
     ) -> Any:
-        def depth0(env: dict[str, Any]) -> Any:
+        def depth0(env: types.WSGIEnviron) -> Any:
             return super(CalserverApplication, self).do_PROPFIND(
                 env, base_prefix, path, user, user_groups, request_info
             )
 
-        answer = propfind.fast_propfind(self, environ, base_prefix, path, user, user_groups, depth0)
+        answer = propfind.fast_propfind(
+            self, cast(dict[str, Any], environ), base_prefix, path, user, user_groups, depth0
+        )
         if answer is not None:
             return answer
         return super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
+
+    def do_PUT(
+        self,
+        environ: types.WSGIEnviron,
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
+    ) -> Any:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        cast(dict[str, Any], environ)["wsgi.input"] = io.BytesIO(body)
+        try:
+            text: str | None = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        parent = pathutils.strip_path(path).rpartition("/")[0]
+        if text is not None and self._may_write(user, user_groups, parent):
+            refusal = self._check_components(parent, icsfile.component_names(text))
+            if refusal is not None:
+                return refusal
+        token = put_body.set(text)
+        try:
+            return super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
+        finally:
+            put_body.reset(token)
+
+    def do_MOVE(
+        self,
+        environ: types.WSGIEnviron,
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
+    ) -> Any:
+        destination = pathutils.sanitize_path(
+            urlparse(unquote(environ.get("HTTP_DESTINATION", ""))).path
+        )
+        if destination.startswith(base_prefix + "/"):
+            target = pathutils.strip_path(destination[len(base_prefix) :]).rpartition("/")[0]
+            if self._may_write(user, user_groups, target):
+                item = next(iter(self._storage.discover(path)), None)
+                if item is not None and not isinstance(item, radicale_storage.BaseCollection):
+                    refusal = self._check_components(target, {item.component_name})
+                    if refusal is not None:
+                        return refusal
+        return super().do_MOVE(environ, base_prefix, path, user, user_groups, request_info)
+
+    def _may_write(self, user: str, user_groups: set[str], collection_path: str) -> bool:
+        if not user or not collection_path:
+            return False
+        return "w" in self._rights.authorization(user, user_groups, "/" + collection_path + "/")
+
+    def _check_components(self, collection_path: str, names: set[str]) -> Any:
+        """RFC 4791 5.3.2.1: a calendar refuses components outside its
+        supported-calendar-component-set with 403 (CALDAV:supported-calendar-component)."""
+        collection = self._storage.load_collection(collection_path)  # type: ignore[attr-defined]
+        if collection is None or collection.tag != "VCALENDAR":
+            return None
+        supported = collection.get_meta("C:supported-calendar-component-set")
+        if not supported or not names:
+            return None
+        allowed = {name.strip().upper() for name in supported.split(",")}
+        if names <= allowed:
+            return None
+        return self._webdav_error_response(403, "C:supported-calendar-component", {})
 
 
 class BadRequest(Exception):
@@ -82,15 +153,27 @@ def _expand_window(root: Any) -> tuple[int, int] | None:
     return None
 
 
-def _text_path(path: str) -> str:
+def _text_path(environ: dict[str, Any]) -> str:
     """PATH_INFO as text. PEP 3333 servers (waitress, gunicorn) pass the request path's
     bytes decoded as latin-1, so "/zoë/" arrives as "/zoÃ«/"; Radicale expects the text
-    (RFC 3986 2.5: UTF-8), as its own server hands it over. A path that is not UTF-8
-    seen through latin-1 is text already (an in-process caller) and is left alone."""
+    (RFC 3986 2.5: UTF-8), as its own server hands it over. Such servers also pass the
+    raw request target (REQUEST_URI, RAW_URI): then the path must be UTF-8, and must not
+    hide a "/" in a name (RFC 3986 2.2: "%2F" is data, yet PATH_INFO decodes it into a
+    separator). Without a raw target, a path that is not UTF-8 seen through latin-1 is
+    text already (an in-process caller) and is left alone."""
+    path: str = environ.get("PATH_INFO", "")
+    raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if raw is None:
+        try:
+            return path.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            return path
+    if "%2f" in raw.split("?", 1)[0].lower():
+        raise BadRequest("400 Bad Request", "encoded slash in the request path")
     try:
         return path.encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        return path
+    except UnicodeError as exc:
+        raise BadRequest("400 Bad Request", "the request path is not UTF-8") from exc
 
 
 class Front:
@@ -121,7 +204,7 @@ class Front:
             expand_window.reset(token)
 
     def _check(self, environ: dict[str, Any]) -> None:
-        path = environ["PATH_INFO"] = _text_path(environ.get("PATH_INFO", ""))
+        path = environ["PATH_INFO"] = _text_path(environ)
         if "\x00" in path or len(path) > MAX_PATH_LENGTH:
             raise BadRequest("400 Bad Request", "invalid request path")
         self._check_authorization(environ.get("HTTP_AUTHORIZATION", ""))
@@ -139,6 +222,7 @@ class Front:
             body = environ["wsgi.input"].read(length)
             environ["wsgi.input"] = io.BytesIO(body)
             root = self._parse_xml(body)
+            self._check_xml_structure(method, root)
             if method == "REPORT":
                 expand_window.set(_expand_window(root))
 
@@ -161,6 +245,26 @@ class Front:
         except (DefusedXmlException, SyntaxError, ValueError) as exc:
             # SyntaxError covers xml.etree's ParseError
             raise BadRequest("400 Bad Request", "invalid XML request body") from exc
+
+    @staticmethod
+    def _check_xml_structure(method: str, root: Any) -> None:
+        """What Radicale's handlers take for granted in a well-formed body (they fail
+        with a 500 otherwise)."""
+        propfind = xmlutils.make_clark("D:propfind")
+        if method == "PROPFIND" and (root.tag != propfind or not len(root)):
+            # RFC 4918 14.20: propfind holds propname, allprop or prop
+            raise BadRequest("400 Bad Request", "expected DAV:propfind with a child element")
+        if method != "REPORT":
+            return
+        if (
+            root.tag == xmlutils.make_clark("C:free-busy-query")
+            and root.find(xmlutils.make_clark("C:time-range")) is None
+        ):
+            # RFC 4791 7.10: the request MUST contain exactly one CALDAV:time-range
+            raise BadRequest("400 Bad Request", "free-busy-query without CALDAV:time-range")
+        for href in root.iter(xmlutils.make_clark("D:href")):
+            if not (href.text or "").strip():
+                raise BadRequest("400 Bad Request", "empty DAV:href")
 
     @staticmethod
     def _error(start_response: StartResponse, status: str, reason: str) -> list[bytes]:

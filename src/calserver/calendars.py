@@ -109,7 +109,7 @@ class ImportResult:
     replaced: int
 
 
-def _needs_sanitising(vobject_item: Any) -> bool:
+def needs_sanitising(vobject_item: Any) -> bool:
     """True where Radicale's sanitising rewrites the data (client quirks: DTEND with a
     zero DURATION, EXDATE/RDATE of another value type than DTSTART)."""
     for component in vobject_item.getChildren():
@@ -132,7 +132,7 @@ def _prepare(
     """
     try:
         skeleton = vobject.readOne(resource.skeleton)
-        if _needs_sanitising(skeleton):
+        if needs_sanitising(skeleton):
             vobject_item = vobject.readOne(resource.text)
             radicale_item.check_and_sanitize_items(
                 [vobject_item],

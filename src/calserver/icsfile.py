@@ -56,6 +56,21 @@ class Resource:
     skeleton: str
 
 
+def component_names(text: str) -> set[str]:
+    """Names of the components directly inside the VCALENDAR, VTIMEZONE excepted."""
+    names: set[str] = set()
+    depth = 0
+    for line in unfold(text):
+        upper = line[:40].upper()
+        if upper.startswith("BEGIN:"):
+            depth += 1
+            if depth == 2 and upper != "BEGIN:VTIMEZONE":
+                names.add(upper[6:].strip())
+        elif upper.startswith("END:"):
+            depth -= 1
+    return names
+
+
 def unfold(text: str) -> list[str]:
     """Logical lines of ``text`` (RFC 5545 3.1)."""
     lines: list[str] = []

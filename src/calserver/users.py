@@ -57,7 +57,8 @@ def add_with_hash(engine: Engine, name: str, password_hash: str, email: str = ""
 
 
 def _insert(engine: Engine, name: str, password_hash: str, email: str) -> User:
-    if email and not _EMAIL.match(email):
+    # RFC 5321 4.5.3.1: 64 octets local part, 255 domain; the column holds 320
+    if email and (len(email) > 320 or not _EMAIL.match(email)):
         raise InvalidInput(f"invalid email address: {email!r}")
     try:
         with write_connection(engine) as conn, conn.begin():

@@ -9,6 +9,7 @@ counted, so the real user is locked out for at most ``max_delay`` seconds.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 
@@ -25,6 +26,16 @@ class ThrottlePolicy:
     address_free_attempts: int
     max_delay: int
     window: int
+
+
+def fit_key(key: str) -> str:
+    """``key`` as the column holds it: an overlong one (a login no account can have, a
+    forwarded address) keeps its start and a hash of the rest, so that distinct keys
+    stay distinct and PostgreSQL is not handed a value too long for the column."""
+    limit = getattr(login_failures.c.key.type, "length", None) or len(key)
+    if len(key) <= limit:
+        return key
+    return key[: limit - 65] + "#" + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def required_wait(failures: int, free: int, max_delay: int) -> float:
@@ -47,6 +58,7 @@ class Throttle:
     def blocked(self, keys: list[str], now: float | None = None) -> bool:
         """True when one of ``keys`` must still wait."""
         now = time.time() if now is None else now
+        keys = [fit_key(key) for key in keys]
         with self._engine.connect() as conn:
             rows = conn.execute(select(login_failures).where(login_failures.c.key.in_(keys))).all()
         for row in rows:
@@ -59,6 +71,7 @@ class Throttle:
 
     def record_failure(self, keys: list[str], now: float | None = None) -> None:
         now = time.time() if now is None else now
+        keys = [fit_key(key) for key in keys]
         with write_connection(self._engine) as conn, conn.begin():
             for key in keys:
                 row = conn.execute(
@@ -84,6 +97,7 @@ class Throttle:
                 )
 
     def clear(self, key: str) -> None:
+        key = fit_key(key)
         with self._engine.connect() as conn:
             present = conn.execute(
                 select(login_failures.c.key).where(login_failures.c.key == key)

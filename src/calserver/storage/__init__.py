@@ -32,6 +32,7 @@ from calserver.storage.collection import Collection, CollectionState
 from calserver.storage.context import RequestScope, current_scope, read_connection, write_scope
 from calserver.storage.upload import (
     bump_revision,
+    check_fits,
     insert_items,
     item_row,
     log_changes,
@@ -99,9 +100,10 @@ class Storage(radicale_storage.BaseStorage):
         try:
             with conn.begin():
                 if mode == "w":
-                    for key in ("path", "to_path"):
-                        if kwargs.get(key):
-                            db.advisory_lock(conn, lock_name(kwargs[key]))
+                    # in one order, so two MOVEs in opposite directions cannot deadlock
+                    names = {lock_name(kwargs[k]) for k in ("path", "to_path") if kwargs.get(k)}
+                    for name in sorted(names):
+                        db.advisory_lock(conn, name)
                 token = current_scope.set(RequestScope(conn, mode, user))
                 try:
                     yield
@@ -202,6 +204,7 @@ class Storage(radicale_storage.BaseStorage):
         sane_path = pathutils.strip_path(href)
         if not sane_path:
             raise ValueError("cannot create the root collection")
+        check_fits(collections.c.path, sane_path, "the collection path")
         with write_scope(self.engine) as conn:
             if not props:
                 return Collection(self, self._ensure(conn, sane_path)), {}, []
@@ -283,6 +286,7 @@ class Storage(radicale_storage.BaseStorage):
         source = item.collection
         if not isinstance(source, Collection) or not isinstance(to_collection, Collection):
             raise ValueError("cannot move between foreign collections")
+        check_fits(items.c.href, to_href, "the resource name")
         src_id, dst_id = source.id, to_collection.id
         try:
             with write_scope(self.engine) as conn:

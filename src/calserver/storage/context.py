@@ -32,6 +32,12 @@ expand_window: ContextVar[tuple[int, int] | None] = ContextVar(
 )
 
 
+#: The body of the current single-resource PUT, so the storage can keep the client's
+#: text instead of vobject's re-serialisation (which drops X- property values after
+#: a comma) wherever Radicale's sanitising changed nothing.
+put_body: ContextVar[str | None] = ContextVar("calserver_put_body", default=None)
+
+
 @contextmanager
 def read_connection(engine: Engine) -> Iterator[Connection]:
     """The request's connection, or a short read transaction outside a request."""

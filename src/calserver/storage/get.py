@@ -41,9 +41,12 @@ class GetMixin(CollectionBase):
                 yield href, None
             return
         found: dict[str, Any] = {}
+        # No stored href holds NUL (it is refused on write), and PostgreSQL refuses it
+        # even in a query: a client's multiget href may carry one ("%00").
+        queried = [href for href in wanted if "\x00" not in href]
         with read_connection(self._storage.engine) as conn:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
+            for start in range(0, len(queried), 500):
+                chunk = queried[start : start + 500]
                 query = select(*_ITEM_COLUMNS).where(
                     items.c.collection_id == self.id, items.c.href.in_(chunk)
                 )

@@ -10,14 +10,15 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import vobject
 from radicale import item as radicale_item
 from radicale import storage as radicale_storage
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Column, Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from calserver.db.models import changes, collections, instances, items
 from calserver.storage.base import CollectionBase
-from calserver.storage.context import write_scope
+from calserver.storage.context import put_body, write_scope
 from calserver.storage.timeindex import SHORT_SPAN, index_item
 
 if TYPE_CHECKING:
@@ -54,6 +55,14 @@ def log_changes(
         conn.execute(insert(changes), rows)
 
 
+def check_fits(column: Column[Any], value: str, what: str) -> None:
+    """Refuse as bad input what a column cannot hold: PostgreSQL enforces VARCHAR
+    lengths (a driver error, a 500), SQLite does not; both engines must answer alike."""
+    limit = getattr(column.type, "length", None)
+    if limit is not None and len(value) > limit:
+        raise ValueError(f"{what} is longer than {limit} characters")
+
+
 def item_row(
     storage: Storage, collection_id: int, href: str, item: radicale_item.Item
 ) -> tuple[dict[str, Any], list[tuple[int, int]]]:
@@ -63,6 +72,8 @@ def item_row(
         # RFC 5545 3.1: NUL is no valid character of iCalendar text (and PostgreSQL
         # cannot store it)
         raise ValueError("the calendar data contains a NUL character")
+    check_fits(items.c.href, href, "the resource name")
+    check_fits(items.c.uid, item.uid or "", "the UID")
     component = item.component_name
     start_ts, end_ts = item.time_range
     index = index_item(
@@ -123,11 +134,45 @@ def safe_href_for(uid: str, taken: set[str]) -> str:
     return radicale_item.find_available_uid(lambda h: h in taken, ".ics")
 
 
+def client_text(item: radicale_item.Item) -> str | None:
+    """The text the client PUT for ``item``, when storing it loses nothing Radicale's
+    sanitising would have fixed: one resource, the same UID, no client quirk rewritten.
+    vobject's re-serialisation drops X- property values after an unescaped comma."""
+    from calserver import icsfile
+    from calserver.calendars import needs_sanitising
+
+    body = put_body.get()
+    if body is None:
+        return None
+    try:
+        resources = list(icsfile.split(body))
+        if len(resources) != 1 or resources[0].uid != item.uid:
+            return None
+        if needs_sanitising(vobject.readOne(resources[0].skeleton)):
+            return None
+    except Exception:  # anything unusual: store what Radicale parsed
+        return None
+    return resources[0].text
+
+
 class UploadMixin(CollectionBase):
     def upload(
         self, href: str, item: radicale_item.Item
     ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
         cid = self.id
+        if not item.component_name:
+            raise ValueError("a calendar object resource needs a component (RFC 4791 4.1)")
+        original = client_text(item)
+        if original is not None:
+            item = radicale_item.Item(
+                collection_path=self.path,
+                text=original,
+                vobject_item=item.vobject_item,
+                uid=item.uid,
+                name=item.name,
+                component_name=item.component_name,
+                time_range=item.time_range,
+            )
         row, spans = item_row(self._storage, cid, href, item)
         old_item = None
         try:
