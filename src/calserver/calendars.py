@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,8 @@ from calserver.users import validate_name
 
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
 BATCH = 1000
+PARALLEL_CHUNK = 250
+PARALLEL_THRESHOLD = 2000
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,7 @@ def needs_sanitising(vobject_item: Any) -> bool:
 
 
 def _prepare(
-    storage: Storage, collection_path: str, resource: icsfile.Resource, max_occurrences: int
+    storage: Any, collection_path: str, resource: icsfile.Resource, max_occurrences: int
 ) -> radicale_item.Item:
     """Validate one resource as Radicale's PUT does and compute its columns.
 
@@ -168,7 +173,7 @@ def import_file(
     """
     target = _calendar(storage, path)
     try:
-        resources: Iterable[icsfile.Resource] = list(icsfile.split(text))
+        resources = list(icsfile.split(text))
     except icsfile.IcsError as exc:
         raise InvalidInput(str(exc)) from exc
     engine = storage.engine
@@ -190,13 +195,9 @@ def import_file(
         ).scalar_one()
     try:
         batch: list[Any] = []
-        for resource in resources:
-            item = _prepare(storage, target.path, resource, max_occurrences)
-            href = _href_for(item.uid)
-            try:
-                batch.append(item_row(storage, staging_id, href, item))
-            except ValueError as exc:
-                raise InvalidInput(f"event {resource.uid!r}: {exc}") from exc
+        settings = IndexSettings(storage.index_horizon(), storage.index_max_instances)
+        for rows in _prepared_rows(settings, target.path, staging_id, resources, max_occurrences):
+            batch.extend(rows)
             if len(batch) >= BATCH:
                 _write_batch(engine, staging_id, batch)
                 batch = []
@@ -205,6 +206,55 @@ def import_file(
     finally:
         with db.write_connection(engine) as conn, conn.begin():
             conn.execute(delete(collections).where(collections.c.id == staging_id))
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """What ``item_row`` needs of the storage, small enough to send to a worker."""
+
+    horizon: int
+    index_max_instances: int
+
+    def index_horizon(self) -> int:
+        return self.horizon
+
+
+def _rows_of(
+    job: tuple[IndexSettings, str, int, list[icsfile.Resource], int],
+) -> list[tuple[dict[str, Any], list[tuple[int, int]]]]:
+    """Validate a chunk of resources and compute their rows (runs in a worker)."""
+    settings, collection_path, staging_id, chunk, max_occurrences = job
+    rows = []
+    for resource in chunk:
+        item = _prepare(settings, collection_path, resource, max_occurrences)
+        try:
+            rows.append(item_row(settings, staging_id, _href_for(item.uid), item))
+        except ValueError as exc:
+            raise InvalidInput(f"event {resource.uid!r}: {exc}") from exc
+    return rows
+
+
+def _prepared_rows(
+    settings: IndexSettings,
+    collection_path: str,
+    staging_id: int,
+    resources: list[icsfile.Resource],
+    max_occurrences: int,
+) -> Iterator[list[tuple[dict[str, Any], list[tuple[int, int]]]]]:
+    """Rows of every resource, in order. Parsing is the cost of an import; a large one
+    is spread over the machine's cores."""
+    jobs = [
+        (settings, collection_path, staging_id, resources[i : i + PARALLEL_CHUNK], max_occurrences)
+        for i in range(0, len(resources), PARALLEL_CHUNK)
+    ]
+    workers = min(os.cpu_count() or 1, len(jobs))
+    if workers < 2 or len(resources) < PARALLEL_THRESHOLD:
+        for job in jobs:
+            yield _rows_of(job)
+        return
+    context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(_rows_of, jobs)
 
 
 def _href_for(uid: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import vobject
 from radicale import item as radicale_item
@@ -20,9 +20,6 @@ from calserver.db.models import changes, collections, instances, items
 from calserver.storage.base import CollectionBase
 from calserver.storage.context import put_body, write_scope
 from calserver.storage.timeindex import SHORT_SPAN, index_item
-
-if TYPE_CHECKING:
-    from calserver.storage import Storage
 
 
 def bump_revision(conn: Connection, collection_id: int) -> int:
@@ -63,8 +60,16 @@ def check_fits(column: Column[Any], value: str, what: str) -> None:
         raise ValueError(f"{what} is longer than {limit} characters")
 
 
+class IndexPolicy(Protocol):
+    """How far to index recurrences (the Storage, or its settings sent to a worker)."""
+
+    index_max_instances: int
+
+    def index_horizon(self) -> int: ...
+
+
 def item_row(
-    storage: Storage, collection_id: int, href: str, item: radicale_item.Item
+    storage: IndexPolicy, collection_id: int, href: str, item: radicale_item.Item
 ) -> tuple[dict[str, Any], list[tuple[int, int]]]:
     """The denormalised row of ``item`` and its instance spans."""
     text = item.serialize()
