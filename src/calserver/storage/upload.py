@@ -63,7 +63,8 @@ def check_fits(column: Column[Any], value: str, what: str) -> None:
 class IndexPolicy(Protocol):
     """How far to index recurrences (the Storage, or its settings sent to a worker)."""
 
-    index_max_instances: int
+    @property
+    def index_max_instances(self) -> int: ...
 
     def index_horizon(self) -> int: ...
 
