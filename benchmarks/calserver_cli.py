@@ -33,8 +33,6 @@ class CalserverCli:
         self.config.write_text(
             "\n".join(
                 (
-                    "[server]",
-                    "hosts = 127.0.0.1:0",
                     "[storage]",
                     f"data_folder = {self.data_folder}",
                     "[logging]",

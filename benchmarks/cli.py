@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shlex
 import shutil
@@ -48,7 +49,9 @@ def _parser() -> argparse.ArgumentParser:
         help="which servers to measure (default: %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=20250310, help="data set seed")
-    parser.add_argument("--reps", type=int, default=11, help="repetitions per operation")
+    parser.add_argument(
+        "--reps", type=int, default=None, help="repetitions per operation (default: 11, quick: 7)"
+    )
     parser.add_argument(
         "--budget",
         type=float,
@@ -93,7 +96,7 @@ def _settings(args: argparse.Namespace, workdir: Path) -> Settings:
         sizes=sizes,
         servers=servers,
         seed=args.seed,
-        budget=Budget(7 if args.quick else args.reps, args.budget, args.max_single),
+        budget=Budget(args.reps or (7 if args.quick else 11), args.budget, args.max_single),
         import_runs=args.import_runs,
         restarts=args.restarts,
         request_timeout=args.timeout,
@@ -131,8 +134,6 @@ def _cpu() -> str:
 
 
 def _meta(settings: Settings, argv: list[str], seconds: float) -> dict[str, object]:
-    import os
-
     return {
         "command": "python benchmarks/run.py " + shlex.join(argv),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -169,6 +169,7 @@ def checks_table(result: SizeResult) -> list[str]:
             cells.append("—" if value is None else f"{value}{mark}")
         lines.append(f"| {label} | {expected.get(expected_key)} | {cells[0]} | {cells[1]} |")
     lines.append("")
+    lines += [f"- {info}" for info in result.info]
     for name in (STOCK, CALSERVER):
         server = result.servers.get(name)
         if server is None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks import stock
@@ -33,6 +34,8 @@ TWIN_SIZE = 1000
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything the command line decides."""
+
     sizes: tuple[int, ...]
     servers: tuple[str, ...]
     seed: int
@@ -47,6 +50,8 @@ class Settings:
 
 @dataclass(frozen=True)
 class DataFiles:
+    """The data set of one size, in memory and as .ics files."""
+
     events: list[Event]
     ics: Path
     data: CalendarUnderTest
@@ -55,6 +60,8 @@ class DataFiles:
 
 
 class Benchmark:
+    """Runs every size; remembers medians to foresee what the next size would cost."""
+
     def __init__(self, settings: Settings, log: Callable[[str], None]) -> None:
         self.settings = settings
         self.log = log
@@ -64,8 +71,13 @@ class Benchmark:
         results = []
         for size in self.settings.sizes:
             started = time.perf_counter()
+            load_before = os.getloadavg()[0]
             result = self._run_size(size)
             result.seconds = time.perf_counter() - started
+            result.info.append(
+                f"machine load average (1 min): {load_before:.1f} before, "
+                f"{os.getloadavg()[0]:.1f} after this size"
+            )
             self.log(f"[{size}] done in {result.seconds:.0f} s")
             results.append(result)
         return results
@@ -143,14 +155,17 @@ class Benchmark:
         return twin
 
     def _serve(
-        self, name: str, server: ServerProcess, files: DataFiles, result: ServerResult, size: int
+        self,
+        name: str,
+        server: ServerProcess,
+        data: CalendarUnderTest,
+        result: ServerResult,
+        size: int,
     ) -> None:
         try:
             startup = server.start(timeout=120)
             result.info.append(f"process started in {startup:.1f} s")
-            session = ServerSession(
-                name, server, files.data, self._session_settings(name, size), result
-            )
+            session = ServerSession(name, server, data, self._session_settings(name, size), result)
             session.measure_all()
             if not server.alive():
                 result.problems.append(f"server: {name} process had exited at the end")
@@ -181,6 +196,11 @@ class Benchmark:
             result.servers[CALSERVER] = self._calserver(size, files, folder / "calserver")
             self._remember(CALSERVER, size, result.servers[CALSERVER])
         shutil.rmtree(folder, ignore_errors=True)
+        counts = ", ".join(
+            f"{name} {server.counts.get('query_week', 'n/a')}"
+            for name, server in result.servers.items()
+        )
+        self.log(f"[{size}] one-week query hrefs: {counts}; data set {len(files.data.week.hrefs)}")
         return result
 
     def _stock(self, size: int, files: DataFiles, folder: Path) -> ServerResult:
@@ -194,7 +214,8 @@ class Benchmark:
         )
         config = stock.write_config(folder / "main", USER, PASSWORD)
         server = stock.server(config, self._log_file(size, "stock"))
-        self._serve(STOCK, server, files, result, size)
+        # Only calserver gets the twin calendar (the 1.5x target is calserver's).
+        self._serve(STOCK, server, replace(files.data, twin=None), result, size)
         shutil.rmtree(folder, ignore_errors=True)
         return result
 
@@ -280,7 +301,9 @@ class Benchmark:
         result.measurements["import"] = self._calserver_imports(
             size, files, folder, first, import_timeout
         )
-        self._serve(CALSERVER, main.server(self._log_file(size, "calserver")), files, result, size)
+        self._serve(
+            CALSERVER, main.server(self._log_file(size, "calserver")), files.data, result, size
+        )
         shutil.rmtree(folder, ignore_errors=True)
         return result
 

@@ -22,6 +22,7 @@ class Measurement:
     error: str | None = None  # what went wrong (request, response)
     note: str = ""  # counts and other observations
     unit: str = "s"  # "s", or "KiB" for memory figures
+    rss_after_kib: int | None = None  # the server's VmRSS right after the runs
 
     @property
     def median(self) -> float | None:
@@ -36,6 +37,7 @@ class Measurement:
             "skipped": self.skipped,
             "error": self.error,
             "note": self.note,
+            "rss_after_kib": self.rss_after_kib,
         }
 
 
