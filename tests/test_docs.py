@@ -9,7 +9,9 @@ README = Path(__file__).parent.parent / "README.md"
 
 def test_readme_configuration_table_matches_schema():
     text = README.read_text(encoding="utf-8")
-    start = text.index("<!-- config-reference:start -->\n") + len("<!-- config-reference:start -->\n")
+    start = text.index("<!-- config-reference:start -->\n") + len(
+        "<!-- config-reference:start -->\n"
+    )
     end = text.index("<!-- config-reference:end -->")
     assert text[start:end] == reference_markdown()
 

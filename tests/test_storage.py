@@ -308,7 +308,16 @@ def test_index_horizon_limits_materialised_instances(
     wide = make_storage(database_url, tmp_path)
     narrow = make_storage(database_url, tmp_path, index_horizon_days="1")
     make_calendar(wide)
-    daily = ics("daily", "20261101T090000Z", "20261101T093000Z", "Stand-up", "RRULE:FREQ=DAILY\r\n")
+    # the horizon moves with the clock: a series that began ten days ago
+    begin = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    begin -= timedelta(days=10)
+    daily = ics(
+        "daily",
+        stamp(begin),
+        stamp(begin + timedelta(minutes=30)),
+        "Stand-up",
+        "RRULE:FREQ=DAILY\r\n",
+    )
     put(wide, CAL, "wide.ics", daily)
     put(narrow, CAL, "narrow.ics", daily.replace("UID:daily", "UID:daily-2"))
     with engine.connect() as conn:
@@ -323,7 +332,8 @@ def test_index_horizon_limits_materialised_instances(
     assert counts["narrow.ics"] < 40 < 1000 < counts["wide.ics"]
     assert until["narrow.ics"] is not None and until["wide.ics"] is not None
     # Beyond what either indexed, both are still found (a candidate to be checked).
-    f = parse_filter(filter_shapes("20340101T000000Z", "20340102T000000Z")["event"])
+    far = begin + timedelta(days=3650)
+    f = parse_filter(filter_shapes(stamp(far), stamp(far + timedelta(days=1)))["event"])
     with wide.acquire_lock("r", "alice", path=CAL):
         found = {i.href for i, _ in discover_one(wide, CAL).get_filtered([f])}
     assert found == {"wide.ics", "narrow.ics"}
