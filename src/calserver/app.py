@@ -21,7 +21,7 @@ import defusedxml.ElementTree as DefusedET
 from defusedxml import DefusedXmlException
 from radicale import app as radicale_app
 from radicale import config as radicale_config
-from radicale import pathutils, types, xmlutils
+from radicale import httputils, pathutils, types, xmlutils
 from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
@@ -84,9 +84,14 @@ class CalserverApplication(radicale_app.Application):
                 return refusal
         token = put_body.set(text)
         try:
-            return super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
+            answer = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
         finally:
             put_body.reset(token)
+        if answer == httputils.BAD_REQUEST:
+            # Radicale refuses data it cannot parse or accept with a bare 400; RFC 4791
+            # 5.3.2.1 names the precondition that failed.
+            return self._webdav_error_response(400, "C:valid-calendar-data", request_info)
+        return answer
 
     def do_MOVE(
         self,
@@ -138,9 +143,26 @@ class BadRequest(Exception):
 
 
 def _expand_window(root: Any) -> tuple[int, int] | None:
-    """The time-range of a calendar-query that asks for ``expand`` (RFC 4791 9.6.5)."""
+    """The time-range of a calendar-query that asks for ``expand`` (RFC 4791 9.6.5), when
+    it is the only one and lies on a component directly inside VCALENDAR: only then is
+    it the window every expanded instance must meet. Otherwise no window (slower, as
+    correct)."""
     if root.find(".//" + xmlutils.make_clark("C:expand")) is None:
         return None
+    time_ranges = list(root.iter(xmlutils.make_clark("C:time-range")))
+    if len(time_ranges) != 1:
+        return None
+    comp_filter = xmlutils.make_clark("C:comp-filter")
+    for calendar in root.iter(comp_filter):
+        if calendar.get("name", "").upper() != "VCALENDAR":
+            continue
+        for component in calendar.findall(comp_filter):
+            if component.find(xmlutils.make_clark("C:time-range")) is time_ranges[0]:
+                try:
+                    return radicale_filter.time_range_timestamps(time_ranges[0])
+                except ValueError:
+                    return None
+    return None
     for comp_filter in root.iter(xmlutils.make_clark("C:comp-filter")):
         if comp_filter.get("name", "").upper() == "VCALENDAR":
             continue
