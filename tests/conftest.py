@@ -232,13 +232,21 @@ def run_cli(
     database_url: str, data_folder: Path, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     command = [
-        sys.executable, "-m", "calserver",
-        "--storage-database-url", database_url,
-        "--storage-data-folder", str(data_folder),
+        sys.executable,
+        "-m",
+        "calserver",
+        "--storage-database-url",
+        database_url,
+        "--storage-data-folder",
+        str(data_folder),
         *args,
     ]
     return subprocess.run(
-        command, input=stdin, capture_output=True, text=True, timeout=300,
+        command,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "CALSERVER_CONFIG": os.devnull},
     )
 
@@ -250,12 +258,19 @@ def start_server(database_url: str, data_folder: Path, *extra: str) -> LiveServe
     log = open(log_path, "wb")  # noqa: SIM115 - kept open for the process
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "calserver",
-            "--storage-database-url", database_url,
-            "--storage-data-folder", str(data_folder),
-            "--server-hosts", f"127.0.0.1:{port}",
-            "--auth-delay", "0",
-            "--logging-level", "warning",
+            sys.executable,
+            "-m",
+            "calserver",
+            "--storage-database-url",
+            database_url,
+            "--storage-data-folder",
+            str(data_folder),
+            "--server-hosts",
+            f"127.0.0.1:{port}",
+            "--auth-delay",
+            "0",
+            "--logging-level",
+            "warning",
             *extra,
             "serve",
         ],

@@ -884,4 +884,3 @@ def test_put_keeps_escaped_text_and_parameters(server: LiveServer) -> None:
     )
     assert event["ORGANIZER"].params["CN"] == "Müller, Hans"
     assert [str(c) for c in event["CATEGORIES"].cats] == ["Work", "Planning"]
-

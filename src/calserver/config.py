@@ -42,6 +42,16 @@ CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
             OrderedDict(
                 [
                     (
+                        "key_file",
+                        {
+                            "value": "",
+                            "help": "file with the server's secret key, created on first start "
+                            "(default: server.key in [storage] data_folder); every host of "
+                            "one database should have the same",
+                            "type": radicale_config.filepath,
+                        },
+                    ),
+                    (
                         "public_url",
                         {
                             "value": "",

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from calserver.auth import passwords
 from calserver.db import write_connection
-from calserver.db.models import collections, users
+from calserver.db.models import collections, login_cache, users
 from calserver.errors import Conflict, InvalidInput, NotFound
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -86,6 +86,12 @@ def _update(engine: Engine, name: str, **values: object) -> None:
         )
         if result.rowcount == 0:
             raise NotFound(f"no user {name!r}")
+        conn.execute(
+            delete(login_cache).where(
+                login_cache.c.user_id
+                == select(users.c.id).where(users.c.name == name).scalar_subquery()
+            )
+        )
 
 
 def set_password(engine: Engine, name: str, password: str) -> None:

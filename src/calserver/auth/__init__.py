@@ -13,19 +13,18 @@ import hmac
 import ipaddress
 import logging
 import re
-import secrets
 import threading
 import time
 from dataclasses import dataclass
 
 from radicale import auth as radicale_auth
 from radicale import config as radicale_config
-from sqlalchemy import select, update
+from sqlalchemy import delete, insert, select, update
 
-from calserver import db
+from calserver import db, keys
 from calserver.auth import passwords
 from calserver.auth.throttle import Throttle, ThrottlePolicy
-from calserver.db.models import users
+from calserver.db.models import login_cache, users
 
 #: fail2ban reads this logger; keep the message format stable:
 #: ``calserver: authentication failure for user=<name> from=<address>``
@@ -64,7 +63,7 @@ class Auth(radicale_auth.BaseAuth):
         super().__init__(configuration)
         self._engine = db.engine_for(configuration)
         self._ttl = configuration.get("auth", "login_cache_ttl")
-        self._salt = secrets.token_bytes(16)
+        self._key = keys.server_key(configuration)
         self._cache: dict[str, _Cached] = {}
         self._cache_lock = threading.Lock()
         self._throttle = Throttle(
@@ -78,9 +77,8 @@ class Auth(radicale_auth.BaseAuth):
         )
 
     def _digest(self, login: str, password: str) -> bytes:
-        return hashlib.sha256(
-            self._salt + login.encode("utf-8") + b"\0" + password.encode("utf-8")
-        ).digest()
+        message = login.encode("utf-8") + b"\0" + password.encode("utf-8")
+        return hmac.new(self._key, message, hashlib.sha256).digest()
 
     def _login_ext_with_groups(
         self, login: str, password: str, context: radicale_auth.AuthContext
@@ -104,8 +102,17 @@ class Auth(radicale_auth.BaseAuth):
         with self._engine.connect() as conn:
             row = conn.execute(
                 select(
-                    users.c.name, users.c.password_hash, users.c.disabled, users.c.auth_epoch
-                ).where(users.c.name == login)
+                    users.c.id,
+                    users.c.name,
+                    users.c.password_hash,
+                    users.c.disabled,
+                    users.c.auth_epoch,
+                    login_cache.c.digest,
+                    login_cache.c.epoch,
+                    login_cache.c.expires,
+                )
+                .outerjoin(login_cache, login_cache.c.user_id == users.c.id)
+                .where(users.c.name == login)
             ).first()
         digest = self._digest(login, password)
         now = time.time()
@@ -119,19 +126,40 @@ class Auth(radicale_auth.BaseAuth):
                 and hmac.compare_digest(cached.digest, digest)
             ):
                 return str(row.name)
+            if (
+                row.digest is not None
+                and row.epoch == row.auth_epoch
+                and row.expires > now
+                and hmac.compare_digest(bytes.fromhex(row.digest), digest)
+            ):
+                self._remember(login, digest, row.auth_epoch, row.expires)
+                return str(row.name)
         ok, new_hash = passwords.verify(password, row.password_hash if row is not None else None)
         if row is None or row.disabled or not ok:
             return ""
-        if new_hash:  # an imported bcrypt/crypt hash: store it as argon2 from now on
-            with db.write_connection(self._engine) as conn, conn.begin():
+        with db.write_connection(self._engine) as conn, conn.begin():
+            if new_hash:  # an imported bcrypt/crypt hash: store it as argon2 from now on
                 conn.execute(
-                    update(users).where(users.c.name == login).values(password_hash=new_hash)
+                    update(users).where(users.c.id == row.id).values(password_hash=new_hash)
+                )
+            if self._ttl:
+                conn.execute(delete(login_cache).where(login_cache.c.user_id == row.id))
+                conn.execute(
+                    insert(login_cache).values(
+                        user_id=row.id,
+                        digest=digest.hex(),
+                        epoch=row.auth_epoch,
+                        expires=now + self._ttl,
+                    )
                 )
         self._throttle.clear("user:" + login)
+        self._remember(login, digest, row.auth_epoch, now + self._ttl)
+        return str(row.name)
+
+    def _remember(self, login: str, digest: bytes, epoch: int, expires: float) -> None:
         if self._ttl:
             with self._cache_lock:
-                self._cache[login] = _Cached(digest, row.auth_epoch, now + self._ttl)
-        return str(row.name)
+                self._cache[login] = _Cached(digest, epoch, expires)
 
     def _log_failure(self, login: str, address: str, throttled: bool) -> None:
         security_log.warning(

@@ -107,11 +107,18 @@ Migration = Callable[[Connection], None]
 
 
 def _v1(conn: Connection) -> None:
+    """The first schema (a fresh database gets every current table here, so each later
+    migration must also be a no-op where its change is already there)."""
     models.metadata.create_all(conn)
 
 
+def _v2(conn: Connection) -> None:
+    """The shared cache of verified logins."""
+    models.login_cache.create(conn, checkfirst=True)
+
+
 #: Ordered migrations; the schema version is the number of migrations applied.
-MIGRATIONS: list[Migration] = [_v1]
+MIGRATIONS: list[Migration] = [_v1, _v2]
 LATEST = len(MIGRATIONS)
 
 

@@ -133,6 +133,24 @@ users = Table(
     Column("created", Float, nullable=False),
 )
 
+#: Recently verified logins, shared by every process and surviving restarts, so that
+#: only the first login after a password change pays for argon2. The digest is an HMAC
+#: under the server key, which is not in the database; an entry is valid only for the
+#: user's current auth_epoch and until it expires.
+login_cache = Table(
+    "login_cache",
+    metadata,
+    Column(
+        "user_id",
+        Integer,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("digest", String(64), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("expires", Float, nullable=False),
+)
+
 #: Failed logins per key ("user:NAME", "addr:IP"), shared by every server process.
 login_failures = Table(
     "login_failures",
