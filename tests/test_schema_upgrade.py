@@ -37,7 +37,13 @@ def test_newer_schema_is_refused(configuration) -> None:
     db.upgrade(engine)
     with engine.begin() as conn:
         conn.execute(text("UPDATE calserver_meta SET value = '999' WHERE key = 'schema_version'"))
-    with pytest.raises(db.SchemaError, match="newer"):
-        db.ensure_schema(engine)
-    with engine.connect() as conn:
-        assert conn.execute(select(meta.c.value)).scalar() == "999"
+    try:
+        with pytest.raises(db.SchemaError, match="newer"):
+            db.ensure_schema(engine)
+        with engine.connect() as conn:
+            assert conn.execute(select(meta.c.value)).scalar() == "999"
+    finally:  # the PostgreSQL database is shared by the whole session
+        with engine.begin() as conn:
+            conn.execute(
+                update(meta).where(meta.c.key == "schema_version").values(value=str(db.LATEST))
+            )
