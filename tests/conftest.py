@@ -293,16 +293,16 @@ def start_server(database_url: str, data_folder: Path, *extra: str) -> LiveServe
     return LiveServer(f"http://127.0.0.1:{port}", data_folder, database_url, process, log_path)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
-    """A ``calserver serve`` process with users alice and bob, per engine."""
+def serve_with_users(request: pytest.FixtureRequest, folder: Path) -> Iterator[LiveServer]:
+    """A fresh database on the engine of ``request.param``, a ``calserver serve``
+    process on it, and users alice and bob."""
     if request.param == "sqlite":
-        url = "sqlite:///" + str(tmp_path / "live.sqlite")
+        url = "sqlite:///" + str(folder / "live.sqlite")
     else:
         url = request.getfixturevalue("pg_database")
         _reset_pg(url)
     db.dispose_engines()
-    server = start_server(url, tmp_path / "data")
+    server = start_server(url, folder / "data")
     try:
         for name in ("alice", "bob"):
             server.add_user(name)
@@ -310,3 +310,9 @@ def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live
     finally:
         server.stop()
         db.dispose_engines()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def live_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LiveServer]:
+    """A ``calserver serve`` process with users alice and bob, per engine."""
+    yield from serve_with_users(request, tmp_path)

@@ -20,8 +20,7 @@ from urllib.parse import quote, unquote, urlsplit
 import caldav
 import pytest
 
-from calserver import db
-from tests.conftest import FIXTURES, PASSWORD, LiveServer, _reset_pg, start_server
+from tests.conftest import FIXTURES, PASSWORD, LiveServer, serve_with_users
 
 NS = {
     "D": "DAV:",
@@ -38,21 +37,7 @@ def module_server(
 ) -> Iterator[LiveServer]:
     """Body of a module-scoped, engine-parametrised ``server`` fixture: a fresh
     database, a ``calserver serve`` process, users alice and bob."""
-    folder = tmp_path_factory.mktemp("e2e")
-    if request.param == "sqlite":
-        url = "sqlite:///" + str(folder / "live.sqlite")
-    else:
-        url = request.getfixturevalue("pg_database")
-        _reset_pg(url)
-    db.dispose_engines()
-    server = start_server(url, folder / "data")
-    try:
-        for name in ("alice", "bob"):
-            server.add_user(name)
-        yield server
-    finally:
-        server.stop()
-        db.dispose_engines()
+    yield from serve_with_users(request, tmp_path_factory.mktemp("e2e"))
 
 
 def fixture_text(name: str) -> str:

@@ -7,7 +7,6 @@ import multiprocessing
 import os
 import re
 import secrets
-import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -15,13 +14,19 @@ from typing import Any
 
 import vobject
 from radicale import item as radicale_item
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from calserver import db, icsfile
 from calserver.db.models import STAGING, collections, instances, items
 from calserver.errors import InvalidInput, NotFound
 from calserver.storage import Storage
-from calserver.storage.upload import bump_revision, insert_items, item_row, log_changes
+from calserver.storage.upload import (
+    bump_revision,
+    insert_collection,
+    insert_items,
+    item_row,
+    log_changes,
+)
 from calserver.users import validate_name
 
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
@@ -179,20 +184,7 @@ def import_file(
     engine = storage.engine
     staging_path = STAGING + "/import-" + secrets.token_hex(8)
     with db.write_connection(engine) as conn, conn.begin():
-        staging_id = conn.execute(
-            insert(collections)
-            .values(
-                path=staging_path,
-                parent=STAGING,
-                tag="VCALENDAR",
-                props="{}",
-                revision=0,
-                min_revision=0,
-                sync_key="staging",
-                modified=time.time(),
-            )
-            .returning(collections.c.id)
-        ).scalar_one()
+        staging_id = insert_collection(conn, staging_path, STAGING, "VCALENDAR")
     try:
         batch: list[Any] = []
         settings = IndexSettings(storage.index_horizon(), storage.index_max_instances)

@@ -40,7 +40,7 @@ from typing import Any
 from radicale import config as radicale_config
 from radicale import item as radicale_item
 from radicale import pathutils
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from calserver import db, users
@@ -48,7 +48,7 @@ from calserver.auth import passwords
 from calserver.db.models import STAGING, collections
 from calserver.errors import CalserverError, InvalidInput
 from calserver.storage import Storage, lock_name
-from calserver.storage.upload import insert_items, item_row
+from calserver.storage.upload import insert_collection, insert_items, item_row
 
 BATCH = 1000
 ITEM_TAGS = ("VCALENDAR", "VADDRESSBOOK")
@@ -525,20 +525,9 @@ class _Migration:
         assert src.props is not None
         props_json = json.dumps(dict(src.props), sort_keys=True, ensure_ascii=False)
         with db.write_connection(self.engine) as conn, conn.begin():
-            staging_id = conn.execute(
-                insert(collections)
-                .values(
-                    path=f"{STAGING}/migrate-{secrets.token_hex(8)}",
-                    parent=STAGING,
-                    tag=tag,
-                    props=props_json,
-                    revision=0,
-                    min_revision=0,
-                    sync_key=secrets.token_hex(8),
-                    modified=time.time(),
-                )
-                .returning(collections.c.id)
-            ).scalar_one()
+            staging_id = insert_collection(
+                conn, f"{STAGING}/migrate-{secrets.token_hex(8)}", STAGING, tag, props_json
+            )
         placed = False
         try:
             count = 0

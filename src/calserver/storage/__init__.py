@@ -22,7 +22,7 @@ from radicale import item as radicale_item
 from radicale import pathutils, types
 from radicale import storage as radicale_storage
 from radicale.log import logger
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from calserver import db
@@ -33,6 +33,7 @@ from calserver.storage.context import RequestScope, current_scope, read_connecti
 from calserver.storage.upload import (
     bump_revision,
     check_fits,
+    insert_collection,
     insert_items,
     item_row,
     log_changes,
@@ -179,18 +180,7 @@ class Storage(radicale_storage.BaseStorage):
         parent = path.rpartition("/")[0]
         if parent:
             self._ensure(conn, parent)
-        conn.execute(
-            insert(collections).values(
-                path=path,
-                parent=parent,
-                tag="",
-                props="{}",
-                revision=0,
-                min_revision=0,
-                sync_key=secrets.token_hex(8),
-                modified=time.time(),
-            )
-        )
+        insert_collection(conn, path, parent)
         state = self._load(conn, path)
         assert state is not None
         return state

@@ -6,6 +6,7 @@ Each write runs in a savepoint of the request's transaction: Radicale's handlers
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -20,6 +21,28 @@ from calserver.db.models import changes, collections, instances, items
 from calserver.storage.base import CollectionBase
 from calserver.storage.context import put_body, write_scope
 from calserver.storage.timeindex import SHORT_SPAN, index_item
+
+
+def insert_collection(
+    conn: Connection, path: str, parent: str, tag: str = "", props: str = "{}"
+) -> int:
+    """A new collection row (a fresh sync key: no old token applies to it); its id."""
+    return int(
+        conn.execute(
+            insert(collections)
+            .values(
+                path=path,
+                parent=parent,
+                tag=tag,
+                props=props,
+                revision=0,
+                min_revision=0,
+                sync_key=secrets.token_hex(8),
+                modified=time.time(),
+            )
+            .returning(collections.c.id)
+        ).scalar_one()
+    )
 
 
 def bump_revision(conn: Connection, collection_id: int) -> int:
