@@ -11,6 +11,7 @@ from radicale import config as radicale_config
 from radicale import log as radicale_log
 
 from calserver.app import make_app
+from calserver.errors import CalserverError
 
 logger = logging.getLogger("calserver")
 
@@ -42,15 +43,18 @@ def serve(configuration: radicale_config.Configuration) -> None:
     from waitress.server import create_server
 
     application = make_app(configuration)
-    server = create_server(
-        application,
-        listen=listen_spec(configuration),
-        threads=max(2, configuration.get("server", "max_connections")),
-        channel_timeout=int(configuration.get("server", "timeout")),
-        max_request_body_size=configuration.get("server", "max_content_length"),
-        ident="calserver",
-        clear_untrusted_proxy_headers=False,
-    )
+    try:
+        server = create_server(
+            application,
+            listen=listen_spec(configuration),
+            threads=max(2, configuration.get("server", "max_connections")),
+            channel_timeout=int(configuration.get("server", "timeout")),
+            max_request_body_size=configuration.get("server", "max_content_length"),
+            ident="calserver",
+            clear_untrusted_proxy_headers=False,
+        )
+    except OSError as exc:
+        raise CalserverError(f"cannot listen on {listen_spec(configuration)}: {exc}") from exc
     print(f"calserver listening on {base_url(configuration)}/", flush=True)
     sys.stdout.flush()
     try:
