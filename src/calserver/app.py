@@ -163,16 +163,6 @@ def _expand_window(root: Any) -> tuple[int, int] | None:
                 except ValueError:
                     return None
     return None
-    for comp_filter in root.iter(xmlutils.make_clark("C:comp-filter")):
-        if comp_filter.get("name", "").upper() == "VCALENDAR":
-            continue
-        time_range = comp_filter.find(xmlutils.make_clark("C:time-range"))
-        if time_range is not None:
-            try:
-                return radicale_filter.time_range_timestamps(time_range)
-            except ValueError:
-                return None
-    return None
 
 
 def _text_path(environ: dict[str, Any]) -> str:
@@ -185,16 +175,13 @@ def _text_path(environ: dict[str, Any]) -> str:
     text already (an in-process caller) and is left alone."""
     path: str = environ.get("PATH_INFO", "")
     raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
-    if raw is None:
-        try:
-            return path.encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            return path
-    if "%2f" in raw.split("?", 1)[0].lower():
+    if raw is not None and "%2f" in raw.split("?", 1)[0].lower():
         raise BadRequest("400 Bad Request", "encoded slash in the request path")
     try:
         return path.encode("latin-1").decode("utf-8")
     except UnicodeError as exc:
+        if raw is None:
+            return path
         raise BadRequest("400 Bad Request", "the request path is not UTF-8") from exc
 
 
