@@ -95,7 +95,14 @@ class GetMixin(CollectionBase):
         with read_connection(self._storage.engine) as conn:
             return bool(
                 conn.execute(
-                    select(exists().where(items.c.collection_id == self.id, items.c.uid == uid))
+                    select(
+                        exists().where(
+                            items.c.collection_id == self.id,
+                            items.c.uid == uid,
+                            # lets the planner use the partial unique index uq_items_uid
+                            items.c.uid != "",
+                        )
+                    )
                 ).scalar()
             )
 
