@@ -16,7 +16,8 @@ def _plans_of(storage: Storage, action) -> list[str]:
     statements: list[tuple[str, object]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):
-        statements.append((statement, parameters))
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
 
     event.listen(storage.engine, "before_cursor_execute", capture)
     try:
