@@ -103,6 +103,22 @@ def make_configuration(database_url: str, data_folder: Path, **extra: dict[str, 
     return calserver_config.load([], overrides)
 
 
+def event_ics(
+    uid: str,
+    start: str = "20261123T100000Z",
+    end: str = "20261123T110000Z",
+    summary: str = "Event",
+    extra: str = "",
+) -> str:
+    """One VEVENT as a calendar object resource."""
+    return (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calserver tests//EN\r\n"
+        f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20261101T000000Z\r\n"
+        f"DTSTART:{start}\r\nDTEND:{end}\r\nSUMMARY:{summary}\r\n{extra}"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+
+
 @dataclass
 class Response:
     status: int

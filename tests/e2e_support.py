@@ -13,14 +13,13 @@ import http.client as httpclient
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 import caldav
 import pytest
 
-from tests.conftest import FIXTURES, PASSWORD, LiveServer, serve_with_users
+from tests.conftest import FIXTURES, PASSWORD, LiveServer, Response, serve_with_users
 
 NS = {
     "D": "DAV:",
@@ -69,16 +68,7 @@ def new_calendar(
 # --- raw HTTP ----------------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
+class Reply(Response):
     def xml(self) -> ET.Element:
         return ET.fromstring(self.body)
 

@@ -25,25 +25,11 @@ from calserver.app import make_app
 from calserver.db.models import collections, items
 from calserver.storage.collection import Collection
 from tests.conftest import PASSWORD, Response, WSGIClient, make_configuration
+from tests.conftest import event_ics as event
 
 NS = {"D": "DAV:", "C": "urn:ietf:params:xml:ns:caldav", "CS": "http://calendarserver.org/ns/"}
 CAL = "/alice/cal/"
 ICS = {"Content-Type": "text/calendar; charset=utf-8"}
-
-
-def event(
-    uid: str,
-    start: str = "20261123T100000Z",
-    end: str = "20261123T110000Z",
-    summary: str = "Event",
-    extra: str = "",
-) -> str:
-    return (
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calserver tests//EN\r\n"
-        f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20261101T000000Z\r\n"
-        f"DTSTART:{start}\r\nDTEND:{end}\r\nSUMMARY:{summary}\r\n{extra}"
-        "END:VEVENT\r\nEND:VCALENDAR\r\n"
-    )
 
 
 def xml(response: Response) -> ET.Element:

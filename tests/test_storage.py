@@ -27,6 +27,7 @@ from calserver.db.models import changes, collections, instances, items
 from calserver.storage import Storage
 from calserver.storage.context import expand_window
 from tests.conftest import FIXTURES, make_configuration
+from tests.conftest import event_ics as ics
 
 CAL = "/alice/cal/"
 CALDAV_NS = "urn:ietf:params:xml:ns:caldav"
@@ -34,21 +35,6 @@ MIXED = (FIXTURES / "storage-mixed.ics").read_text(encoding="utf-8")
 
 
 # --- helpers -----------------------------------------------------------------------
-
-
-def ics(
-    uid: str,
-    start: str = "20261123T100000Z",
-    end: str = "20261123T110000Z",
-    summary: str = "Event",
-    extra: str = "",
-) -> str:
-    return (
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calserver tests//EN\r\n"
-        f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20261101T000000Z\r\n"
-        f"DTSTART:{start}\r\nDTEND:{end}\r\nSUMMARY:{summary}\r\n{extra}"
-        "END:VEVENT\r\nEND:VCALENDAR\r\n"
-    )
 
 
 def prepare(text_: str, collection_path: str = "alice/cal") -> radicale_item.Item:

@@ -26,6 +26,7 @@ from calserver.storage.upload import (
     insert_items,
     item_row,
     log_changes,
+    safe_href_for,
 )
 from calserver.users import validate_name
 
@@ -220,7 +221,7 @@ def _rows_of(
     for resource in chunk:
         item = _prepare(settings, collection_path, resource, max_occurrences)
         try:
-            rows.append(item_row(settings, staging_id, _href_for(item.uid), item))
+            rows.append(item_row(settings, staging_id, safe_href_for(item.uid, set()), item))
         except ValueError as exc:
             raise InvalidInput(f"event {resource.uid!r}: {exc}") from exc
     return rows
@@ -247,12 +248,6 @@ def _prepared_rows(
     context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         yield from pool.map(_rows_of, jobs)
-
-
-def _href_for(uid: str) -> str:
-    from calserver.storage.upload import safe_href_for
-
-    return safe_href_for(uid, set())
 
 
 def _write_batch(engine: Any, staging_id: int, batch: list[Any]) -> None:

@@ -12,8 +12,9 @@ from sqlalchemy.exc import IntegrityError
 
 from calserver.auth import passwords
 from calserver.db import write_connection
-from calserver.db.models import collections, login_cache, users
+from calserver.db.models import login_cache, users
 from calserver.errors import Conflict, InvalidInput, NotFound
+from calserver.storage.upload import delete_collections
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
@@ -117,12 +118,7 @@ def remove(engine: Engine, name: str) -> None:
         result = conn.execute(delete(users).where(users.c.name == name))
         if result.rowcount == 0:
             raise NotFound(f"no user {name!r}")
-        conn.execute(
-            delete(collections).where(
-                (collections.c.path == name)
-                | collections.c.path.startswith(name + "/", autoescape=True)
-            )
-        )
+        delete_collections(conn, name)
 
 
 def get(engine: Engine, name: str) -> User | None:

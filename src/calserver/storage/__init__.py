@@ -33,6 +33,7 @@ from calserver.storage.context import RequestScope, current_scope, read_connecti
 from calserver.storage.upload import (
     bump_revision,
     check_fits,
+    delete_collections,
     insert_collection,
     insert_items,
     item_row,
@@ -208,7 +209,7 @@ class Storage(radicale_storage.BaseStorage):
                 old_revision = existing.revision
                 if self._hook_enabled:
                     replaced = {i.href: i for i in Collection(self, existing).get_all() if i.href}
-                self._delete_descendants(conn, sane_path)
+                delete_collections(conn, sane_path, include_self=False)
                 conn.execute(delete(models.items).where(models.items.c.collection_id == state.id))
                 conn.execute(delete(changes).where(changes.c.collection_id == state.id))
             tag = props.get("tag", "")
@@ -257,15 +258,9 @@ class Storage(radicale_storage.BaseStorage):
         log_changes(conn, collection_id, revision, hrefs, deleted=False)
         return hrefs
 
-    def _delete_descendants(self, conn: Connection, path: str) -> None:
-        conn.execute(
-            delete(collections).where(collections.c.path.startswith(path + "/", autoescape=True))
-        )
-
     def delete_collection(self, path: str) -> None:
         with write_scope(self.engine) as conn:
-            self._delete_descendants(conn, path)
-            conn.execute(delete(collections).where(collections.c.path == path))
+            delete_collections(conn, path)
 
     def move(
         self,

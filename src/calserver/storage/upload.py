@@ -45,6 +45,15 @@ def insert_collection(
     )
 
 
+def delete_collections(conn: Connection, path: str, include_self: bool = True) -> None:
+    """Delete the collections below ``path`` (and ``path`` itself unless told otherwise);
+    their items, instances and changes go with them by cascade."""
+    below = collections.c.path.startswith(path + "/", autoescape=True)
+    conn.execute(
+        delete(collections).where((collections.c.path == path) | below if include_self else below)
+    )
+
+
 def bump_revision(conn: Connection, collection_id: int) -> int:
     """Next revision of the collection; the row lock also orders concurrent writers."""
     now = time.time()
