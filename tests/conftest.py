@@ -76,8 +76,8 @@ def _reset_pg(url: str) -> None:
     with engine.begin() as conn:
         conn.execute(
             text(
-                "TRUNCATE collections, items, instances, changes, users, login_failures "
-                "RESTART IDENTITY CASCADE"
+                "TRUNCATE collections, items, instances, changes, users, login_failures, "
+                "groups, group_members, grants, calendar_views RESTART IDENTITY CASCADE"
             )
         )
 

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, delete, func, select, update
 
 from calserver import db, icsfile
 from calserver.db.models import STAGING, collections, instances, items
-from calserver.errors import InvalidInput, NotFound
+from calserver.errors import Conflict, InvalidInput, NotFound
 from calserver.storage import Storage
 from calserver.storage.upload import (
     bump_revision,
@@ -45,11 +45,14 @@ class CalendarInfo:
 
 
 def parse_path(path: str) -> tuple[str, str]:
-    """``USER/CAL`` -> (user, cal)."""
+    """``USER/CAL`` -> (user, cal); ``@GROUP/CAL`` (a group calendar) -> ("@GROUP", cal)."""
     parts = path.strip("/").split("/")
     if len(parts) != 2:
-        raise InvalidInput(f"expected USER/CAL, got {path!r}")
-    validate_name(parts[0])
+        raise InvalidInput(f"expected USER/CAL or @GROUP/CAL, got {path!r}")
+    if parts[0].startswith("@"):
+        validate_name(parts[0][1:], "group name")
+    else:
+        validate_name(parts[0])
     validate_name(parts[1], "calendar name")
     return parts[0], parts[1]
 
@@ -60,8 +63,12 @@ def create(
     user, cal = parse_path(path)
     if color and not _COLOR.match(color):
         raise InvalidInput(f"invalid colour {color!r} (expected #RRGGBB)")
+    if user.startswith("@"):
+        from calserver.sharing.manage import get_group
+
+        get_group(storage.engine, user)  # NotFound for an unknown group
     if storage.load_collection(f"{user}/{cal}") is not None:
-        raise InvalidInput(f"{user}/{cal} exists already")
+        raise Conflict(f"{user}/{cal} exists already")
     props = {
         "tag": "VCALENDAR",
         "D:displayname": name or cal,

@@ -17,3 +17,7 @@ class Conflict(CalserverError):
 
 class InvalidInput(CalserverError):
     status = 400
+
+
+class Forbidden(CalserverError):
+    status = 403

@@ -92,7 +92,8 @@ def fast_propfind(
     if names is None:
         return None
     access = Access(app._rights, user, user_groups, path)
-    collection = app._storage.load_collection(pathutils.strip_path(path))
+    with app._storage.acquire_lock("r", user):
+        collection = app._storage.open_collection(pathutils.strip_path(path), user)
     if collection is None or collection.tag != "VCALENDAR" or not access.check("r", collection):
         return None
     environ_depth0 = dict(environ, HTTP_DEPTH="0", **{"wsgi.input": io.BytesIO(body)})

@@ -8,7 +8,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy import Connection, Engine, bindparam, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -117,8 +117,36 @@ def _v2(conn: Connection) -> None:
     models.login_cache.create(conn, checkfirst=True)
 
 
+def _v3(conn: Connection) -> None:
+    """Sharing: groups, grants, the viewer's own calendar settings, and each item's
+    CLASS (computed from the stored text for the items already there)."""
+    from calserver.sharing.redact import item_class
+
+    for table in (models.groups, models.group_members, models.grants, models.calendar_views):
+        table.create(conn, checkfirst=True)
+    columns = {column["name"] for column in inspect(conn).get_columns("items")}
+    if "klass" in columns:
+        return
+    conn.execute(text("ALTER TABLE items ADD COLUMN klass VARCHAR(16) NOT NULL DEFAULT 'PUBLIC'"))
+    rows = conn.execute(
+        select(models.items.c.id, models.items.c.text).where(models.items.c.text.ilike("%CLASS%"))
+    ).all()
+    updates = [
+        {"item_id": row.id, "value": klass}
+        for row in rows
+        if (klass := item_class(row.text)) != "PUBLIC"
+    ]
+    if updates:
+        conn.execute(
+            models.items.update()
+            .where(models.items.c.id == bindparam("item_id"))
+            .values(klass=bindparam("value")),
+            updates,
+        )
+
+
 #: Ordered migrations; the schema version is the number of migrations applied.
-MIGRATIONS: list[Migration] = [_v1, _v2]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
 LATEST = len(MIGRATIONS)
 
 

@@ -70,6 +70,10 @@ items = Table(
     Column("indexed_until", BigInteger, nullable=True),
     Column("text", Text, nullable=False),
     Column("modified", Float, nullable=False),
+    # RFC 5545 3.8.1.3 CLASS, the most restrictive of the item's components, as
+    # PUBLIC, CONFIDENTIAL or PRIVATE (unknown values count as PRIVATE): which views
+    # show the item and how (calserver.sharing).
+    Column("klass", String(16), nullable=False, default="PUBLIC", server_default="PUBLIC"),
     UniqueConstraint("collection_id", "href", name="uq_items_href"),
 )
 Index(
@@ -166,4 +170,77 @@ meta = Table(
     metadata,
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+#: Groups of users. Their calendars live under the group's home ``@NAME``, a path no
+#: user name can take.
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created", Float, nullable=False),
+)
+
+#: Members of a group; ``admin`` members (the administrator and co-administrators)
+#: manage the group, write its calendars and publish them.
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("admin", Boolean, nullable=False, default=False),
+)
+Index("ix_group_members_user", group_members.c.user_id)
+
+#: A calendar granted to a user or to a whole group at one level: busy, read, write.
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "collection_id",
+        Integer,
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=True),
+    Column("level", String(8), nullable=False),
+    Column("created", Float, nullable=False),
+)
+Index(
+    "uq_grants_user",
+    grants.c.collection_id,
+    grants.c.user_id,
+    unique=True,
+    sqlite_where=grants.c.user_id.is_not(None),
+    postgresql_where=grants.c.user_id.is_not(None),
+)
+Index(
+    "uq_grants_group",
+    grants.c.collection_id,
+    grants.c.group_id,
+    unique=True,
+    sqlite_where=grants.c.group_id.is_not(None),
+    postgresql_where=grants.c.group_id.is_not(None),
+)
+Index("ix_grants_user", grants.c.user_id)
+Index("ix_grants_group", grants.c.group_id)
+
+#: A viewer's own settings of a calendar they see but do not own (colour, name,
+#: order: WebDAV properties laid over the owner's), and the "other calendars" they
+#: added to their home themselves (``added``).
+calendar_views = Table(
+    "calendar_views",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "collection_id",
+        Integer,
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("props", Text, nullable=False, default="{}"),
+    Column("added", Boolean, nullable=False, default=False),
 )

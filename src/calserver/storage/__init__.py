@@ -11,6 +11,8 @@ advisory lock; SQLite has one writer at a time, and WAL keeps readers going).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -27,7 +29,10 @@ from sqlalchemy.exc import IntegrityError
 
 from calserver import db
 from calserver.db import models
-from calserver.db.models import changes, collections, instances, items
+from calserver.db.models import calendar_views, changes, collections, instances, items, users
+from calserver.sharing import levels
+from calserver.sharing.levels import Level
+from calserver.storage.base import View
 from calserver.storage.collection import Collection, CollectionState
 from calserver.storage.context import RequestScope, current_scope, read_connection, write_scope
 from calserver.storage.upload import (
@@ -106,7 +111,8 @@ class Storage(radicale_storage.BaseStorage):
                     names = {lock_name(kwargs[k]) for k in ("path", "to_path") if kwargs.get(k)}
                     for name in sorted(names):
                         db.advisory_lock(conn, name)
-                token = current_scope.set(RequestScope(conn, mode, user))
+                written = pathutils.strip_path(kwargs.get("path") or "/")
+                token = current_scope.set(RequestScope(conn, mode, user, written))
                 try:
                     yield
                 finally:
@@ -121,18 +127,75 @@ class Storage(radicale_storage.BaseStorage):
         return CollectionState.from_row(row) if row is not None else None
 
     def load_collection(self, path: str) -> Collection | None:
+        """The collection at its own path, as its owner sees it (management code)."""
         with read_connection(self.engine) as conn:
             state = self._load(conn, path)
         return Collection(self, state) if state is not None else None
 
-    def _children(self, path: str) -> list[Collection]:
+    @staticmethod
+    def viewer() -> str | None:
+        """Who the current request is for; None outside a request (management code,
+        which acts for the owner)."""
+        scope = current_scope.get()
+        return scope.user if scope is not None else None
+
+    def open_collection(self, path: str, viewer: str | None) -> Collection | None:
+        """The collection at ``path`` as ``viewer`` sees it: their own, a calendar of
+        someone else's at the viewer's level, or an alias in the viewer's home."""
+        with read_connection(self.engine) as conn:
+            state = self._load(conn, path)
+            if state is not None:
+                return self._bind(conn, state, viewer)
+            home, _, name = path.partition("/")
+            if viewer is None or home != viewer or not name or "/" in name:
+                return None
+            resolved = levels.resolve(conn, viewer, path)
+            if not resolved.alias or resolved.level < Level.BUSY:
+                return None
+            target = self._load(conn, resolved.target)
+            if target is None:
+                return None
+            return self._view_of(conn, target, viewer, resolved.level, path)
+
+    def _bind(self, conn: Connection, state: CollectionState, viewer: str | None) -> Collection:
+        if viewer is None or not state.tag or state.path.partition("/")[0] == viewer:
+            return Collection(self, state)
+        level = levels.resolve(conn, viewer, state.path).level
+        return self._view_of(conn, state, viewer, level, state.path)
+
+    def _view_of(
+        self, conn: Connection, state: CollectionState, viewer: str, level: Level, path: str
+    ) -> Collection:
+        assert state.id is not None
+        own = conn.execute(
+            select(calendar_views.c.props)
+            .join(users, users.c.id == calendar_views.c.user_id)
+            .where(users.c.name == viewer, calendar_views.c.collection_id == state.id)
+        ).scalar()
+        props = {**state.props, **json.loads(own or "{}")}
+        view_state = dataclasses.replace(
+            state, path=path, props={k: v for k, v in props.items() if v != ""}
+        )
+        view = View(viewer, level, state.path, path != state.path, state.id)
+        return Collection(self, view_state, view)
+
+    def _children(self, path: str, viewer: str | None = None) -> list[Collection]:
         with read_connection(self.engine) as conn:
             rows = conn.execute(
                 select(collections)
                 .where(collections.c.parent == path, collections.c.path != "")
                 .order_by(collections.c.path)
             ).all()
-        return [Collection(self, CollectionState.from_row(row)) for row in rows]
+            children = [self._bind(conn, CollectionState.from_row(row), viewer) for row in rows]
+            if viewer is not None and path == viewer:
+                # calendars shared with the viewer appear in their home (RFC 4791 6.2.1)
+                taken = {child.path for child in children}
+                for shared in levels.shared_with(conn, viewer):
+                    alias = f"{viewer}/{shared.alias}"
+                    target = self._load(conn, shared.target)
+                    if alias not in taken and target is not None:
+                        children.append(self._view_of(conn, target, viewer, shared.level, alias))
+        return children
 
     def discover(
         self,
@@ -147,13 +210,14 @@ class Storage(radicale_storage.BaseStorage):
                 return contextlib.nullcontext()
 
         sane_path = pathutils.strip_path(path)
+        viewer = self.viewer()
         if not sane_path:
             collection: Collection | None = Collection(self, CollectionState.root())
         else:
-            collection = self.load_collection(sane_path)
+            collection = self.open_collection(sane_path, viewer)
         if collection is None:
             parent_path, _, href = sane_path.rpartition("/")
-            parent = self.load_collection(parent_path) if parent_path else None
+            parent = self.open_collection(parent_path, viewer) if parent_path else None
             if parent is None or not parent.tag:
                 return
             for _, item in parent.get_multi([href]):
@@ -167,7 +231,7 @@ class Storage(radicale_storage.BaseStorage):
             for item in collection.get_all():
                 with child_context_manager(sane_path, item.href):
                     yield item
-        for child in self._children(sane_path):
+        for child in self._children(sane_path, viewer):
             with child_context_manager(child.path, None):
                 yield child
 
@@ -275,6 +339,8 @@ class Storage(radicale_storage.BaseStorage):
         src_id, dst_id = source.id, to_collection.id
         try:
             with write_scope(self.engine) as conn:
+                source.check_write(conn, item.href or "")
+                to_collection.check_write(conn, to_href)
                 item_id = conn.execute(
                     select(items.c.id).where(
                         items.c.collection_id == src_id, items.c.href == item.href

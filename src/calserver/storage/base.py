@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from radicale import item as radicale_item
 from radicale import storage as radicale_storage
-from sqlalchemy import Row
+from sqlalchemy import ColumnElement, Row, and_, false, or_
+
+from calserver.db.models import items
+from calserver.sharing import redact
+from calserver.sharing.levels import Level
 
 if TYPE_CHECKING:
     from calserver.storage import Storage
@@ -50,6 +54,27 @@ class CollectionState:
         return cls(None, "", "", {}, 0, 0, "root", time.time())
 
 
+@dataclass(frozen=True)
+class View:
+    """A calendar as someone who does not own it sees it (bound at discovery, since
+    parts of PROPFIND run after Radicale released the request's lock)."""
+
+    viewer: str
+    level: Level
+    #: The calendar's own path (the collection's path may be the viewer's alias).
+    target: str
+    alias: bool
+    collection_id: int
+
+
+class ViewForbidden(ValueError):
+    """A write the viewer's level does not allow. Radicale answers a ValueError naming
+    EACCES with 403 (app/put.py, app/proppatch.py); calserver's DELETE and MOVE too."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"[Errno 13] {reason}")
+
+
 @functools.lru_cache(maxsize=4096)
 def _http_date(seconds: int) -> str:
     return formatdate(seconds, usegmt=True)
@@ -82,6 +107,7 @@ class StoredItem(radicale_item.Item):
         self._name = row.name
         self._component_name = row.component
         self._time_range = (row.start_ts, row.end_ts)
+        self.klass = row.klass
 
     def __copy__(self) -> StoredItem:
         # Radicale's expand (app/report.py, _expand) mutates copy.copy(item).vobject_item
@@ -97,9 +123,43 @@ class CollectionBase(radicale_storage.BaseCollection):
     _storage: Storage
     _state: CollectionState
 
-    def __init__(self, storage: Storage, state: CollectionState) -> None:
+    def __init__(self, storage: Storage, state: CollectionState, view: View | None = None) -> None:
         self._storage = storage
         self._state = state
+        self._view = view
+
+    @property
+    def view(self) -> View | None:
+        return self._view
+
+    @property
+    def level(self) -> Level:
+        return self._view.level if self._view is not None else Level.OWNER
+
+    @property
+    def owner(self) -> str:
+        if self._view is not None:
+            return self._view.target.partition("/")[0]
+        return super().owner
+
+    def _view_key(self) -> str:
+        """Sync key of this view: a token or ctag of another level is not valid here."""
+        return self._state.sync_key + self.level.view_key
+
+    def _visible(self) -> ColumnElement[bool] | None:
+        """The items this view contains (DESIGN.md's table), as a SQL condition; None
+        for the owner. Events only in busy blocks: a busy task means nothing."""
+        level = self.level
+        if level >= Level.OWNER:
+            return None
+        if level >= Level.READ:
+            return and_(
+                items.c.klass != "PRIVATE",
+                or_(items.c.klass == "PUBLIC", items.c.component == "VEVENT"),
+            )
+        if level >= Level.FREEBUSY:
+            return and_(items.c.klass == "PUBLIC", items.c.component == "VEVENT")
+        return false()
 
     @property
     def path(self) -> str:
@@ -114,7 +174,7 @@ class CollectionBase(radicale_storage.BaseCollection):
     @property
     def etag(self) -> str:
         """CS:getctag and the collection's ETag: a counter, not a hash over all items."""
-        return '"%s-%d"' % (self._state.sync_key, self._state.revision)
+        return '"%s-%d"' % (self._view_key(), self._state.revision)
 
     @property
     def tag(self) -> str:
@@ -139,7 +199,11 @@ class CollectionBase(radicale_storage.BaseCollection):
         return http_date(self._state.modified)
 
     def _make_item(self, row: Row[Any] | Any) -> radicale_item.Item:
-        return StoredItem(self, row)
+        item = StoredItem(self, row)
+        if redact.shows_busy(self.level, row.klass):
+            item._text = redact.busy_view(row.text)
+            item._etag = redact.view_etag(row.etag)
+        return item
 
     def _props_json(self, props: Mapping[str, str]) -> str:
         return json.dumps(dict(props), sort_keys=True, ensure_ascii=False)

@@ -21,6 +21,8 @@ class RequestScope:
     conn: Connection
     mode: str
     user: str
+    #: The resource a write request names (PUT, DELETE, MOVE's source), sanitised.
+    path: str = ""
 
 
 current_scope: ContextVar[RequestScope | None] = ContextVar("calserver_scope", default=None)
@@ -65,3 +67,14 @@ def write_scope(engine: Engine) -> Iterator[Connection]:
 
     with write_connection(engine) as conn, conn.begin():
         yield conn
+
+
+#: Answers memoised for the current request (rights and views: PROPFIND Depth 1 asks
+#: the rights plugin once per item); None outside a request: nothing is memoised.
+request_memo: ContextVar[dict[object, object] | None] = ContextVar(
+    "calserver_request_memo", default=None
+)
+
+#: The HTTP method of the current request (the rights plugin lets a viewer PROPPATCH
+#: their own alias of a calendar they may only read: the properties are theirs).
+request_method: ContextVar[str] = ContextVar("calserver_request_method", default="")

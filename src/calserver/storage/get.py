@@ -9,11 +9,12 @@ from typing import Any
 from radicale import item as radicale_item
 from radicale import xmlutils
 from radicale.item import filter as radicale_filter
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import Select, and_, exists, or_, select
 
 from calserver.db.models import instances, items
+from calserver.sharing import redact
 from calserver.storage.base import CollectionBase
-from calserver.storage.context import expand_window, read_connection
+from calserver.storage.context import current_scope, expand_window, read_connection
 from calserver.storage.timeindex import SHORT_SPAN, TIMESTAMP_MAX, TIMESTAMP_MIN
 
 PAGE = 1000
@@ -30,6 +31,7 @@ _ITEM_COLUMNS = (
     items.c.end_ts,
     items.c.text,
     items.c.modified,
+    items.c.klass,
 )
 
 
@@ -47,8 +49,10 @@ class GetMixin(CollectionBase):
         with read_connection(self._storage.engine) as conn:
             for start in range(0, len(queried), 500):
                 chunk = queried[start : start + 500]
-                query = select(*_ITEM_COLUMNS).where(
-                    items.c.collection_id == self.id, items.c.href.in_(chunk)
+                query = self._only_visible(
+                    select(*_ITEM_COLUMNS).where(
+                        items.c.collection_id == self.id, items.c.href.in_(chunk)
+                    )
                 )
                 for found_row in conn.execute(query):
                     found[found_row.href] = found_row
@@ -65,10 +69,12 @@ class GetMixin(CollectionBase):
         while True:
             with read_connection(self._storage.engine) as conn:
                 rows = conn.execute(
-                    select(*_ITEM_COLUMNS)
-                    .where(items.c.collection_id == self.id, items.c.id > last_id)
-                    .order_by(items.c.id)
-                    .limit(PAGE)
+                    self._only_visible(
+                        select(*_ITEM_COLUMNS)
+                        .where(items.c.collection_id == self.id, items.c.id > last_id)
+                        .order_by(items.c.id)
+                        .limit(PAGE)
+                    )
                 ).all()
             for row in rows:
                 yield self._make_item(row)
@@ -82,29 +88,41 @@ class GetMixin(CollectionBase):
             return
         with read_connection(self._storage.engine) as conn:
             rows = conn.execute(
-                select(items.c.href, items.c.etag, items.c.component)
-                .where(items.c.collection_id == self.id)
-                .order_by(items.c.id)
+                self._only_visible(
+                    select(items.c.href, items.c.etag, items.c.component, items.c.klass)
+                    .where(items.c.collection_id == self.id)
+                    .order_by(items.c.id)
+                )
             ).all()
+        level = self.level
         for row in rows:
-            yield row.href, row.etag, row.component
+            etag = redact.view_etag(row.etag) if redact.shows_busy(level, row.klass) else row.etag
+            yield row.href, etag, row.component
+
+    def _only_visible(self, query: Select[Any]) -> Select[Any]:
+        visible = self._visible()
+        return query if visible is None else query.where(visible)
 
     def has_uid(self, uid: str) -> bool:
+        # Not filtered by the view: a UID stays unique in the calendar, whoever writes.
         if self._state.id is None:
             return False
+        same_uid = and_(
+            items.c.collection_id == self.id,
+            items.c.uid == uid,
+            # lets the planner use the partial unique index uq_items_uid
+            items.c.uid != "",
+        )
         with read_connection(self._storage.engine) as conn:
-            return bool(
-                conn.execute(
-                    select(
-                        exists().where(
-                            items.c.collection_id == self.id,
-                            items.c.uid == uid,
-                            # lets the planner use the partial unique index uq_items_uid
-                            items.c.uid != "",
-                        )
-                    )
-                ).scalar()
-            )
+            held = bool(conn.execute(select(exists().where(same_uid))).scalar())
+            if not held or self._view is None:
+                return held
+            href = conn.execute(select(items.c.href).where(same_uid)).scalar()
+        # A writer's PUT onto the href of an event their view hides (a private one,
+        # same UID) is no UID conflict but a change they may not make: answered like
+        # any other such PUT, 403 from upload's check_write (DESIGN.md, "Rules").
+        scope = current_scope.get()
+        return scope is None or scope.path != f"{self.path}/{href}"
 
     def get_filtered(
         self, filters: Iterable[ET.Element]
@@ -171,7 +189,9 @@ class GetMixin(CollectionBase):
             rows: list[Any] = []
             wanted = sorted(candidates)
             for first in range(0, len(wanted), 500):
-                query = select(*_ITEM_COLUMNS).where(items.c.id.in_(wanted[first : first + 500]))
+                query = self._only_visible(
+                    select(*_ITEM_COLUMNS).where(items.c.id.in_(wanted[first : first + 500]))
+                )
                 if tag is not None:
                     query = query.where(items.c.component == tag)
                 rows.extend(conn.execute(query))

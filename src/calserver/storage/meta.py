@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import overload
 
-from sqlalchemy import update
+from sqlalchemy import insert, select, update
 
-from calserver.db.models import collections
+from calserver.db.models import calendar_views, collections, users
 from calserver.storage.base import CollectionBase
 from calserver.storage.context import write_scope
 from calserver.storage.upload import bump_revision
@@ -27,8 +28,13 @@ class MetaMixin(CollectionBase):
         return props.get(key)
 
     def set_meta(self, props: Mapping[str, str]) -> None:
-        """Replace all properties (Radicale passes the complete new set)."""
+        """Replace all properties (Radicale passes the complete new set). Through a
+        view they are the viewer's own: laid over the owner's, changing nothing for
+        the owner (colour, name, order)."""
         cid = self.id
+        if self._view is not None:
+            self._set_own_meta(props)
+            return
         with write_scope(self._storage.engine) as conn:
             conn.execute(
                 update(collections)
@@ -39,3 +45,35 @@ class MetaMixin(CollectionBase):
         self._state.props = dict(props)
         self._state.tag = props.get("tag", "")
         self._state.revision = revision
+
+    def _set_own_meta(self, props: Mapping[str, str]) -> None:
+        assert self._view is not None
+        viewer, cid = self._view.viewer, self.id
+        with write_scope(self._storage.engine) as conn:
+            owner_props = json.loads(
+                conn.execute(select(collections.c.props).where(collections.c.id == cid)).scalar()
+                or "{}"
+            )
+            own = {
+                key: value
+                for key, value in props.items()
+                if key != "tag" and owner_props.get(key) != value
+            }
+            # a property the viewer removed stays removed for them
+            own.update({key: "" for key in owner_props if key not in props and key != "tag"})
+            user_id = conn.execute(select(users.c.id).where(users.c.name == viewer)).scalar_one()
+            values = {"props": self._props_json(own)}
+            found = conn.execute(
+                update(calendar_views)
+                .where(calendar_views.c.user_id == user_id, calendar_views.c.collection_id == cid)
+                .values(**values)
+            )
+            if not found.rowcount:
+                conn.execute(
+                    insert(calendar_views).values(
+                        user_id=user_id, collection_id=cid, added=False, **values
+                    )
+                )
+        self._state.props = {
+            key: value for key, value in {**owner_props, **own}.items() if value != ""
+        }

@@ -24,11 +24,12 @@ _TOKEN = re.compile(re.escape(TOKEN_PREFIX) + r"([0-9a-z]+)-([0-9]{1,18})\Z")
 class SyncMixin(CollectionBase):
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         state = self._state
-        token = "%s%s-%d" % (TOKEN_PREFIX, state.sync_key, state.revision)
+        key = self._view_key()
+        token = "%s%s-%d" % (TOKEN_PREFIX, key, state.revision)
         if not old_token:
             return token, self._all_hrefs()
         match = _TOKEN.match(old_token)
-        if match is None or match.group(1) != state.sync_key:
+        if match is None or match.group(1) != key:
             raise ValueError(f"unknown sync token {old_token!r}")
         old_revision = int(match.group(2))
         if old_revision > state.revision:
@@ -57,9 +58,9 @@ class SyncMixin(CollectionBase):
         if self._state.id is None:
             return
         with read_connection(self._storage.engine) as conn:
-            hrefs = (
-                conn.execute(select(items.c.href).where(items.c.collection_id == self.id))
-                .scalars()
-                .all()
-            )
+            query = select(items.c.href).where(items.c.collection_id == self.id)
+            visible = self._visible()
+            if visible is not None:
+                query = query.where(visible)
+            hrefs = conn.execute(query).scalars().all()
         yield from hrefs

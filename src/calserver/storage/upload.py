@@ -18,7 +18,9 @@ from sqlalchemy import Column, Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from calserver.db.models import changes, collections, instances, items
-from calserver.storage.base import CollectionBase
+from calserver.sharing.levels import Level
+from calserver.sharing.redact import item_class
+from calserver.storage.base import CollectionBase, ViewForbidden
 from calserver.storage.context import put_body, write_scope
 from calserver.storage.timeindex import SHORT_SPAN, index_item
 
@@ -118,6 +120,7 @@ def item_row(
         item.vobject_item, component, storage.index_horizon(), storage.index_max_instances
     )
     row = {
+        "klass": item_class(text),
         "collection_id": collection_id,
         "href": href,
         "uid": item.uid or "",
@@ -194,6 +197,21 @@ def client_text(item: radicale_item.Item) -> str | None:
 
 
 class UploadMixin(CollectionBase):
+    def check_write(self, conn: Connection, href: str) -> None:
+        """Refuse a write through a view that may not make it: below the write level,
+        or on an item the writer cannot fully see (a confidential or private event,
+        DESIGN.md "Rules in detail")."""
+        view = self._view
+        if view is None:
+            return
+        if view.level < Level.WRITE:
+            raise ViewForbidden(f"{view.viewer!r} may not change {view.target!r}")
+        klass = conn.execute(
+            select(items.c.klass).where(items.c.collection_id == self.id, items.c.href == href)
+        ).scalar()
+        if klass is not None and klass != "PUBLIC":
+            raise ViewForbidden(f"{view.viewer!r} may not change a {klass.lower()} event")
+
     def upload(
         self, href: str, item: radicale_item.Item
     ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
@@ -215,6 +233,7 @@ class UploadMixin(CollectionBase):
         old_item = None
         try:
             with write_scope(self._storage.engine) as conn:
+                self.check_write(conn, href)
                 old = conn.execute(
                     select(items).where(items.c.collection_id == cid, items.c.href == href)
                 ).first()
@@ -233,10 +252,13 @@ class UploadMixin(CollectionBase):
 
     def delete(self, href: str | None = None) -> None:
         if href is None:
+            if self._view is not None:
+                raise ViewForbidden("only its owner may delete a calendar")
             self._storage.delete_collection(self.path)
             return
         cid = self.id
         with write_scope(self._storage.engine) as conn:
+            self.check_write(conn, href)
             result = conn.execute(
                 delete(items).where(items.c.collection_id == cid, items.c.href == href)
             )

@@ -1,0 +1,264 @@
+"""Who sees which calendar, at which level: the one place that answers it.
+
+A viewer's level on a calendar is the highest of (DESIGN.md, "Rules in detail"):
+
+- the owner's own calendars: OWNER;
+- a group calendar (``@GROUP/CAL``): READ for every member, WRITE for its admins;
+- grants to the viewer or to a group of theirs: BUSY, READ or WRITE;
+- an "other calendar" the viewer added, of someone in one of their groups: BUSY;
+- a calendar of someone in one of their groups: FREEBUSY (free/busy look-ups only).
+
+A calendar the viewer sees at BUSY or above, and does not own, appears in the
+viewer's home as ``/VIEWER/OWNER~CAL/`` (an alias: user and group names cannot hold
+``~``), so every client discovers it; the owner's own URL gives the same level. Rights
+and storage both ask ``resolve``, memoised per request, so one request sees one answer
+and the next request sees a change made by any process.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import cast
+
+from sqlalchemy import Connection, Select, String, and_, exists, literal, or_, select
+
+from calserver.db.models import calendar_views, collections, grants, group_members, groups, users
+
+ALIAS_SEPARATOR = "~"
+
+
+class Level(enum.IntEnum):
+    NONE = 0
+    FREEBUSY = 1
+    BUSY = 2
+    READ = 3
+    WRITE = 4
+    OWNER = 5
+
+    @classmethod
+    def parse(cls, name: str) -> Level:
+        """A grant level as the CLI and the API spell it."""
+        try:
+            return GRANT_LEVELS[name.strip().lower()]
+        except KeyError:
+            raise ValueError(
+                f"unknown level {name!r}: expected one of {', '.join(GRANT_LEVELS)}"
+            ) from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @property
+    def view_key(self) -> str:
+        """What sets the representation apart in ctags and sync tokens: a token from a
+        view at another level is not valid here (RFC 6578 3.2: a full resync)."""
+        if self >= Level.OWNER:
+            return ""
+        return "v2" if self >= Level.READ else "v1"
+
+
+GRANT_LEVELS = {"busy": Level.BUSY, "read": Level.READ, "write": Level.WRITE}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A collection path as a viewer reaches it."""
+
+    level: Level
+    #: The calendar's own path (differs from the requested one for an alias).
+    target: str
+    alias: bool = False
+
+
+def alias_name(calendar_path: str) -> str:
+    return calendar_path.replace("/", ALIAS_SEPARATOR, 1)
+
+
+def alias_target(name: str) -> str | None:
+    owner, sep, calendar = name.partition(ALIAS_SEPARATOR)
+    if not sep or not owner or not calendar:
+        return None
+    return owner + "/" + calendar
+
+
+def _user_id(conn: Connection, name: str) -> int | None:
+    return conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
+
+
+def _groups_of(viewer_id: int) -> Select[tuple[int]]:
+    return select(group_members.c.group_id).where(group_members.c.user_id == viewer_id)
+
+
+def _share_a_group(conn: Connection, viewer_id: int, owner: str) -> bool:
+    owner_id = _user_id(conn, owner)
+    if owner_id is None:
+        return False
+    return bool(
+        conn.execute(
+            select(
+                exists().where(
+                    group_members.c.user_id == owner_id,
+                    group_members.c.group_id.in_(_groups_of(viewer_id)),
+                )
+            )
+        ).scalar()
+    )
+
+
+def level_for(conn: Connection, viewer: str, calendar_path: str) -> Level:
+    """The viewer's level on the calendar at ``calendar_path`` (``OWNER/CAL``)."""
+    owner, _, name = calendar_path.partition("/")
+    if not name or "/" in name:
+        return Level.NONE
+    if owner == viewer:
+        return Level.OWNER
+    row = conn.execute(
+        select(collections.c.id).where(
+            collections.c.path == calendar_path, collections.c.tag == "VCALENDAR"
+        )
+    ).first()
+    viewer_id = _user_id(conn, viewer)
+    if row is None or viewer_id is None:
+        return Level.NONE
+    collection_id = row.id
+    level = Level.NONE
+    if owner.startswith("@"):
+        admin = conn.execute(
+            select(group_members.c.admin)
+            .join(groups, groups.c.id == group_members.c.group_id)
+            .where(groups.c.name == owner[1:], group_members.c.user_id == viewer_id)
+        ).first()
+        if admin is not None:
+            level = Level.WRITE if admin.admin else Level.READ
+    for (granted,) in conn.execute(
+        select(grants.c.level).where(
+            grants.c.collection_id == collection_id,
+            or_(grants.c.user_id == viewer_id, grants.c.group_id.in_(_groups_of(viewer_id))),
+        )
+    ):
+        level = max(level, GRANT_LEVELS.get(granted, Level.NONE))
+    if level < Level.BUSY and not owner.startswith("@") and _share_a_group(conn, viewer_id, owner):
+        added = conn.execute(
+            select(calendar_views.c.added).where(
+                calendar_views.c.user_id == viewer_id,
+                calendar_views.c.collection_id == collection_id,
+            )
+        ).scalar()
+        level = Level.BUSY if added else Level.FREEBUSY
+    return level
+
+
+def _exists(conn: Connection, path: str) -> bool:
+    return (
+        conn.execute(select(collections.c.id).where(collections.c.path == path)).first() is not None
+    )
+
+
+def resolve(conn: Connection, viewer: str, path: str) -> Resolved:
+    """How ``viewer`` reaches the collection at ``path`` (one or two segments).
+
+    A principal or group home is readable ("R") at FREEBUSY and above; a calendar at
+    its level; an alias in the viewer's own home at the level of its target."""
+    # imported here: calserver.storage imports this module (a cycle at import time,
+    # which broke ``import calserver.sharing.levels`` / ``calserver.rights`` first)
+    from calserver.storage.context import request_memo
+
+    memo = request_memo.get()
+    key = ("resolve", viewer, path)
+    if memo is not None and key in memo:
+        return cast(Resolved, memo[key])
+    answer = _resolve(conn, viewer, path)
+    if memo is not None:
+        memo[key] = answer
+    return answer
+
+
+def _resolve(conn: Connection, viewer: str, path: str) -> Resolved:
+    segments = path.split("/")
+    if len(segments) == 1:
+        home = segments[0]
+        if home == viewer:
+            return Resolved(Level.OWNER, path)
+        if home.startswith("@"):
+            viewer_id = _user_id(conn, viewer)
+            member = (
+                viewer_id is not None
+                and conn.execute(
+                    select(
+                        exists().where(
+                            group_members.c.user_id == viewer_id,
+                            group_members.c.group_id
+                            == select(groups.c.id)
+                            .where(groups.c.name == home[1:])
+                            .scalar_subquery(),
+                        )
+                    )
+                ).scalar()
+            )
+            return Resolved(Level.FREEBUSY if member else Level.NONE, path)
+        # Any signed-in user may look at another user's principal (Thunderbird "on the
+        # network", Apple delegation); what it lists is filtered per calendar.
+        known = _user_id(conn, home) is not None
+        return Resolved(Level.FREEBUSY if known else Level.NONE, path)
+    if len(segments) != 2:
+        return Resolved(Level.NONE, path)
+    home, name = segments
+    if home == viewer:
+        target = alias_target(name)
+        if target is None or _exists(conn, path):
+            return Resolved(Level.OWNER, path)
+        level = level_for(conn, viewer, target)
+        if level < Level.BUSY:
+            return Resolved(Level.NONE, target, alias=True)
+        return Resolved(level, target, alias=True)
+    return Resolved(level_for(conn, viewer, path), path)
+
+
+@dataclass(frozen=True)
+class Shared:
+    """A calendar in someone's home that they do not own."""
+
+    alias: str
+    target: str
+    collection_id: int
+    level: Level
+
+
+def shared_with(conn: Connection, viewer: str) -> list[Shared]:
+    """Every calendar that appears in ``viewer``'s home without being theirs: granted
+    to them or to a group of theirs, of their groups, or added by them."""
+    viewer_id = _user_id(conn, viewer)
+    if viewer_id is None:
+        return []
+    my_groups = _groups_of(viewer_id)
+    group_homes = select(literal("@", String) + groups.c.name).where(groups.c.id.in_(my_groups))
+    candidates = conn.execute(
+        select(collections.c.id, collections.c.path)
+        .where(
+            collections.c.tag == "VCALENDAR",
+            or_(
+                collections.c.id.in_(
+                    select(grants.c.collection_id).where(
+                        or_(grants.c.user_id == viewer_id, grants.c.group_id.in_(my_groups))
+                    )
+                ),
+                collections.c.parent.in_(group_homes),
+                collections.c.id.in_(
+                    select(calendar_views.c.collection_id).where(
+                        and_(calendar_views.c.user_id == viewer_id, calendar_views.c.added)
+                    )
+                ),
+            ),
+        )
+        .order_by(collections.c.path)
+    ).all()
+    found = []
+    for row in candidates:
+        if row.path.partition("/")[0] == viewer:
+            continue
+        level = level_for(conn, viewer, row.path)
+        if level >= Level.BUSY:
+            found.append(Shared(alias_name(row.path), row.path, row.id, level))
+    return found

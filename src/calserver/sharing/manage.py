@@ -1,0 +1,432 @@
+"""Managing groups, grants and the "other calendars" a user adds: one set of
+operations for the CLI (``actor=None``: the administrator) and the HTTP API (``actor``:
+the signed-in user, who may manage only their own calendars and the groups they
+administer). Every change is one transaction; views change on the next request in
+every process (nothing is cached across requests)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
+
+from calserver.db import write_connection
+from calserver.db.models import calendar_views, collections, grants, group_members, groups, users
+from calserver.errors import Conflict, Forbidden, InvalidInput, NotFound
+from calserver.sharing.levels import GRANT_LEVELS, Level, alias_name, level_for, shared_with
+from calserver.users import validate_name
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    admin: bool
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    members: list[Member] = field(default_factory=list)
+    calendars: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Grant:
+    calendar: str
+    grantee: str  # "USER" or "@GROUP"
+    level: str
+
+
+@dataclass(frozen=True)
+class SharedCalendar:
+    """A calendar in a user's home that is not theirs."""
+
+    calendar: str
+    alias: str
+    level: str
+    added: bool
+
+
+def _user_id(conn: Connection, name: str) -> int:
+    found = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
+    if found is None:
+        raise NotFound(f"no user {name!r}")
+    return int(found)
+
+
+def _group_id(conn: Connection, name: str) -> int:
+    found = conn.execute(select(groups.c.id).where(groups.c.name == name)).scalar()
+    if found is None:
+        raise NotFound(f"no group {name!r}")
+    return int(found)
+
+
+def group_name(spelling: str) -> str:
+    """``@GROUP`` or ``GROUP`` -> ``GROUP``."""
+    name = spelling[1:] if spelling.startswith("@") else spelling
+    validate_name(name, "group name")
+    return name
+
+
+def _is_admin(conn: Connection, group_id: int, user: str) -> bool:
+    return bool(
+        conn.execute(
+            select(group_members.c.admin)
+            .join(users, users.c.id == group_members.c.user_id)
+            .where(group_members.c.group_id == group_id, users.c.name == user)
+        ).scalar()
+    )
+
+
+def _check_group_admin(conn: Connection, group_id: int, group: str, actor: str | None) -> None:
+    if actor is not None and not _is_admin(conn, group_id, actor):
+        raise Forbidden(f"{actor!r} is not an administrator of the group {group!r}")
+
+
+# --- groups ---------------------------------------------------------------------------
+
+
+def create_group(engine: Engine, spelling: str, admin: str | None = None) -> Group:
+    name = group_name(spelling)
+    with write_connection(engine) as conn, conn.begin():
+        if conn.execute(select(groups.c.id).where(groups.c.name == name)).first() is not None:
+            raise Conflict(f"group {name!r} exists already")
+        admin_id = _user_id(conn, admin) if admin is not None else None
+        group_id = conn.execute(
+            insert(groups).values(name=name, created=time.time()).returning(groups.c.id)
+        ).scalar_one()
+        if admin_id is not None:
+            conn.execute(
+                insert(group_members).values(group_id=group_id, user_id=admin_id, admin=True)
+            )
+    return get_group(engine, name)
+
+
+def delete_group(engine: Engine, spelling: str) -> None:
+    """Delete the group, its calendars and its grants."""
+    from calserver.storage.upload import delete_collections
+
+    name = group_name(spelling)
+    with write_connection(engine) as conn, conn.begin():
+        _group_id(conn, name)
+        conn.execute(delete(groups).where(groups.c.name == name))
+        delete_collections(conn, "@" + name)
+
+
+def add_member(
+    engine: Engine, spelling: str, user: str, admin: bool = False, actor: str | None = None
+) -> Group:
+    """Add ``user`` to the group, or change their role (run again with another role)."""
+    name = group_name(spelling)
+    with write_connection(engine) as conn, conn.begin():
+        group_id = _group_id(conn, name)
+        _check_group_admin(conn, group_id, name, actor)
+        user_id = _user_id(conn, user)
+        changed = conn.execute(
+            update(group_members)
+            .where(group_members.c.group_id == group_id, group_members.c.user_id == user_id)
+            .values(admin=admin)
+        )
+        if not changed.rowcount:
+            conn.execute(
+                insert(group_members).values(group_id=group_id, user_id=user_id, admin=admin)
+            )
+    return get_group(engine, name)
+
+
+def remove_member(engine: Engine, spelling: str, user: str, actor: str | None = None) -> Group:
+    """A member who leaves loses what the group was granted (on the next request)."""
+    name = group_name(spelling)
+    with write_connection(engine) as conn, conn.begin():
+        group_id = _group_id(conn, name)
+        if actor != user:  # anyone may leave a group
+            _check_group_admin(conn, group_id, name, actor)
+        user_id = _user_id(conn, user)
+        removed = conn.execute(
+            delete(group_members).where(
+                group_members.c.group_id == group_id, group_members.c.user_id == user_id
+            )
+        )
+        if not removed.rowcount:
+            raise NotFound(f"{user!r} is not a member of the group {name!r}")
+    return get_group(engine, name)
+
+
+def get_group(engine: Engine, spelling: str) -> Group:
+    name = group_name(spelling)
+    with engine.connect() as conn:
+        group_id = _group_id(conn, name)
+        return _group(conn, group_id, name)
+
+
+def _group(conn: Connection, group_id: int, name: str) -> Group:
+    members = [
+        Member(row.name, bool(row.admin))
+        for row in conn.execute(
+            select(users.c.name, group_members.c.admin)
+            .join(users, users.c.id == group_members.c.user_id)
+            .where(group_members.c.group_id == group_id)
+            .order_by(users.c.name)
+        )
+    ]
+    calendars = list(
+        conn.execute(
+            select(collections.c.path)
+            .where(collections.c.parent == "@" + name, collections.c.tag == "VCALENDAR")
+            .order_by(collections.c.path)
+        ).scalars()
+    )
+    return Group(name, members, calendars)
+
+
+def list_groups(engine: Engine, member: str | None = None) -> list[Group]:
+    """Every group, or the groups ``member`` belongs to."""
+    with engine.connect() as conn:
+        query = select(groups.c.id, groups.c.name).order_by(groups.c.name)
+        if member is not None:
+            query = query.where(
+                groups.c.id.in_(
+                    select(group_members.c.group_id).where(
+                        group_members.c.user_id == _user_id(conn, member)
+                    )
+                )
+            )
+        return [_group(conn, row.id, row.name) for row in conn.execute(query).all()]
+
+
+# --- grants ---------------------------------------------------------------------------
+
+
+def parse_calendar(path: str) -> str:
+    """``USER/CAL`` or ``@GROUP/CAL`` -> the calendar's path."""
+    parts = path.strip("/").split("/")
+    if len(parts) != 2 or not all(parts):
+        raise InvalidInput(f"expected USER/CAL or @GROUP/CAL, got {path!r}")
+    return "/".join(parts)
+
+
+def _calendar_id(conn: Connection, path: str) -> int:
+    found = conn.execute(
+        select(collections.c.id).where(collections.c.path == path, collections.c.tag == "VCALENDAR")
+    ).scalar()
+    if found is None:
+        raise NotFound(f"no calendar {path!r}")
+    return int(found)
+
+
+def _check_may_manage(conn: Connection, path: str, actor: str | None) -> None:
+    """Only the owner manages a calendar's grants; a group's admins its calendars'."""
+    if actor is None:
+        return
+    home = path.partition("/")[0]
+    if home.startswith("@"):
+        _check_group_admin(conn, _group_id(conn, home[1:]), home[1:], actor)
+    elif home != actor:
+        raise Forbidden(f"{actor!r} may not share {path!r}: it is not theirs")
+
+
+def _grantee(conn: Connection, spelling: str) -> tuple[dict[str, int], object]:
+    """(column values, condition) naming the grantee ``USER`` or ``@GROUP``."""
+    if spelling.startswith("@"):
+        group_id = _group_id(conn, group_name(spelling))
+        return {"group_id": group_id}, grants.c.group_id == group_id
+    user_id = _user_id(conn, spelling)
+    return {"user_id": user_id}, grants.c.user_id == user_id
+
+
+def share(
+    engine: Engine, calendar: str, grantee: str, level: str, actor: str | None = None
+) -> Grant:
+    """Grant ``calendar`` to a user or a whole group at a level; run again with another
+    level to change it. Viewers' sync tokens of another level stop being valid."""
+    path = parse_calendar(calendar)
+    if level.strip().lower() not in GRANT_LEVELS:
+        raise InvalidInput(f"unknown level {level!r}: expected one of {', '.join(GRANT_LEVELS)}")
+    parsed = Level.parse(level)
+    with write_connection(engine) as conn, conn.begin():
+        _check_may_manage(conn, path, actor)  # first: a stranger's calendar names stay secret
+        collection_id = _calendar_id(conn, path)
+        if grantee == path.partition("/")[0]:
+            raise InvalidInput(f"{grantee!r} owns {path!r} already")
+        values, condition = _grantee(conn, grantee)
+        where = and_(grants.c.collection_id == collection_id, condition)  # type: ignore[arg-type]
+        changed = conn.execute(update(grants).where(where).values(level=parsed.label))
+        if not changed.rowcount:
+            conn.execute(
+                insert(grants).values(
+                    collection_id=collection_id,
+                    level=parsed.label,
+                    created=time.time(),
+                    **values,
+                )
+            )
+    return Grant(path, grantee, parsed.label)
+
+
+def unshare(engine: Engine, calendar: str, grantee: str, actor: str | None = None) -> None:
+    path = parse_calendar(calendar)
+    with write_connection(engine) as conn, conn.begin():
+        _check_may_manage(conn, path, actor)  # first: a stranger's calendar names stay secret
+        collection_id = _calendar_id(conn, path)
+        _, condition = _grantee(conn, grantee)
+        removed = conn.execute(
+            delete(grants).where(grants.c.collection_id == collection_id, condition)  # type: ignore[arg-type]
+        )
+        if not removed.rowcount:
+            raise NotFound(f"{path!r} is not shared with {grantee!r}")
+
+
+def grants_of(engine: Engine, calendar: str, actor: str | None = None) -> list[Grant]:
+    path = parse_calendar(calendar)
+    with engine.connect() as conn:
+        _check_may_manage(conn, path, actor)  # first: a stranger's calendar names stay secret
+        collection_id = _calendar_id(conn, path)
+        return _grants(conn, grants.c.collection_id == collection_id)
+
+
+def _grants(conn: Connection, condition: object) -> list[Grant]:
+    rows = conn.execute(
+        select(
+            collections.c.path,
+            users.c.name.label("user"),
+            groups.c.name.label("group"),
+            grants.c.level,
+        )
+        .join(collections, collections.c.id == grants.c.collection_id)
+        .outerjoin(users, users.c.id == grants.c.user_id)
+        .outerjoin(groups, groups.c.id == grants.c.group_id)
+        .where(condition)  # type: ignore[arg-type]
+    ).all()
+    # sorted here: NULLs (a group grant has no user) sort differently per engine
+    return sorted(
+        (
+            Grant(row.path, row.user if row.user is not None else "@" + row.group, row.level)
+            for row in rows
+        ),
+        key=lambda grant: (grant.calendar, grant.grantee),
+    )
+
+
+def shares(engine: Engine, user: str) -> tuple[list[Grant], list[SharedCalendar]]:
+    """What ``user`` shares with others, and what appears in their home from others."""
+    with engine.connect() as conn:
+        _user_id(conn, user)
+        given = _grants(
+            conn,
+            collections.c.parent == user,
+        )
+        received = _received(conn, user)
+    return given, received
+
+
+def _received(conn: Connection, user: str) -> list[SharedCalendar]:
+    user_id = _user_id(conn, user)
+    added = set(
+        conn.execute(
+            select(collections.c.path)
+            .join(calendar_views, calendar_views.c.collection_id == collections.c.id)
+            .where(calendar_views.c.user_id == user_id, calendar_views.c.added)
+        ).scalars()
+    )
+    return [
+        SharedCalendar(found.target, found.alias, found.level.label, found.target in added)
+        for found in shared_with(conn, user)
+    ]
+
+
+def calendars_shared_with(engine: Engine, user: str) -> list[SharedCalendar]:
+    with engine.connect() as conn:
+        return _received(conn, user)
+
+
+# --- other calendars and the viewer's own settings -------------------------------------
+
+
+def add_other_calendar(engine: Engine, user: str, calendar: str) -> SharedCalendar:
+    """Add someone else's calendar to ``user``'s home. A calendar of someone in one of
+    their groups comes as a busy view at least; a granted one at its grant's level."""
+    path = parse_calendar(calendar)
+    with write_connection(engine) as conn, conn.begin():
+        user_id = _user_id(conn, user)
+        collection_id = _calendar_id(conn, path)
+        if path.partition("/")[0] == user:
+            raise InvalidInput(f"{path!r} is {user!r}'s own calendar")
+        if level_for(conn, user, path) < Level.FREEBUSY:
+            # not found rather than forbidden: a stranger's calendar names stay secret
+            raise NotFound(f"no calendar {path!r} that {user!r} may see")
+        changed = conn.execute(
+            update(calendar_views)
+            .where(
+                calendar_views.c.user_id == user_id,
+                calendar_views.c.collection_id == collection_id,
+            )
+            .values(added=True)
+        )
+        if not changed.rowcount:
+            conn.execute(
+                insert(calendar_views).values(
+                    user_id=user_id, collection_id=collection_id, added=True, props="{}"
+                )
+            )
+        level = level_for(conn, user, path)
+    return SharedCalendar(path, alias_name(path), level.label, True)
+
+
+def remove_other_calendar(engine: Engine, user: str, calendar: str) -> None:
+    path = parse_calendar(calendar)
+    with write_connection(engine) as conn, conn.begin():
+        user_id = _user_id(conn, user)
+        collection_id = conn.execute(
+            select(collections.c.id).where(collections.c.path == path)
+        ).scalar()
+        removed = conn.execute(
+            update(calendar_views)
+            .where(
+                calendar_views.c.user_id == user_id,
+                calendar_views.c.collection_id == collection_id,
+                calendar_views.c.added,
+            )
+            .values(added=False)
+        )
+        if not removed.rowcount:
+            raise NotFound(f"{user!r} has not added {path!r}")
+
+
+def set_own_properties(engine: Engine, user: str, calendar: str, props: dict[str, str]) -> None:
+    """The viewer's own WebDAV properties of a calendar shared with them (colour,
+    name, order), laid over the owner's: ``{"D:displayname": ..., ...}``."""
+    path = parse_calendar(calendar)
+    if path.partition("/")[0] == user:  # an owner's own settings would never be read
+        raise InvalidInput(
+            f"{path!r} belongs to {user!r}: set its own properties with PROPPATCH"
+        )
+    with write_connection(engine) as conn, conn.begin():
+        user_id = _user_id(conn, user)
+        collection_id = _calendar_id(conn, path)
+        if level_for(conn, user, path) < Level.BUSY:
+            raise NotFound(f"no calendar {path!r} that {user!r} may see")
+        row = conn.execute(
+            select(calendar_views.c.props).where(
+                calendar_views.c.user_id == user_id,
+                calendar_views.c.collection_id == collection_id,
+            )
+        ).first()
+        merged = {**json.loads(row.props if row is not None else "{}"), **props}
+        text = json.dumps(merged, sort_keys=True, ensure_ascii=False)
+        if row is None:
+            conn.execute(
+                insert(calendar_views).values(
+                    user_id=user_id, collection_id=collection_id, added=False, props=text
+                )
+            )
+        else:
+            conn.execute(
+                update(calendar_views)
+                .where(
+                    calendar_views.c.user_id == user_id,
+                    calendar_views.c.collection_id == collection_id,
+                )
+                .values(props=text)
+            )
