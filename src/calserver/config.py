@@ -34,6 +34,18 @@ def _positive_int(value: Any) -> int:
     return radicale_config.positive_int(value)
 
 
+def _worker_count(value: Any) -> int:
+    count = int(value)
+    if count < 1:
+        raise ValueError(f"at least 1 server process is needed, not {count}")
+    return count
+
+
+def _optional_addresses(value: Any) -> list[tuple[str, int]]:
+    """Radicale's ``host:port, ...`` list, or none when empty."""
+    return radicale_config.list_of_ip_address(value) if str(value).strip() else []
+
+
 # calserver's own options, added to Radicale's sections or in sections of their own.
 CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
     [
@@ -59,6 +71,25 @@ CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
                             "when behind a proxy, e.g. https://cal.example.org/dav "
                             "(default: http:// and the first of hosts)",
                             "type": str,
+                        },
+                    ),
+                    (
+                        "workers",
+                        {
+                            "value": "1",
+                            "help": "server processes; 1 runs one process (waitress), more "
+                            "run that many gunicorn workers (use PostgreSQL); also "
+                            "'calserver serve --workers N'",
+                            "type": _worker_count,
+                        },
+                    ),
+                    (
+                        "metrics_hosts",
+                        {
+                            "value": "",
+                            "help": "addresses (host:port, ...) of a separate listener that "
+                            "serves Prometheus metrics at /metrics (empty: no metrics)",
+                            "type": _optional_addresses,
                         },
                     ),
                 ]

@@ -12,6 +12,7 @@ from radicale import log as radicale_log
 
 from calserver.app import make_app
 from calserver.errors import CalserverError
+from calserver.ops import start_metrics_server
 
 logger = logging.getLogger("calserver")
 
@@ -40,8 +41,15 @@ def base_url(configuration: radicale_config.Configuration) -> str:
 
 
 def serve(configuration: radicale_config.Configuration) -> None:
+    """One process under waitress; with ``[server] workers`` > 1, gunicorn
+    (``calserver.workers``)."""
     from waitress.server import create_server
 
+    if configuration.get("server", "workers") > 1:
+        from calserver import workers
+
+        workers.serve(configuration)
+        return
     application = make_app(configuration)
     try:
         server = create_server(
@@ -55,6 +63,11 @@ def serve(configuration: radicale_config.Configuration) -> None:
         )
     except OSError as exc:
         raise CalserverError(f"cannot listen on {listen_spec(configuration)}: {exc}") from exc
+    try:
+        metrics = start_metrics_server(configuration)
+    except CalserverError:
+        server.close()
+        raise
     print(f"calserver listening on {base_url(configuration)}/", flush=True)
     sys.stdout.flush()
     try:
@@ -63,3 +76,5 @@ def serve(configuration: radicale_config.Configuration) -> None:
         logger.info("stopping")
     finally:
         server.close()
+        if metrics is not None:
+            metrics.close()

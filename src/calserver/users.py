@@ -26,17 +26,25 @@ class User:
     disabled: bool
 
 
+#: Principals live at the root, and so do /health and /metrics (calserver.ops).
+RESERVED_NAMES = frozenset({"health", "metrics"})
+
+
 def validate_name(name: str, what: str = "user name") -> str:
-    """A principal name: one safe path segment, not dot-prefixed (reserved paths)."""
+    """A principal name: one safe path segment, not dot-prefixed (reserved paths), not
+    ``@``-prefixed (group homes), without ``~`` (aliases of shared calendars)."""
     if (
         not name
         or len(name) > 255
         or name.startswith((".", "@"))
+        or "~" in name  # the separator of shared-calendar aliases (calserver.sharing)
         or name != name.strip()
         or not pathutils.is_safe_path_component(name)
         or any(ord(c) < 32 for c in name)
     ):
         raise InvalidInput(f"invalid {what}: {name!r}")
+    if what == "user name" and name.lower() in RESERVED_NAMES:
+        raise InvalidInput(f"the user name {name!r} is reserved (the server's /{name} endpoint)")
     return name
 
 

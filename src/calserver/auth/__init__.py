@@ -21,7 +21,7 @@ from radicale import auth as radicale_auth
 from radicale import config as radicale_config
 from sqlalchemy import delete, insert, select, update
 
-from calserver import db, keys
+from calserver import db, keys, ops
 from calserver.auth import passwords
 from calserver.auth.throttle import Throttle, ThrottlePolicy
 from calserver.db.models import login_cache, users
@@ -168,3 +168,4 @@ class Auth(radicale_auth.BaseAuth):
             address,
             " (throttled)" if throttled else "",
         )
+        ops.count_failed_login(throttled)
