@@ -9,7 +9,10 @@ Not a conftest: each e2e module declares its own module-scoped ``server`` fixtur
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import http.client as httpclient
+import io
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -37,6 +40,61 @@ def module_server(
     """Body of a module-scoped, engine-parametrised ``server`` fixture: a fresh
     database, a ``calserver serve`` process, users alice and bob."""
     yield from serve_with_users(request, tmp_path_factory.mktemp("e2e"))
+
+
+@functools.cache
+def password_hash() -> str:
+    """One argon2 hash of PASSWORD for every account of :func:`module_server_with`
+    (hashing costs about half a second)."""
+    from calserver.auth import passwords
+
+    return passwords.hash_password(PASSWORD)
+
+
+def module_server_with(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, people: list[str]
+) -> Iterator[LiveServer]:
+    """Like :func:`module_server`, with the accounts ``people`` (password PASSWORD)
+    written in this process: quicker than ``calserver user add`` once per account."""
+    from calserver import db, users
+    from tests.conftest import _reset_pg, start_server
+
+    folder = tmp_path_factory.mktemp("e2e")
+    if request.param == "sqlite":
+        url = "sqlite:///" + str(folder / "live.sqlite")
+    else:
+        url = request.getfixturevalue("pg_database")
+        _reset_pg(url)
+    db.dispose_engines()
+    server = start_server(url, folder / "data")
+    try:
+        engine = db.get_engine(url)
+        for name in people:
+            users.add_with_hash(engine, name, password_hash(), f"{name}@example.org")
+        yield server
+    finally:
+        server.stop()
+        db.dispose_engines()
+
+
+def calserver(server: LiveServer, *args: str) -> str:
+    """``calserver ARGS`` on the server's database, in this process (no interpreter to
+    start); its output. The server sees the change at its next request."""
+    from calserver import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(
+            [
+                "--storage-database-url",
+                server.database_url,
+                "--storage-data-folder",
+                str(server.data_folder),
+                *args,
+            ]
+        )
+    assert code == 0, (args, err.getvalue())
+    return out.getvalue()
 
 
 def fixture_text(name: str) -> str:

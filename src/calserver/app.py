@@ -1,10 +1,15 @@
 """The composition root: what calserver mounts, on one screen.
 
-Front (request hygiene, limits, error boundary)
+Ops (/health, /.health; request metrics when [server] metrics_hosts is set: calserver.ops)
+-> Front (request hygiene, limits, error boundary)
+  -> /.api/v1/: the management JSON API (calserver.api; same auth plugin and storage)
   -> CalserverApplication (Radicale 3.9 with calserver's plugins)
        storage = calserver.storage   (SQL, time index, change log)
        auth    = calserver.auth      (users table, argon2, throttling)
        rights  = calserver.rights    (owner-only)
+       + Apple delegation: caldav-proxy, expand-property, principal search
+         (calserver.delegation, the do_* overrides marked "delegation")
+       + free/busy availability rules (calserver.freebusy, installed below)
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from radicale import httputils, pathutils, types, xmlutils
 from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
-from calserver import db, icsfile, propfind
-from calserver.storage.context import expand_window, put_body
+from calserver import api, db, delegation, freebusy, icsfile, ops, propfind
+from calserver.storage.base import ViewForbidden
+from calserver.storage.context import expand_window, put_body, request_memo, request_method
 
 logger = logging.getLogger("calserver")
 
@@ -36,6 +42,10 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 #: Methods whose request body is WebDAV XML.
 XML_METHODS = frozenset({"PROPFIND", "PROPPATCH", "REPORT", "MKCALENDAR", "MKCOL"})
 MAX_PATH_LENGTH = 4096
+
+# Radicale's free-busy-query with calserver's availability rules (all-day events free
+# by default, X-MICROSOFT-CDO-BUSYSTATUS): one wrap of one Radicale function.
+freebusy.install()
 
 
 class CalserverApplication(radicale_app.Application):
@@ -55,12 +65,104 @@ class CalserverApplication(radicale_app.Application):
                 env, base_prefix, path, user, user_groups, request_info
             )
 
+        # delegation: proxy group principals answer themselves; user principals get
+        # the proxy properties filled in after Radicale answered
+        caller = self._caller(environ, base_prefix, user, user_groups)
+        body = delegation.read_body(caller.environ)
+        answer = delegation.propfind_proxy_group(caller, path, body, request_info)
+        if answer is not None:
+            return answer
         answer = propfind.fast_propfind(
             self, cast(dict[str, Any], environ), base_prefix, path, user, user_groups, depth0
         )
+        if answer is None:
+            answer = super().do_PROPFIND(
+                environ, base_prefix, path, user, user_groups, request_info
+            )
+        return delegation.complete_propfind(caller, path, body, answer, request_info)
+
+    def do_REPORT(
+        self,
+        environ: types.WSGIEnviron,
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
+    ) -> Any:
+        # delegation: expand-property, principal-property-search and
+        # principal-search-property-set (Radicale answers them with nothing)
+        caller = self._caller(environ, base_prefix, user, user_groups)
+        depth = environ.get("HTTP_DEPTH", "0")
+        answer = delegation.report(caller, path, depth, request_info)
         if answer is not None:
             return answer
-        return super().do_PROPFIND(environ, base_prefix, path, user, user_groups, request_info)
+        return super().do_REPORT(environ, base_prefix, path, user, user_groups, request_info)
+
+    def do_OPTIONS(
+        self,
+        environ: types.WSGIEnviron,
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
+    ) -> Any:
+        # delegation: "calendar-proxy" in the DAV header (Apple's Delegation tab)
+        status, headers, answer, xml_request = super().do_OPTIONS(
+            environ, base_prefix, path, user, user_groups, request_info
+        )
+        return status, delegation.announce(headers), answer, xml_request
+
+    def do_PROPPATCH(
+        self,
+        environ: types.WSGIEnviron,
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
+    ) -> Any:
+        # delegation is read-only: proxies follow from grants (calserver share, the API)
+        body = delegation.read_body(cast(dict[str, Any], environ))
+        if user and delegation.refuses_write(path, body):
+            return self._webdav_error_response(
+                403, "D:cannot-modify-protected-property", request_info
+            )
+        return super().do_PROPPATCH(environ, base_prefix, path, user, user_groups, request_info)
+
+    def do_MKCALENDAR(
+        self,
+        environ: types.WSGIEnviron,
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
+    ) -> Any:
+        if user and delegation.refuses_write(path):  # delegation: reserved names
+            return httputils.FORBIDDEN
+        return super().do_MKCALENDAR(environ, base_prefix, path, user, user_groups, request_info)
+
+    def do_MKCOL(
+        self,
+        environ: types.WSGIEnviron,
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
+    ) -> Any:
+        if user and delegation.refuses_write(path):  # delegation: reserved names
+            return httputils.FORBIDDEN
+        return super().do_MKCOL(environ, base_prefix, path, user, user_groups, request_info)
+
+    def _caller(
+        self, environ: types.WSGIEnviron, base_prefix: str, user: str, user_groups: set[str]
+    ) -> delegation.Caller:
+        return delegation.Caller(
+            self, cast(dict[str, Any], environ), base_prefix, user, user_groups
+        )
 
     def do_PUT(
         self,
@@ -79,7 +181,7 @@ class CalserverApplication(radicale_app.Application):
             text = None
         parent = pathutils.strip_path(path).rpartition("/")[0]
         if text is not None and self._may_write(user, user_groups, parent):
-            refusal = self._check_components(parent, icsfile.component_names(text))
+            refusal = self._check_components(parent, icsfile.component_names(text), user)
             if refusal is not None:
                 return refusal
         token = put_body.set(text)
@@ -92,6 +194,21 @@ class CalserverApplication(radicale_app.Application):
             # 5.3.2.1 names the precondition that failed.
             return self._webdav_error_response(400, "C:valid-calendar-data", request_info)
         return answer
+
+    def do_DELETE(
+        self,
+        environ: types.WSGIEnviron,
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
+    ) -> Any:
+        try:
+            return super().do_DELETE(environ, base_prefix, path, user, user_groups, request_info)
+        except ViewForbidden:
+            # a writer deleting an event they cannot fully see (calserver.sharing)
+            return httputils.FORBIDDEN
 
     def do_MOVE(
         self,
@@ -108,9 +225,10 @@ class CalserverApplication(radicale_app.Application):
         if destination.startswith(base_prefix + "/"):
             target = pathutils.strip_path(destination[len(base_prefix) :]).rpartition("/")[0]
             if self._may_write(user, user_groups, target):
-                item = next(iter(self._storage.discover(path)), None)
+                with self._storage.acquire_lock("r", user):
+                    item = next(iter(self._storage.discover(path)), None)
                 if item is not None and not isinstance(item, radicale_storage.BaseCollection):
-                    refusal = self._check_components(target, {item.component_name})
+                    refusal = self._check_components(target, {item.component_name}, user)
                     if refusal is not None:
                         return refusal
         return super().do_MOVE(environ, base_prefix, path, user, user_groups, request_info)
@@ -120,10 +238,13 @@ class CalserverApplication(radicale_app.Application):
             return False
         return "w" in self._rights.authorization(user, user_groups, "/" + collection_path + "/")
 
-    def _check_components(self, collection_path: str, names: set[str]) -> Any:
+    def _check_components(self, collection_path: str, names: set[str], user: str) -> Any:
         """RFC 4791 5.3.2.1: a calendar refuses components outside its
         supported-calendar-component-set with 403 (CALDAV:supported-calendar-component)."""
-        collection = self._storage.load_collection(collection_path)  # type: ignore[attr-defined]
+        with self._storage.acquire_lock("r", user):
+            collection = self._storage.open_collection(  # type: ignore[attr-defined]
+                collection_path, user
+            )
         if collection is None or collection.tag != "VCALENDAR":
             return None
         supported = collection.get_meta("C:supported-calendar-component-set")
@@ -190,17 +311,27 @@ class Front:
     4xx before Radicale sees them, and is the one place that turns an unexpected
     exception into a logged 500."""
 
-    def __init__(self, application: WSGIApp, configuration: radicale_config.Configuration):
+    def __init__(
+        self,
+        application: WSGIApp,
+        configuration: radicale_config.Configuration,
+        management_api: WSGIApp | None = None,
+    ):
         self._application = application
+        self._api = management_api  # /.api/ (calserver.api)
         self._max_content_length = configuration.get("server", "max_content_length")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         token = expand_window.set(None)
+        memo = request_memo.set({})
+        method = request_method.set(environ.get("REQUEST_METHOD", "").upper())
         try:
             try:
                 self._check(environ)
             except BadRequest as exc:
-                return self._error(start_response, exc.status, exc.reason)
+                return self._refuse(environ, start_response, exc.status, exc.reason)
+            if self._api is not None and api.owns(environ["PATH_INFO"]):
+                return self._api(environ, start_response)
             return self._application(environ, start_response)
         except Exception:
             logger.exception(
@@ -208,9 +339,13 @@ class Front:
                 environ.get("REQUEST_METHOD"),
                 environ.get("PATH_INFO"),
             )
-            return self._error(start_response, "500 Internal Server Error", "internal error")
+            return self._refuse(
+                environ, start_response, "500 Internal Server Error", "internal error"
+            )
         finally:
             expand_window.reset(token)
+            request_memo.reset(memo)
+            request_method.reset(method)
 
     def _check(self, environ: dict[str, Any]) -> None:
         path = environ["PATH_INFO"] = _text_path(environ)
@@ -275,6 +410,13 @@ class Front:
             if not (href.text or "").strip():
                 raise BadRequest("400 Bad Request", "empty DAV:href")
 
+    def _refuse(
+        self, environ: dict[str, Any], start_response: StartResponse, status: str, reason: str
+    ) -> list[bytes]:
+        if self._api is not None and api.owns(environ.get("PATH_INFO", "")):
+            return api.error(start_response, status, reason)  # the JSON API answers in JSON
+        return self._error(start_response, status, reason)
+
     @staticmethod
     def _error(start_response: StartResponse, status: str, reason: str) -> list[bytes]:
         body = (reason + "\n").encode("utf-8")
@@ -285,10 +427,12 @@ class Front:
         return [body]
 
 
-def make_app(configuration: radicale_config.Configuration, *, create_schema: bool = True) -> Front:
+def make_app(
+    configuration: radicale_config.Configuration, *, create_schema: bool = True
+) -> WSGIApp:
     """The whole calserver WSGI application for ``configuration``."""
     if create_schema:
         db.ensure_schema(db.engine_for(configuration))
     application = CalserverApplication(configuration)
     application._storage.warm_up()  # type: ignore[attr-defined]
-    return Front(application, configuration)
+    return ops.mount(Front(application, configuration, api.Api(application)), configuration)

@@ -4,6 +4,7 @@ configuration error."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import sys
@@ -16,6 +17,7 @@ from radicale import config as radicale_config
 from calserver import __version__, calendars, db, users
 from calserver import config as calserver_config
 from calserver.errors import CalserverError
+from calserver.sharing import manage
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -59,7 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    command("serve", cmd_serve, "run the server")
+    p = command("serve", cmd_serve, "run the server")
+    p.add_argument(
+        "--workers",
+        dest="cfg:server:workers",  # the same as --server-workers
+        metavar="N",
+        default=argparse.SUPPRESS,
+        help="server processes: 1 (default) runs one process, N > 1 runs N gunicorn workers",
+    )
 
     user = sub.add_parser("user", help="manage user accounts")
     user_sub = user.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -115,6 +124,38 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = dbp.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = db_sub.add_parser("upgrade", help="apply schema migrations", parents=[parent])
     p.set_defaults(func=cmd_db_upgrade)
+
+    grp = sub.add_parser("group", help="manage groups")
+    grp_sub = grp.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def group_cmd(name: str, func: Callable[..., int], help_: str) -> Any:
+        p = grp_sub.add_parser(name, help=help_, parents=[parent])
+        p.set_defaults(func=func)
+        p.add_argument("group", metavar="GROUP")
+        return p
+
+    p = group_cmd("create", cmd_group_create, "create a group")
+    p.add_argument("--admin", metavar="USER", help="its administrator")
+    group_cmd("delete", cmd_group_delete, "delete a group and its calendars")
+    p = group_cmd("add-member", cmd_group_add_member, "add a member (again: change the role)")
+    p.add_argument("user", metavar="USER")
+    p.add_argument("--admin", action="store_true", help="as an (co-)administrator")
+    p = group_cmd("remove-member", cmd_group_remove_member, "remove a member")
+    p.add_argument("user", metavar="USER")
+    p = grp_sub.add_parser("list", help="list groups and their members", parents=[parent])
+    p.set_defaults(func=cmd_group_list)
+    p.add_argument("user", metavar="USER", nargs="?", help="only the groups of USER")
+
+    p = command("share", cmd_share, "grant a calendar to a user or a group")
+    p.add_argument("path", metavar="USER/CAL")
+    p.add_argument("--with", dest="grantee", required=True, metavar="USER|@GROUP")
+    p.add_argument("--level", required=True, help="busy, read or write")
+    p = command("unshare", cmd_unshare, "take a grant back")
+    p.add_argument("path", metavar="USER/CAL")
+    p.add_argument("--with", dest="grantee", required=True, metavar="USER|@GROUP")
+    p = command("shares", cmd_shares, "what a user shares, and what others share with them")
+    p.add_argument("user", metavar="USER")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
 
     command("check", cmd_check, "check the database's integrity")
     p = command("urls", cmd_urls, "print every URL of a calendar")
@@ -211,7 +252,7 @@ def cmd_user_list(cfg: radicale_config.Configuration, args: argparse.Namespace) 
 def cmd_calendar_create(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
     storage = _storage(cfg)
     user, _ = calendars.parse_path(args.path)
-    if users.get(storage.engine, user) is None:
+    if not user.startswith("@") and users.get(storage.engine, user) is None:
         raise CalserverError(f"no user {user!r}")
     info = calendars.create(storage, args.path, args.name, args.color)
     print(f"calendar {info.path} created")
@@ -227,6 +268,71 @@ def cmd_calendar_list(cfg: radicale_config.Configuration, args: argparse.Namespa
 def cmd_calendar_delete(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
     calendars.delete_calendar(_storage(cfg), args.path)
     print(f"calendar {args.path} deleted")
+    return EXIT_OK
+
+
+def cmd_group_create(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    group = manage.create_group(_engine(cfg), args.group, args.admin)
+    print(f"group @{group.name} created")
+    return EXIT_OK
+
+
+def cmd_group_delete(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    manage.delete_group(_engine(cfg), args.group)
+    print(f"group {args.group} and its calendars deleted")
+    return EXIT_OK
+
+
+def cmd_group_add_member(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    group = manage.add_member(_engine(cfg), args.group, args.user, admin=args.admin)
+    role = "administrator" if args.admin else "member"
+    print(f"{args.user} is a {role} of @{group.name}")
+    return EXIT_OK
+
+
+def cmd_group_remove_member(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    group = manage.remove_member(_engine(cfg), args.group, args.user)
+    print(f"{args.user} removed from @{group.name}")
+    return EXIT_OK
+
+
+def cmd_group_list(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    for group in manage.list_groups(_engine(cfg), args.user):
+        members = ", ".join(m.name + (" (admin)" if m.admin else "") for m in group.members)
+        print(f"@{group.name}\t{members}\t{' '.join(group.calendars)}")
+    return EXIT_OK
+
+
+def cmd_share(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    grant = manage.share(_engine(cfg), args.path, args.grantee, args.level)
+    print(f"{grant.calendar} shared with {grant.grantee} at level {grant.level}")
+    return EXIT_OK
+
+
+def cmd_unshare(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    manage.unshare(_engine(cfg), args.path, args.grantee)
+    print(f"{args.path} no longer shared with {args.grantee}")
+    return EXIT_OK
+
+
+def cmd_shares(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    given, received = manage.shares(_engine(cfg), args.user)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "shared": [dataclasses.asdict(grant) for grant in given],
+                    "shared_with_me": [dataclasses.asdict(entry) for entry in received],
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    for grant in given:
+        print(f"shares {grant.calendar} with {grant.grantee}: {grant.level}")
+    for entry in received:
+        how = " (added)" if entry.added else ""
+        print(f"sees {entry.calendar} as {args.user}/{entry.alias}/: {entry.level}{how}")
     return EXIT_OK
 
 

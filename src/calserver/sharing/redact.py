@@ -6,7 +6,9 @@ calendar grid need -- times, recurrence rules and exceptions, TRANSP, STATUS and
 text, attendee, organizer, alarm, attachment, category and X- property. It works on
 the text, line by line (RFC 5545 3.1 unfolding), so it is deterministic (stable ETags)
 and costs no parse; only the parameters that shape a time value survive, since any
-parameter may carry text (``ATTENDEE;CN=...``).
+parameter may carry text (``ATTENDEE;CN=...``), and only values of the shape of a
+time, a rule or a token. UID and TZID are kept as they are: they are identifiers
+(the event's and its time zone's), as the resource's href is.
 """
 
 from __future__ import annotations
@@ -42,8 +44,13 @@ _KEPT = frozenset(
         "X-MICROSOFT-CDO-BUSYSTATUS",
     }
 )
-#: Parameters that shape a kept value; every other parameter is dropped.
-_KEPT_PARAMS = frozenset({"TZID", "VALUE", "RANGE"})
+#: Parameters that shape a kept value, with the values they may have (None: any, for
+#: TZID, an identifier like UID); every other parameter, or value, is dropped.
+_KEPT_PARAMS: dict[str, frozenset[str] | None] = {
+    "TZID": None,
+    "VALUE": frozenset({"DATE", "DATE-TIME", "PERIOD"}),
+    "RANGE": frozenset({"THISANDFUTURE"}),
+}
 #: Components a busy view may contain; everything inside others is dropped.
 _TIMEZONE_PARTS = frozenset({"VTIMEZONE", "STANDARD", "DAYLIGHT"})
 _TIMEZONE_KEPT = frozenset({"TZID", "DTSTART", "TZOFFSETFROM", "TZOFFSETTO", "RRULE", "RDATE"})
@@ -56,25 +63,51 @@ _ENUMERATED = {
         {"FREE", "TENTATIVE", "BUSY", "OOF", "WORKINGELSEWHERE"}
     ),
 }
-#: RFC 5545 3.3.10 recur-rule-parts; x-name parts are dropped.
-_RULE_PARTS = frozenset(
-    {
-        "FREQ",
-        "UNTIL",
-        "COUNT",
-        "INTERVAL",
-        "BYSECOND",
-        "BYMINUTE",
-        "BYHOUR",
-        "BYDAY",
-        "BYMONTHDAY",
-        "BYYEARDAY",
-        "BYWEEKNO",
-        "BYMONTH",
-        "BYSETPOS",
-        "WKST",
-    }
-)
+#: The shape of a kept time value (RFC 5545 3.3.4, 3.3.5, 3.3.6, 3.3.9, 3.3.14). A
+#: value the parser accepted is not always this clean (vobject reads a DTSTART from its
+#: first 16 characters, so "DTSTART:20260601T100000Z" folded onto a DESCRIPTION is
+#: stored whole): anything else is dropped, so that no text rides along in a time.
+_WHEN = r"\d{8}(?:T\d{6}Z?)?"
+_DURATION = r"[+-]?P(?=[^,]*\d)(?:\d+W)?(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+S)?)?"
+_INSTANT = rf"{_WHEN}(?:/(?:{_WHEN}|{_DURATION}))?"  # a date, date-time or period
+_SHAPES = {
+    name: re.compile(pattern, re.IGNORECASE)
+    for name, pattern in {
+        "DTSTAMP": r"\d{8}T\d{6}Z?",
+        "DTSTART": _WHEN,
+        "DTEND": _WHEN,
+        "RECURRENCE-ID": _WHEN,
+        "DURATION": _DURATION,
+        "RDATE": rf"{_INSTANT}(?:,{_INSTANT})*",
+        "EXDATE": rf"{_WHEN}(?:,{_WHEN})*",
+        "SEQUENCE": r"\d{1,10}",
+        "TZOFFSETFROM": r"[+-]\d{4}(?:\d{2})?",
+        "TZOFFSETTO": r"[+-]\d{4}(?:\d{2})?",
+    }.items()
+}
+#: RFC 5545 3.3.10 recur-rule-parts and the shape of their values; x-name parts are
+#: dropped, and a rule with a part of another shape is dropped whole.
+_WEEKDAY = "(?:MO|TU|WE|TH|FR|SA|SU)"
+_NUMBERS = r"[+-]?\d{1,3}(?:,[+-]?\d{1,3})*"
+_RULE_PARTS = {
+    name: re.compile(pattern)
+    for name, pattern in {
+        "FREQ": "SECONDLY|MINUTELY|HOURLY|DAILY|WEEKLY|MONTHLY|YEARLY",
+        "UNTIL": _WHEN,
+        "COUNT": r"\d{1,10}",
+        "INTERVAL": r"\d{1,10}",
+        "BYSECOND": _NUMBERS,
+        "BYMINUTE": _NUMBERS,
+        "BYHOUR": _NUMBERS,
+        "BYDAY": rf"(?:[+-]?\d{{1,2}})?{_WEEKDAY}(?:,(?:[+-]?\d{{1,2}})?{_WEEKDAY})*",
+        "BYMONTHDAY": _NUMBERS,
+        "BYYEARDAY": _NUMBERS,
+        "BYWEEKNO": _NUMBERS,
+        "BYMONTH": _NUMBERS,
+        "BYSETPOS": _NUMBERS,
+        "WKST": _WEEKDAY,
+    }.items()
+}
 
 
 def item_class(text: str) -> str:
@@ -129,7 +162,17 @@ def _split(line: str) -> tuple[str, list[str], str]:
 
 
 def _kept_params(params: list[str]) -> str:
-    kept = [p for p in params if p.split("=", 1)[0].upper() in _KEPT_PARAMS]
+    kept = []
+    for param in params:
+        name, _, value = param.partition("=")
+        name = name.strip().upper()
+        if name not in _KEPT_PARAMS:
+            continue
+        allowed = _KEPT_PARAMS[name]
+        if allowed is None:
+            kept.append(f"{name}={value}")
+        elif value.strip().upper() in allowed:
+            kept.append(f"{name}={value.strip().upper()}")
     return "".join(";" + p for p in kept)
 
 
@@ -139,8 +182,20 @@ def _kept_value(name: str, value: str) -> str | None:
         value = value.strip().upper()
         return value if value in allowed else None
     if name == "RRULE":
-        parts = [p for p in value.split(";") if p.split("=", 1)[0].upper() in _RULE_PARTS]
+        parts = []
+        for part in value.split(";"):
+            key, _, part_value = part.strip().upper().partition("=")
+            shape = _RULE_PARTS.get(key)
+            if shape is None:
+                continue
+            if not shape.fullmatch(part_value):
+                return None
+            parts.append(f"{key}={part_value}")
         return ";".join(parts) if parts else None
+    shape = _SHAPES.get(name)
+    if shape is not None:
+        value = value.strip()
+        return value if shape.fullmatch(value) else None
     return value
 
 

@@ -21,7 +21,7 @@ from calserver.db.models import changes, collections, instances, items
 from calserver.sharing.levels import Level
 from calserver.sharing.redact import item_class
 from calserver.storage.base import CollectionBase, ViewForbidden
-from calserver.storage.context import put_body, write_scope
+from calserver.storage.context import put_body, read_connection, write_scope
 from calserver.storage.timeindex import SHORT_SPAN, index_item
 
 
@@ -246,9 +246,13 @@ class UploadMixin(CollectionBase):
         except IntegrityError as exc:
             raise ValueError(f"cannot store {href!r}: UID {item.uid!r} is in use") from exc
         self._state.revision = revision
-        uploaded = next(iter(self.get_multi([href])))[1]
-        assert uploaded is not None
-        return uploaded, old_item
+        with read_connection(self._storage.engine) as conn:
+            # not through the view: a writer may store an event they will not see
+            # (a private one); Radicale still answers with its ETag
+            stored = conn.execute(
+                select(items).where(items.c.collection_id == cid, items.c.href == href)
+            ).one()
+        return self._make_item(stored), old_item
 
     def delete(self, href: str | None = None) -> None:
         if href is None:
