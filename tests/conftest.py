@@ -267,7 +267,11 @@ def run_cli(
     )
 
 
-def start_server(database_url: str, data_folder: Path, *extra: str) -> LiveServer:
+def start_server(
+    database_url: str, data_folder: Path, *extra: str, serve_args: tuple[str, ...] = ()
+) -> LiveServer:
+    """``calserver OPTIONS serve SERVE_ARGS`` on a free port, once it accepts
+    connections (a later ``--logging-level`` in ``extra`` wins over the default)."""
     port = free_port()
     data_folder.mkdir(parents=True, exist_ok=True)
     log_path = data_folder / f"server-{port}.log"
@@ -289,6 +293,7 @@ def start_server(database_url: str, data_folder: Path, *extra: str) -> LiveServe
             "warning",
             *extra,
             "serve",
+            *serve_args,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -116,50 +116,6 @@ def answers(log_path: Path, offset: int = 0) -> list[tuple[int, str, int]]:
     return [(int(p), m, int(s)) for p, m, s in RESPONSE_LINE.findall(text)]
 
 
-def start_serve(
-    database_url: str, data_folder: Path, *options: str, serve_args: tuple[str, ...] = ()
-) -> LiveServer:
-    """``calserver OPTIONS serve SERVE_ARGS`` on a free port, once it accepts connections."""
-    port = free_port()
-    data_folder.mkdir(parents=True, exist_ok=True)
-    log_path = data_folder / f"server-{port}.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - kept open for the process
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "calserver",
-            "--storage-database-url",
-            database_url,
-            "--storage-data-folder",
-            str(data_folder),
-            "--server-hosts",
-            f"127.0.0.1:{port}",
-            "--auth-delay",
-            "0",
-            *options,
-            "serve",
-            *serve_args,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "CALSERVER_CONFIG": os.devnull},
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("calserver exited: " + log_path.read_text(errors="replace"))
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        raise RuntimeError("calserver did not start: " + log_path.read_text(errors="replace"))
-    return LiveServer(f"http://127.0.0.1:{port}", data_folder, database_url, process, log_path)
-
-
 class Relay:
     """A TCP relay to PostgreSQL that the test switches off and on: for the server behind
     it, the database goes away (refused connections, pooled ones cut) and comes back."""
@@ -398,7 +354,7 @@ def test_two_workers_on_postgresql_share_requests_metrics_and_logins_then_stop_o
     _reset_pg(pg_database)
     db.dispose_engines()
     metrics_port = free_port()
-    server = start_serve(
+    server = start_server(
         pg_database,
         tmp_path / "data",
         "--logging-level",

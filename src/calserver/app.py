@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any, cast
@@ -31,6 +30,7 @@ from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
 from calserver import api, db, delegation, freebusy, icsfile, ops, propfind
+from calserver.httpbody import read_body
 from calserver.storage.base import ViewForbidden
 from calserver.storage.context import expand_window, put_body, request_memo, request_method
 
@@ -68,12 +68,12 @@ class CalserverApplication(radicale_app.Application):
         # delegation: proxy group principals answer themselves; user principals get
         # the proxy properties filled in after Radicale answered
         caller = self._caller(environ, base_prefix, user, user_groups)
-        body = delegation.read_body(caller.environ)
+        body = read_body(caller.environ)
         answer = delegation.propfind_proxy_group(caller, path, body, request_info)
         if answer is not None:
             return answer
         answer = propfind.fast_propfind(
-            self, cast(dict[str, Any], environ), base_prefix, path, user, user_groups, depth0
+            self, cast(dict[str, Any], environ), base_prefix, path, user, user_groups, body, depth0
         )
         if answer is None:
             answer = super().do_PROPFIND(
@@ -124,7 +124,7 @@ class CalserverApplication(radicale_app.Application):
         request_info: dict[str, Any],
     ) -> Any:
         # delegation is read-only: proxies follow from grants (calserver share, the API)
-        body = delegation.read_body(cast(dict[str, Any], environ))
+        body = read_body(cast(dict[str, Any], environ))
         if user and delegation.refuses_write(path, body):
             return self._webdav_error_response(
                 403, "D:cannot-modify-protected-property", request_info
@@ -173,8 +173,7 @@ class CalserverApplication(radicale_app.Application):
         user_groups: set[str],
         request_info: dict[str, Any],
     ) -> Any:
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        cast(dict[str, Any], environ)["wsgi.input"] = io.BytesIO(body)
+        body = read_body(cast(dict[str, Any], environ))
         try:
             text: str | None = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -363,9 +362,7 @@ class Front:
             raise BadRequest("413 Content Too Large", "request body too large")
         method = environ.get("REQUEST_METHOD", "").upper()
         if method in XML_METHODS and length:
-            body = environ["wsgi.input"].read(length)
-            environ["wsgi.input"] = io.BytesIO(body)
-            root = self._parse_xml(body)
+            root = self._parse_xml(read_body(environ))
             self._check_xml_structure(method, root)
             if method == "REPORT":
                 expand_window.set(_expand_window(root))

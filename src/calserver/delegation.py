@@ -44,6 +44,7 @@ from radicale import httputils, pathutils, xmlutils
 from sqlalchemy import Connection, select
 
 from calserver.db.models import collections, users
+from calserver.httpbody import read_body
 from calserver.sharing import proxies
 from calserver.storage.context import read_connection
 
@@ -124,13 +125,6 @@ class Caller:
 
 
 # --- small helpers ---------------------------------------------------------------------
-
-
-def read_body(environ: dict[str, Any]) -> bytes:
-    """The request body, left in place for whoever reads it next."""
-    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-    environ["wsgi.input"] = io.BytesIO(body)
-    return cast(bytes, body)
 
 
 def _parse(body: bytes) -> ET.Element | None:

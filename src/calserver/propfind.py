@@ -81,13 +81,12 @@ def fast_propfind(
     path: str,
     user: str,
     user_groups: set[str],
+    body: bytes,
     depth0: Callable[[dict[str, Any]], Any],
 ) -> Any | None:
     """The answer, or None when Radicale's own handler must answer."""
     if environ.get("HTTP_DEPTH") != "1" or not user:
         return None
-    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-    environ["wsgi.input"] = io.BytesIO(body)
     names = requested_props(body)
     if names is None:
         return None

@@ -15,7 +15,8 @@ from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 from calserver.db import write_connection
 from calserver.db.models import calendar_views, collections, grants, group_members, groups, users
 from calserver.errors import Conflict, Forbidden, InvalidInput, NotFound
-from calserver.sharing.levels import GRANT_LEVELS, Level, alias_name, level_for, shared_with
+from calserver.sharing.levels import Level, alias_name, level_for, shared_with
+from calserver.storage.meta import save_calendar_view
 from calserver.users import validate_name
 
 
@@ -242,9 +243,10 @@ def share(
     """Grant ``calendar`` to a user or a whole group at a level; run again with another
     level to change it. Viewers' sync tokens of another level stop being valid."""
     path = parse_calendar(calendar)
-    if level.strip().lower() not in GRANT_LEVELS:
-        raise InvalidInput(f"unknown level {level!r}: expected one of {', '.join(GRANT_LEVELS)}")
-    parsed = Level.parse(level)
+    try:
+        parsed = Level.parse(level)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
     with write_connection(engine) as conn, conn.begin():
         _check_may_manage(conn, path, actor)  # first: a stranger's calendar names stay secret
         collection_id = _calendar_id(conn, path)
@@ -356,20 +358,7 @@ def add_other_calendar(engine: Engine, user: str, calendar: str) -> SharedCalend
         if level_for(conn, user, path) < Level.FREEBUSY:
             # not found rather than forbidden: a stranger's calendar names stay secret
             raise NotFound(f"no calendar {path!r} that {user!r} may see")
-        changed = conn.execute(
-            update(calendar_views)
-            .where(
-                calendar_views.c.user_id == user_id,
-                calendar_views.c.collection_id == collection_id,
-            )
-            .values(added=True)
-        )
-        if not changed.rowcount:
-            conn.execute(
-                insert(calendar_views).values(
-                    user_id=user_id, collection_id=collection_id, added=True, props="{}"
-                )
-            )
+        save_calendar_view(conn, user_id, collection_id, added=True)
         level = level_for(conn, user, path)
     return SharedCalendar(path, alias_name(path), level.label, True)
 
@@ -399,9 +388,7 @@ def set_own_properties(engine: Engine, user: str, calendar: str, props: dict[str
     name, order), laid over the owner's: ``{"D:displayname": ..., ...}``."""
     path = parse_calendar(calendar)
     if path.partition("/")[0] == user:  # an owner's own settings would never be read
-        raise InvalidInput(
-            f"{path!r} belongs to {user!r}: set its own properties with PROPPATCH"
-        )
+        raise InvalidInput(f"{path!r} belongs to {user!r}: set its own properties with PROPPATCH")
     with write_connection(engine) as conn, conn.begin():
         user_id = _user_id(conn, user)
         collection_id = _calendar_id(conn, path)
@@ -415,18 +402,4 @@ def set_own_properties(engine: Engine, user: str, calendar: str, props: dict[str
         ).first()
         merged = {**json.loads(row.props if row is not None else "{}"), **props}
         text = json.dumps(merged, sort_keys=True, ensure_ascii=False)
-        if row is None:
-            conn.execute(
-                insert(calendar_views).values(
-                    user_id=user_id, collection_id=collection_id, added=False, props=text
-                )
-            )
-        else:
-            conn.execute(
-                update(calendar_views)
-                .where(
-                    calendar_views.c.user_id == user_id,
-                    calendar_views.c.collection_id == collection_id,
-                )
-                .values(props=text)
-            )
+        save_calendar_view(conn, user_id, collection_id, props=text)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from radicale import item as radicale_item
 from radicale import storage as radicale_storage
-from sqlalchemy import ColumnElement, Row, and_, false, or_
+from sqlalchemy import ColumnElement, Row, Select, and_, false, or_
 
 from calserver.db.models import items
 from calserver.sharing import redact
@@ -160,6 +160,11 @@ class CollectionBase(radicale_storage.BaseCollection):
         if level >= Level.FREEBUSY:
             return and_(items.c.klass == "PUBLIC", items.c.component == "VEVENT")
         return false()
+
+    def _only_visible(self, query: Select[Any]) -> Select[Any]:
+        """``query`` over items, narrowed to the items of this view."""
+        visible = self._visible()
+        return query if visible is None else query.where(visible)
 
     @property
     def path(self) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from radicale import item as radicale_item
 from radicale import xmlutils
 from radicale.item import filter as radicale_filter
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select
 
 from calserver.db.models import instances, items
 from calserver.sharing import redact
@@ -98,10 +98,6 @@ class GetMixin(CollectionBase):
         for row in rows:
             etag = redact.view_etag(row.etag) if redact.shows_busy(level, row.klass) else row.etag
             yield row.href, etag, row.component
-
-    def _only_visible(self, query: Select[Any]) -> Select[Any]:
-        visible = self._visible()
-        return query if visible is None else query.where(visible)
 
     def has_uid(self, uid: str) -> bool:
         # Not filtered by the view: a UID stays unique in the calendar, whoever writes.

@@ -6,12 +6,25 @@ import json
 from collections.abc import Mapping
 from typing import overload
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from calserver.db.models import calendar_views, collections, users
 from calserver.storage.base import CollectionBase
 from calserver.storage.context import write_scope
 from calserver.storage.upload import bump_revision
+
+
+def save_calendar_view(
+    conn: Connection, user_id: int, collection_id: int, **values: object
+) -> None:
+    """Set ``values`` on a viewer's row of a calendar they do not own (their own
+    properties, whether they added it), creating the row where there is none."""
+    mine = (calendar_views.c.user_id == user_id) & (calendar_views.c.collection_id == collection_id)
+    if not conn.execute(update(calendar_views).where(mine).values(**values)).rowcount:
+        row = {"props": "{}", "added": False, **values}
+        conn.execute(
+            insert(calendar_views).values(user_id=user_id, collection_id=collection_id, **row)
+        )
 
 
 class MetaMixin(CollectionBase):
@@ -62,18 +75,7 @@ class MetaMixin(CollectionBase):
             # a property the viewer removed stays removed for them
             own.update({key: "" for key in owner_props if key not in props and key != "tag"})
             user_id = conn.execute(select(users.c.id).where(users.c.name == viewer)).scalar_one()
-            values = {"props": self._props_json(own)}
-            found = conn.execute(
-                update(calendar_views)
-                .where(calendar_views.c.user_id == user_id, calendar_views.c.collection_id == cid)
-                .values(**values)
-            )
-            if not found.rowcount:
-                conn.execute(
-                    insert(calendar_views).values(
-                        user_id=user_id, collection_id=cid, added=False, **values
-                    )
-                )
+            save_calendar_view(conn, user_id, cid, props=self._props_json(own))
         self._state.props = {
             key: value for key, value in {**owner_props, **own}.items() if value != ""
         }

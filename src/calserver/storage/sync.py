@@ -59,8 +59,5 @@ class SyncMixin(CollectionBase):
             return
         with read_connection(self._storage.engine) as conn:
             query = select(items.c.href).where(items.c.collection_id == self.id)
-            visible = self._visible()
-            if visible is not None:
-                query = query.where(visible)
-            hrefs = conn.execute(query).scalars().all()
+            hrefs = conn.execute(self._only_visible(query)).scalars().all()
         yield from hrefs
