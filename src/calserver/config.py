@@ -41,6 +41,17 @@ def _worker_count(value: Any) -> int:
     return count
 
 
+def _time_zone(value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = str(value).strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+    return name
+
+
 def _optional_addresses(value: Any) -> list[tuple[str, int]]:
     """Radicale's ``host:port, ...`` list, or none when empty."""
     return radicale_config.list_of_ip_address(value) if str(value).strip() else []
@@ -196,6 +207,74 @@ CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
                             "value": "900",
                             "help": "seconds after which failed logins are forgotten",
                             "type": _positive_int,
+                        },
+                    ),
+                ]
+            ),
+        ),
+        (
+            "feeds",
+            OrderedDict(
+                [
+                    (
+                        "timezone",
+                        {
+                            "value": "UTC",
+                            "help": "IANA time zone of users who set none (feeds, public "
+                            "pages, imports)",
+                            "type": _time_zone,
+                        },
+                    ),
+                    (
+                        "default_duration",
+                        {
+                            "value": "60",
+                            "help": "minutes an event without an end lasts, for users who "
+                            "set none",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "past_days",
+                        {
+                            "value": "45",
+                            "help": "days before today a calendar.ics feed covers "
+                            "(?past_days= overrides it, up to max_past_days)",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "future_days",
+                        {
+                            "value": "60",
+                            "help": "days after today a calendar.ics feed covers "
+                            "(?future_days= overrides it, up to max_future_days)",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "max_past_days",
+                        {
+                            "value": "3660",
+                            "help": "largest past_days a feed URL may ask for",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "max_future_days",
+                        {
+                            "value": "1830",
+                            "help": "largest future_days a feed URL may ask for",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "expand",
+                        {
+                            "value": "False",
+                            "help": "expand recurring series into occurrences in "
+                            "calendar.ics feeds (?expand=1 asks for it per URL)",
+                            "type": bool,
                         },
                     ),
                 ]

@@ -145,8 +145,26 @@ def _v3(conn: Connection) -> None:
         )
 
 
+def _v4(conn: Connection) -> None:
+    """Feeds and settings: the user's time zone, default duration, week start and feed
+    epoch; secret feed tokens (hashed) and publications."""
+    for table in (models.feed_tokens, models.publications):
+        table.create(conn, checkfirst=True)
+    columns = {column["name"] for column in inspect(conn).get_columns("users")}
+    for name, kind, default in (
+        ("timezone", "VARCHAR(64)", "''"),
+        ("default_duration", "INTEGER", "0"),
+        ("week_start", "INTEGER", "0"),
+        ("feed_epoch", "INTEGER", "0"),
+    ):
+        if name not in columns:
+            conn.execute(
+                text(f"ALTER TABLE users ADD COLUMN {name} {kind} NOT NULL DEFAULT {default}")
+            )
+
+
 #: Ordered migrations; the schema version is the number of migrations applied.
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
 LATEST = len(MIGRATIONS)
 
 

@@ -135,6 +135,14 @@ users = Table(
     # Bumped by a password change or (dis|en)abling: cached logins of every process die.
     Column("auth_epoch", Integer, nullable=False, default=0),
     Column("created", Float, nullable=False),
+    # Settings (issue 4): IANA time zone ("" = the server's [feeds] timezone), default
+    # event duration in seconds (0 = the server's), first day of the week (0 = Monday).
+    Column("timezone", String(64), nullable=False, default="", server_default=""),
+    Column("default_duration", Integer, nullable=False, default=0, server_default="0"),
+    Column("week_start", Integer, nullable=False, default=0, server_default="0"),
+    # Bumped by "reset my calendar feeds": every secret URL of the user is derived
+    # from it (calserver.feeds.tokens), so the old ones stop matching at once.
+    Column("feed_epoch", Integer, nullable=False, default=0, server_default="0"),
 )
 
 #: Recently verified logins, shared by every process and surviving restarts, so that
@@ -243,4 +251,37 @@ calendar_views = Table(
     ),
     Column("props", Text, nullable=False, default="{}"),
     Column("added", Boolean, nullable=False, default=False),
+)
+
+
+#: Secret feed URLs, stored hashed. The token itself is an HMAC under the server key of
+#: (user, calendar path as the user sees it, the user's feed epoch): it can be shown
+#: again on demand, but neither this table nor a dump of the database reveals it.
+feed_tokens = Table(
+    "feed_tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("path", String(1024), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("created", Float, nullable=False),
+)
+Index("ix_feed_tokens_user", feed_tokens.c.user_id)
+
+#: Anonymous access to a calendar: ``level`` is "busy" or "details" while published,
+#: "" when not. ``epoch`` is bumped by every unpublish or reset, and the public token
+#: (an HMAC of the calendar and the epoch) is found by its SHA-256 ``digest``.
+publications = Table(
+    "publications",
+    metadata,
+    Column(
+        "collection_id",
+        Integer,
+        ForeignKey("collections.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("level", String(8), nullable=False, default=""),
+    Column("epoch", Integer, nullable=False, default=0),
+    Column("digest", String(64), nullable=True, unique=True),
+    Column("changed", Float, nullable=False),
 )
