@@ -47,3 +47,25 @@ def test_newer_schema_is_refused(configuration) -> None:
             conn.execute(
                 update(meta).where(meta.c.key == "schema_version").values(value=str(db.LATEST))
             )
+
+
+def test_version_3_gains_user_settings_feed_tokens_and_publications(configuration) -> None:
+    """A database of version 3 (sharing, before feeds) is upgraded keeping its users."""
+    from calserver.db.models import feed_tokens, publications
+
+    engine = db.engine_for(configuration)
+    db.upgrade(engine)
+    users.add(engine, "alice", "s3cret")
+    with engine.begin() as conn:
+        publications.drop(conn)
+        feed_tokens.drop(conn)
+        for column in ("timezone", "default_duration", "week_start", "feed_epoch"):
+            conn.execute(text(f"ALTER TABLE users DROP COLUMN {column}"))
+        conn.execute(update(meta).where(meta.c.key == "schema_version").values(value="3"))
+    assert db.upgrade(engine) == (3, db.LATEST)
+    with engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("users")}
+        assert {"timezone", "default_duration", "week_start", "feed_epoch"} <= columns
+        assert inspect(conn).has_table("feed_tokens") and inspect(conn).has_table("publications")
+        row = conn.execute(text("SELECT timezone, feed_epoch FROM users")).one()
+    assert tuple(row) == ("", 0)

@@ -24,27 +24,23 @@ operation says ``security: []``. It is served, anonymously, at
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import json
 import logging
-import random
 import re
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, cast
 
 from radicale import app as radicale_app
-from radicale import httputils, pathutils, xmlutils
-from radicale.app import base as radicale_app_base
-from radicale.auth import AuthContext
+from radicale import pathutils, xmlutils
 from sqlalchemy import Engine
 
-from calserver import calendars
+from calserver import calendars, httpauth, settings
 from calserver.errors import CalserverError, Forbidden, InvalidInput, NotFound
+from calserver.feeds import access, links
+from calserver.prefix import base_prefix, origin
 from calserver.sharing import manage
 from calserver.sharing.levels import GRANT_LEVELS, alias_name
 from calserver.storage import Storage
@@ -182,6 +178,71 @@ OPENAPI: dict[str, Any] = {
                     **_errors(400, 401, 404, 415),
                 },
             },
+        },
+        "/calendars/{owner}/{calendar}/urls": {
+            "parameters": _CALENDAR,
+            "get": {
+                "operationId": "get_urls",
+                "summary": "Every URL of a calendar you see: CalDAV, calendar.ics, RSS feeds",
+                "description": (
+                    "The feeds behind your password (ics, rss_today, rss_week, rss_month, "
+                    "rss_30days), the same behind your secret token (secret_...), and "
+                    "public_html, public_embed, public_ics when the calendar is published."
+                ),
+                "responses": {
+                    "200": _json(_ref("Urls"), "The URLs."),
+                    **_errors(401, 404),
+                },
+            },
+        },
+        "/calendars/{owner}/{calendar}/publication": {
+            "parameters": _CALENDAR,
+            "get": {
+                "operationId": "get_publication",
+                "summary": "Whether the calendar is public, and its public URLs",
+                "responses": {
+                    "200": _json(_ref("Publication"), "The publication."),
+                    **_errors(401, 403, 404),
+                },
+            },
+            "put": {
+                "operationId": "put_publication",
+                "summary": "Publish the calendar (its owner, or an admin of its group)",
+                "description": "reset: true gives new public URLs; the old ones end at once.",
+                "requestBody": _body("PublicationInput"),
+                "responses": {
+                    "200": _json(_ref("Publication"), "The publication."),
+                    **_errors(400, 401, 403, 404, 415),
+                },
+            },
+            "delete": {
+                "operationId": "delete_publication",
+                "summary": "Unpublish: the public URLs end at once",
+                "responses": {**_NO_CONTENT, **_errors(401, 403, 404)},
+            },
+        },
+        "/me/settings": {
+            "get": {
+                "operationId": "get_my_settings",
+                "summary": "Your time zone, default event duration and first day of the week",
+                "responses": {"200": _json(_ref("UserSettings"), "Settings."), **_errors(401)},
+            },
+            "patch": {
+                "operationId": "patch_my_settings",
+                "summary": "Change your settings (feeds, public pages and imports use them)",
+                "requestBody": _body("UserSettingsInput"),
+                "responses": {
+                    "200": _json(_ref("UserSettings"), "Settings as they are now."),
+                    **_errors(400, 401, 415),
+                },
+            },
+        },
+        "/me/reset-feeds": {
+            "post": {
+                "operationId": "reset_feeds",
+                "summary": "Reset my calendar feeds: every secret URL of yours is replaced",
+                "responses": {**_NO_CONTENT, **_errors(401)},
+            }
         },
         "/other-calendars": {
             "get": {
@@ -393,6 +454,59 @@ OPENAPI: dict[str, Any] = {
                 "required": ["calendar", "settings"],
                 "properties": {"calendar": {"type": "string"}, "settings": _ref("Settings")},
             },
+            "Urls": {
+                "type": "object",
+                "required": ["caldav"],
+                "additionalProperties": {"type": "string"},
+                "properties": {"caldav": {"type": "string"}},
+            },
+            "PublicationInput": {
+                "type": "object",
+                "required": ["level"],
+                "additionalProperties": False,
+                "properties": {
+                    "level": {"type": "string", "enum": ["busy", "details"]},
+                    "reset": {"type": "boolean", "default": False},
+                },
+            },
+            "Publication": {
+                "type": "object",
+                "required": ["calendar", "level"],
+                "properties": {
+                    "calendar": {"type": "string"},
+                    "level": {"type": "string", "enum": ["off", "busy", "details"]},
+                    "public_html": {"type": "string"},
+                    "public_embed": {"type": "string"},
+                    "public_ics": {"type": "string"},
+                },
+            },
+            "UserSettingsInput": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": False,
+                "properties": {
+                    "timezone": {
+                        "type": "string",
+                        "maxLength": 64,
+                        "description": "IANA name, e.g. Europe/Brussels; empty: the server's",
+                    },
+                    "default_duration": {
+                        "type": "string",
+                        "maxLength": 16,
+                        "description": "e.g. 45m, 1h30m; empty: the server's",
+                    },
+                    "week_start": {"type": "string", "maxLength": 16},
+                },
+            },
+            "UserSettings": {
+                "type": "object",
+                "required": ["timezone", "default_duration", "week_start"],
+                "properties": {
+                    "timezone": {"type": "string"},
+                    "default_duration": {"type": "integer", "description": "minutes"},
+                    "week_start": {"type": "string"},
+                },
+            },
             "MemberInput": {
                 "type": "object",
                 "additionalProperties": False,
@@ -502,6 +616,8 @@ class Request:
     prefix: str
     params: dict[str, str]
     body: Any = None
+    #: Scheme and host for absolute URLs (feeds are pasted into other applications).
+    origin: str = ""
 
 
 @dataclass
@@ -571,10 +687,6 @@ def error(start_response: StartResponse, status: int | str, message: str) -> lis
     return respond(start_response, status, {"error": message})
 
 
-class Unauthorized(CalserverError):
-    status = 401
-
-
 class _Refusal(CalserverError):
     """An answer with a status of its own (404 route, 405, 415)."""
 
@@ -595,6 +707,7 @@ class Api:
         self._application = application
         self._storage = cast(Storage, application._storage)
         self._engine: Engine = self._storage.engine
+        self._config = application.configuration
         self._routes = routes()
         missing = [
             r.operation_id for r in self._routes if not hasattr(self, "op_" + r.operation_id)
@@ -614,14 +727,13 @@ class Api:
         head = method == "HEAD"
         try:
             route, params = self._match(environ.get("PATH_INFO", ""), "GET" if head else method)
-            prefix = _base_prefix(environ)
-            user = "" if route.anonymous else self._authenticate(environ)
-            request = Request(user, prefix, params)
+            prefix = base_prefix(environ)
+            user = "" if route.anonymous else httpauth.authenticate(self._application, environ)
+            request = Request(user, prefix, params, origin=origin(environ, self._config))
             request.body = self._read_body(environ, route)
             answer: Answer = getattr(self, "op_" + route.operation_id)(request)
-        except Unauthorized as exc:
-            realm = self._application._auth_realm
-            challenge = ("WWW-Authenticate", f'Basic realm="{realm}", charset="UTF-8"')
+        except httpauth.Unauthorized as exc:
+            challenge = httpauth.challenge(self._application)
             return respond(start_response, 401, {"error": str(exc)}, [challenge], head)
         except _Refusal as exc:
             return respond(start_response, exc.status, {"error": str(exc)}, exc.headers, head)
@@ -648,39 +760,6 @@ class Api:
             methods.add("HEAD")
         names = ", ".join(sorted(methods))
         raise _Refusal(405, f"{method} is not allowed here (allowed: {names})", [("Allow", names)])
-
-    def _authenticate(self, environ: dict[str, Any]) -> str:
-        """The signed-in user, exactly as Radicale signs in a CalDAV request: the same
-        auth plugin instance, its user name checks, and ``[auth] delay`` on failure."""
-        app = self._application
-        external = app._auth.get_external_login(environ)
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        login = password = ""
-        if external:
-            login, password = external[0] or "", external[1] or ""
-        elif header.startswith("Basic"):
-            try:
-                decoded = base64.b64decode(header[len("Basic") :].strip().encode("ascii"))
-                login, _, password = httputils.decode_request(
-                    app.configuration, environ, decoded
-                ).partition(":")
-            except (binascii.Error, ValueError) as exc:
-                raise InvalidInput("malformed Authorization header") from exc
-        if not login:
-            raise Unauthorized("sign in with your CalDAV user name and password")
-        user = ""
-        if radicale_app_base._check_user_format(
-            app._storage, login, app._validate_user_value, app._urldecode_username
-        ):
-            context = AuthContext()
-            context.remote_addr = environ.get("REMOTE_ADDR")  # type: ignore[assignment]
-            context.x_remote_addr = environ.get("HTTP_X_REMOTE_ADDR")  # type: ignore[assignment]
-            user = (app._auth.login(login, password, context) or ("", "", set()))[0]
-        if not user or not pathutils.is_safe_path_component(user):
-            if app._auth_delay > 0:
-                time.sleep(app._auth_delay * (0.5 + random.random()))
-            raise Unauthorized("wrong user name or password")
-        return str(user)
 
     @staticmethod
     def _read_body(environ: dict[str, Any], route: Route) -> Any:
@@ -830,6 +909,61 @@ class Api:
         manage.set_own_properties(self._engine, request.user, path, props)
         return Answer(200, {"calendar": path, "settings": request.body})
 
+    def _seen_as(self, request: Request) -> str:
+        """The calendar of the route as the signed-in user sees it in their home."""
+        path = self._calendar(request)
+        return (
+            path
+            if path.partition("/")[0] == request.user
+            else (f"{request.user}/{alias_name(path)}")
+        )
+
+    def op_get_urls(self, request: Request) -> Answer:
+        base = request.origin + request.prefix
+        return Answer(
+            200, links.calendar_urls(self._storage, self._config, self._seen_as(request), base)
+        )
+
+    def _publication(self, request: Request, path: str) -> dict[str, Any]:
+        found = access.publication(self._engine, self._config, path)
+        if found is None:
+            return {"calendar": path, "level": "off"}
+        base = f"{request.origin}{request.prefix}/.public/{found.token}/"
+        return {
+            "calendar": path,
+            "level": found.level,
+            "public_html": base,
+            "public_embed": base + "embed",
+            "public_ics": base + "calendar.ics",
+        }
+
+    def op_get_publication(self, request: Request) -> Answer:
+        path = self._calendar(request)
+        access.check_may_publish(self._engine, path, request.user)
+        return Answer(200, self._publication(request, path))
+
+    def op_put_publication(self, request: Request) -> Answer:
+        path = self._calendar(request)
+        if request.body.get("reset"):
+            access.reset_public(self._engine, self._config, path, actor=request.user)
+        access.publish(self._engine, self._config, path, request.body["level"], actor=request.user)
+        return Answer(200, self._publication(request, path))
+
+    def op_delete_publication(self, request: Request) -> Answer:
+        access.unpublish(self._engine, self._calendar(request), actor=request.user)
+        return Answer(204)
+
+    def op_get_my_settings(self, request: Request) -> Answer:
+        return Answer(200, settings.get(self._engine, self._config, request.user).as_json())
+
+    def op_patch_my_settings(self, request: Request) -> Answer:
+        chosen = settings.update_settings(self._engine, self._config, request.user, **request.body)
+        return Answer(200, chosen.as_json())
+
+    def op_reset_feeds(self, request: Request) -> Answer:
+        access.reset_feeds(self._engine, request.user)
+        return Answer(204)
+
     def op_list_other_calendars(self, request: Request) -> Answer:
         found = manage.calendars_shared_with(self._engine, request.user)
         added = [self._shared(request, entry) for entry in found if entry.added]
@@ -904,12 +1038,3 @@ def _match_segments(template: list[str], segments: list[str]) -> dict[str, str] 
         elif pattern != segment:
             return None
     return params
-
-
-def _base_prefix(environ: dict[str, Any]) -> str:
-    """The prefix of every URL the API returns: ``X-Script-Name`` from a proxy, else
-    ``SCRIPT_NAME`` (as Radicale takes it)."""
-    prefix = str(environ.get("HTTP_X_SCRIPT_NAME", environ.get("SCRIPT_NAME", "")))
-    if prefix and not prefix.startswith("/"):
-        raise InvalidInput("X-Script-Name must start with '/'")
-    return prefix.rstrip("/")

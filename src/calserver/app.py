@@ -3,6 +3,7 @@
 Ops (/health, /.health; request metrics when [server] metrics_hosts is set: calserver.ops)
 -> Front (request hygiene, limits, error boundary)
   -> /.api/v1/: the management JSON API (calserver.api; same auth plugin and storage)
+  -> /.feeds/, /.secret/, /.public/: calendar.ics, RSS, public pages (calserver.feeds.web)
   -> CalserverApplication (Radicale 3.9 with calserver's plugins)
        storage = calserver.storage   (SQL, time index, change log)
        auth    = calserver.auth      (users table, argon2, throttling)
@@ -30,6 +31,7 @@ from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
 from calserver import api, db, delegation, freebusy, icsfile, ops, propfind
+from calserver.feeds import web as feeds_web
 from calserver.httpbody import read_body
 from calserver.storage.base import ViewForbidden
 from calserver.storage.context import expand_window, put_body, request_memo, request_method
@@ -315,9 +317,11 @@ class Front:
         application: WSGIApp,
         configuration: radicale_config.Configuration,
         management_api: WSGIApp | None = None,
+        side_endpoints: WSGIApp | None = None,
     ):
         self._application = application
         self._api = management_api  # /.api/ (calserver.api)
+        self._feeds = side_endpoints  # /.feeds/, /.secret/, /.public/ (calserver.feeds)
         self._max_content_length = configuration.get("server", "max_content_length")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -331,12 +335,14 @@ class Front:
                 return self._refuse(environ, start_response, exc.status, exc.reason)
             if self._api is not None and api.owns(environ["PATH_INFO"]):
                 return self._api(environ, start_response)
+            if self._feeds is not None and feeds_web.owns(environ["PATH_INFO"]):
+                return self._feeds(environ, start_response)
             return self._application(environ, start_response)
         except Exception:
             logger.exception(
                 "unexpected error on %s %r",
                 environ.get("REQUEST_METHOD"),
-                environ.get("PATH_INFO"),
+                feeds_web.log_path(environ.get("PATH_INFO", "")),  # never a token
             )
             return self._refuse(
                 environ, start_response, "500 Internal Server Error", "internal error"
@@ -432,4 +438,5 @@ def make_app(
         db.ensure_schema(db.engine_for(configuration))
     application = CalserverApplication(configuration)
     application._storage.warm_up()  # type: ignore[attr-defined]
-    return ops.mount(Front(application, configuration, api.Api(application)), configuration)
+    front = Front(application, configuration, api.Api(application), feeds_web.Feeds(application))
+    return ops.mount(front, configuration)

@@ -8,15 +8,16 @@ import dataclasses
 import getpass
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote
 
 from radicale import config as radicale_config
 
-from calserver import __version__, calendars, db, users
+from calserver import __version__, calendars, db, icsfile, settings, users
 from calserver import config as calserver_config
 from calserver.errors import CalserverError
+from calserver.feeds import access
 from calserver.sharing import manage
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -92,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         user_cmd(name, func, help_).add_argument("name")
     user_cmd("list", cmd_user_list, "list users")
+    p = user_cmd("set", cmd_user_set, "change a user's settings (time zone, default duration)")
+    p.add_argument("name")
+    p.add_argument("--timezone", help="IANA time zone, e.g. Europe/Brussels ('' = server's)")
+    p.add_argument("--default-duration", help="of events without an end, e.g. 45m, 1h30m")
+    p.add_argument("--week-start", help="first day of the week: monday ... sunday")
+    user_cmd("show", cmd_user_show, "show a user's settings").add_argument("name")
 
     cal = sub.add_parser("calendar", help="manage calendars")
     cal_sub = cal.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -158,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON object")
 
     command("check", cmd_check, "check the database's integrity")
+    p = command("publish", cmd_publish, "publish a calendar: anonymous HTML, embed and .ics")
+    p.add_argument("path", metavar="USER/CAL")
+    p.add_argument("--level", required=True, choices=sorted(access.PUBLIC_LEVELS))
+    p.add_argument("--reset", action="store_true", help="new public URLs (the old ones end)")
+    p = command("unpublish", cmd_unpublish, "end a calendar's public URLs")
+    p.add_argument("path", metavar="USER/CAL")
+    p = command("reset-feeds", cmd_reset_feeds, "replace all of a user's secret feed URLs")
+    p.add_argument("user", metavar="USER")
     p = command("urls", cmd_urls, "print every URL of a calendar")
     p.add_argument("path", metavar="USER/CAL")
     p.add_argument("--json", action="store_true", help="print a JSON object")
@@ -247,6 +262,29 @@ def cmd_user_list(cfg: radicale_config.Configuration, args: argparse.Namespace) 
         flags = " (disabled)" if user.disabled else ""
         print(f"{user.name}\t{user.email}{flags}")
     return EXIT_OK
+
+
+def cmd_user_set(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    chosen = settings.update_settings(
+        _engine(cfg),
+        cfg,
+        args.name,
+        timezone=args.timezone,
+        default_duration=args.default_duration,
+        week_start=args.week_start,
+    )
+    print(_settings_text(args.name, chosen))
+    return EXIT_OK
+
+
+def cmd_user_show(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    print(_settings_text(args.name, settings.get(_engine(cfg), cfg, args.name)))
+    return EXIT_OK
+
+
+def _settings_text(name: str, chosen: settings.Settings) -> str:
+    values = chosen.as_json()
+    return f"{name}: " + ", ".join(f"{key} {value}" for key, value in values.items())
 
 
 def cmd_calendar_create(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
@@ -343,6 +381,13 @@ def cmd_import(cfg: radicale_config.Configuration, args: argparse.Namespace) -> 
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise CalserverError(f"cannot read {args.file}: {exc}") from exc
+    owner = calendars.parse_path(args.path)[0]
+    if owner.startswith("@"):  # a group calendar: the server's default
+        minutes = cfg.get("feeds", "default_duration")
+    else:
+        minutes = settings.get(storage.engine, cfg, owner).default_duration
+    # events without an end last the owner's default duration (issue 4 item 7)
+    text = icsfile.with_default_duration(text, minutes)
     result = calendars.import_file(
         storage, args.path, text, cfg.get("server", "max_vevent_rrule_occurrence")
     )
@@ -396,24 +441,42 @@ def cmd_check(cfg: radicale_config.Configuration, args: argparse.Namespace) -> i
 
 
 def calendar_urls(cfg: radicale_config.Configuration, path: str) -> dict[str, str]:
+    from calserver.feeds.links import calendar_urls as urls_of
     from calserver.server import base_url
 
-    user, cal = calendars.parse_path(path)
-    base = base_url(cfg)
-    return {"caldav": f"{base}/{quote(user)}/{quote(cal)}/"}
+    return urls_of(_storage(cfg), cfg, path, base_url(cfg))
 
 
 def cmd_urls(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
-    storage = _storage(cfg)
-    user, cal = calendars.parse_path(args.path)
-    if storage.load_collection(f"{user}/{cal}") is None:
-        raise CalserverError(f"no calendar {user}/{cal}")
     urls = calendar_urls(cfg, args.path)
     if args.json:
         print(json.dumps(urls, indent=2, ensure_ascii=False))
     else:
         for key, value in urls.items():
             print(f"{key}\t{value}")
+    return EXIT_OK
+
+
+def cmd_publish(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    engine = _engine(cfg)
+    calendar = manage.parse_calendar(args.path)
+    if args.reset:
+        access.reset_public(engine, cfg, calendar)
+    published = access.publish(engine, cfg, calendar, args.level)
+    print(f"{calendar} published ({published.level}); see 'calserver urls {calendar}'")
+    return EXIT_OK
+
+
+def cmd_unpublish(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    calendar = manage.parse_calendar(args.path)
+    access.unpublish(_engine(cfg), calendar)
+    print(f"{calendar} is no longer public")
+    return EXIT_OK
+
+
+def cmd_reset_feeds(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    access.reset_feeds(_engine(cfg), args.user)
+    print(f"every secret feed URL of {args.user} replaced; see 'calserver urls'")
     return EXIT_OK
 
 

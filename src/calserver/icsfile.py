@@ -72,14 +72,147 @@ def component_names(text: str) -> set[str]:
 
 
 def unfold(text: str) -> list[str]:
-    """Logical lines of ``text`` (RFC 5545 3.1)."""
+    """Logical lines of ``text`` (RFC 5545 3.1), in time linear in its length (a line
+    folded a million times is joined once, not grown a million times)."""
     lines: list[str] = []
+    parts: list[str] = []
     for line in re.split(r"\r\n|\n|\r", text):
-        if line[:1] in (" ", "\t") and lines:
-            lines[-1] += line[1:]
+        if line[:1] in (" ", "\t") and parts:
+            parts.append(line[1:])
         elif line:
-            lines.append(line)
+            if parts:
+                lines.append("".join(parts))
+            parts = [line]
+    if parts:
+        lines.append("".join(parts))
     return lines
+
+
+# --- limits on what a client may send (calserver.app.Front refuses it with 400) -------
+
+#: Longest logical content line. vobject's parser needs about 100 times a line's length
+#: in memory while it reads the line; RFC 5545 3.1 folds lines at 75 octets.
+MAX_LINE_LENGTH = 1_000_000
+#: Most parameters and parameter values (";" and "," before the value) on one line:
+#: vobject's memory grows faster than linearly with them (real clients send < 10).
+MAX_LINE_PARAMETERS = 100
+#: The name and parameters of a content line: everything before the first ":" that is
+#: not inside a quoted parameter value.
+_LINE_HEAD = re.compile(r'[^":]*(?:"[^"]*"[^":]*)*')
+
+
+def refusal(text: str) -> str | None:
+    """Why ``text`` (a PUT body) is refused before it is parsed, or None: an over-long
+    line, a line with too many parameters, or a recurrence rule (RFC 5545 3.3.10) that
+    can never occur. Pure."""
+    # DTSTART and rules of every open component (VEVENT, VTODO, a VTIMEZONE's STANDARD)
+    stack: list[tuple[list[str], list[str]]] = []
+    for number, line in enumerate(unfold(text), 1):
+        if len(line) > MAX_LINE_LENGTH:
+            return f"line {number} is longer than {MAX_LINE_LENGTH} characters"
+        head = _LINE_HEAD.match(line)
+        if head is not None and head.group().count(";") + head.group().count(",") > (
+            MAX_LINE_PARAMETERS
+        ):
+            return f"line {number} has more than {MAX_LINE_PARAMETERS} parameters"
+        upper = line[:40].upper()
+        if upper.startswith("BEGIN:"):
+            stack.append(([], []))
+        elif upper.startswith("END:"):
+            if stack:
+                dtstart, rules = stack.pop()
+                problem = _rules_refusal(dtstart[0] if dtstart else "", rules)
+                if problem is not None:
+                    return problem
+        elif stack:
+            name = _name(line)
+            if name in ("DTSTART", "DUE"):
+                stack[-1][0].insert(0 if name == "DTSTART" else len(stack[-1][0]), line)
+            elif name in ("RRULE", "EXRULE"):
+                stack[-1][1].append(line.partition(":")[2].strip())
+    return None
+
+
+def _rules_refusal(dtstart: str, rules: list[str]) -> str | None:
+    """Why a component with DTSTART ``dtstart`` and these RRULE/EXRULE values is
+    refused: a rule whose days can never occur (``FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30``).
+    dateutil looks for the next occurrence of such a rule period after period up to the
+    year 9999, a minute of CPU wherever it is evaluated (Radicale's checks, the time
+    index, every query). Found through a yearly rule over the same days (a superset of
+    the rule's days), which dateutil walks quickly; rules empty for other reasons
+    (INTERVAL, BYSETPOS) are not caught."""
+    from datetime import datetime
+
+    from dateutil import rrule
+
+    if not rules:
+        return None
+    dtstart = dtstart.rpartition(":")[2].strip()
+    try:  # a DATE or a DATE-TIME; the time zone does not change which days occur
+        if len(dtstart) >= 15 and dtstart[8] in "Tt":
+            start = datetime.strptime(dtstart[:15], "%Y%m%dT%H%M%S")
+        else:
+            start = datetime.strptime(dtstart[:8], "%Y%m%d")
+    except ValueError:
+        return None  # not a date: Radicale refuses the component
+    for value in rules:
+        parts = dict(
+            part.split("=", 1) for part in value.upper().replace("\\", "").split(";") if "=" in part
+        )
+        if not any(name in parts for name in ("BYMONTHDAY", "BYYEARDAY", "BYWEEKNO")):
+            continue  # months and weekdays alone always occur
+        days = [f"{name}={parts[name]}" for name in _DAY_PARTS if name in parts]
+        if "BYDAY" in parts:  # "2MO" (an ordinal) without its ordinal: more days
+            days.append(
+                "BYDAY=" + ",".join(d.lstrip("+-0123456789") for d in parts["BYDAY"].split(","))
+            )
+        try:
+            probe = rrule.rrulestr(";".join(["FREQ=YEARLY", *days]), dtstart=start)
+            empty = next(iter(probe), None) is None
+        except (ValueError, TypeError, OverflowError, KeyError):
+            continue  # Radicale judges what dateutil cannot read
+        if empty:
+            return f"recurrence rule {value[:80]!r} can never occur"
+    return None
+
+
+_DAY_PARTS = ("BYMONTH", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO")
+
+
+def with_default_duration(text: str, minutes: int) -> str:
+    """``text`` with ``DURATION:PT<minutes>M`` added to every VEVENT that has a
+    DATE-TIME DTSTART and neither DTEND nor DURATION (for imports: RFC 5545 3.6.1 gives
+    such an event no length at all, which is rarely what the file meant). All-day
+    events (a DATE DTSTART) last their day and are left alone. ``text`` comes back
+    unchanged when nothing is added."""
+    lines = unfold(text)
+    out: list[str] = []
+    stack: list[str] = []
+    timed = ended = False
+    added = False
+    for line in lines:
+        upper = line[:40].upper()
+        name = _name(line)
+        if upper.startswith("BEGIN:"):
+            stack.append(upper[6:].strip())
+            if stack[-1] == "VEVENT":
+                timed = ended = False
+        elif upper.startswith("END:"):
+            if stack and stack[-1] == "VEVENT" and timed and not ended:
+                out.append(f"DURATION:PT{minutes}M")
+                added = True
+            if stack:
+                stack.pop()
+        elif stack and stack[-1] == "VEVENT":
+            if name == "DTSTART":
+                params, _, value = line.partition(":")
+                timed = "VALUE=DATE;" not in params.upper() + ";" and len(value.strip()) > 8
+            elif name in ("DTEND", "DURATION"):
+                ended = True
+        out.append(line)
+    if not added:
+        return text
+    return "".join(fold(line) + "\r\n" for line in out)
 
 
 def _name(line: str) -> str:

@@ -49,6 +49,9 @@ from calserver.storage.upload import (
 __all__ = ["Collection", "Storage"]
 
 IMPORT_BATCH = 1000
+#: A stored series is evaluated up to this many instances (a daily series for 273 years,
+#: RRULE:FREQ=SECONDLY for 28 hours); beyond, it has no instances for any query.
+SCAN_LIMIT = 100_000
 
 
 def lock_name(path: str) -> str:
@@ -69,6 +72,8 @@ class Storage(radicale_storage.BaseStorage):
         self.engine = db.engine_for(configuration)
         self._horizon_days = configuration.get("storage", "index_horizon_days")
         self.index_max_instances = configuration.get("storage", "index_max_instances")
+        #: Instances a query may walk per stored series (timeindex.cap_recurrences).
+        self.scan_limit = max(SCAN_LIMIT, self.index_max_instances)
         self._max_sync_token_age = configuration.get("storage", "max_sync_token_age")
         self._hook_enabled = configuration.get("hook", "type") != "none"
 
@@ -178,6 +183,23 @@ class Storage(radicale_storage.BaseStorage):
         )
         view = View(viewer, level, state.path, path != state.path, state.id)
         return Collection(self, view_state, view)
+
+    def capped(self, collection: Collection, level: Level) -> Collection:
+        """``collection`` seen at no more than ``level``: feeds and public pages serve a
+        reader's view even to the owner (private events never, confidential ones as
+        busy blocks), and a busy view to a busy-only viewer."""
+        view = collection.view
+        return Collection(
+            self,
+            collection._state,
+            View(
+                view.viewer if view is not None else collection.owner,
+                min(collection.level, level),
+                view.target if view is not None else collection.path,
+                view.alias if view is not None else False,
+                collection.id,
+            ),
+        )
 
     def _children(self, path: str, viewer: str | None = None) -> list[Collection]:
         with read_connection(self.engine) as conn:

@@ -109,6 +109,18 @@ class StoredItem(radicale_item.Item):
         self._time_range = (row.start_ts, row.end_ts)
         self.klass = row.klass
 
+    @property
+    def vobject_item(self) -> Any:
+        """The parsed item, its series capped at the storage's ``scan_limit`` instances
+        (``timeindex.cap_recurrences``): whatever Radicale evaluates on it (filters,
+        expand, free-busy) stays bounded."""
+        if self._vobject_item is None:
+            from calserver.storage.timeindex import cap_recurrences
+
+            parsed = super().vobject_item
+            cap_recurrences(parsed, self.collection._storage.scan_limit)  # type: ignore[union-attr]
+        return super().vobject_item
+
     def __copy__(self) -> StoredItem:
         # Radicale's expand (app/report.py, _expand) mutates copy.copy(item).vobject_item
         # once per requested property; a copy must parse a component of its own, or the

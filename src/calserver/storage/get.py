@@ -9,13 +9,18 @@ from typing import Any
 from radicale import item as radicale_item
 from radicale import xmlutils
 from radicale.item import filter as radicale_filter
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 
 from calserver.db.models import instances, items
 from calserver.sharing import redact
 from calserver.storage.base import CollectionBase
 from calserver.storage.context import current_scope, expand_window, read_connection
-from calserver.storage.timeindex import SHORT_SPAN, TIMESTAMP_MAX, TIMESTAMP_MIN
+from calserver.storage.timeindex import (
+    SHORT_SPAN,
+    TIMESTAMP_MAX,
+    TIMESTAMP_MIN,
+    beyond_cap,
+)
 
 PAGE = 1000
 _TIME_RANGE = xmlutils.make_clark("C:time-range")
@@ -152,9 +157,8 @@ class GetMixin(CollectionBase):
             return
         yield from self._get_window(tag, start, end, simple)
 
-    def _get_window(
-        self, tag: str | None, start: int, end: int, simple: bool
-    ) -> Iterator[tuple[radicale_item.Item, bool]]:
+    def _window_ids(self, conn: Any, start: int, end: int) -> tuple[set[int], list[int]]:
+        """(ids proved by the index to overlap [start, end), every candidate id sorted)."""
         cid = self.id
         short = and_(
             instances.c.collection_id == cid,
@@ -172,24 +176,65 @@ class GetMixin(CollectionBase):
         # Indexed instances prove the match; items indexed only up to before the end of
         # the window may have instances in it that the index does not list.
         matched_ids = select(instances.c.item_id).where(or_(short, long_))
-        open_ids = select(items.c.id).where(
+        open_items = select(items.c.id, items.c.start_ts, items.c.indexed_until).where(
             items.c.collection_id == cid,
             items.c.indexed_until.is_not(None),
             items.c.indexed_until < end,
             items.c.start_ts < end,
             items.c.end_ts > start,
         )
+        matched = set(conn.execute(matched_ids).scalars())
+        unproven = [row for row in conn.execute(open_items) if row.id not in matched]
+        return matched, sorted(matched | self._within_cap(conn, unproven, start))
+
+    def _within_cap(self, conn: Any, rows: list[Any], window_start: int) -> set[int]:
+        """Ids of the series (``rows``: id, start_ts, indexed_until) that may have an
+        instance from ``window_start`` on: not those whose indexed instances put the
+        window far beyond the instances a query may walk (``Storage.scan_limit``)."""
+        if not rows:
+            return set()
+        counts: dict[int, int] = {}
+        ids = [row.id for row in rows]
+        for first in range(0, len(ids), 500):
+            for item_id, indexed in conn.execute(
+                select(instances.c.item_id, func.count())
+                .where(instances.c.item_id.in_(ids[first : first + 500]))
+                .group_by(instances.c.item_id)
+            ):
+                counts[item_id] = indexed
+        limit = self._storage.scan_limit
+        return {
+            row.id
+            for row in rows
+            if not beyond_cap(
+                row.start_ts, row.indexed_until, counts.get(row.id, 0), window_start, limit
+            )
+        }
+
+    def _window_rows(self, conn: Any, tag: str | None, ids: list[int]) -> list[Any]:
+        query = self._only_visible(select(*_ITEM_COLUMNS).where(items.c.id.in_(ids)))
+        if tag is not None:
+            query = query.where(items.c.component == tag)
+        return list(conn.execute(query))
+
+    def _get_window(
+        self, tag: str | None, start: int, end: int, simple: bool
+    ) -> Iterator[tuple[radicale_item.Item, bool]]:
         with read_connection(self._storage.engine) as conn:
-            matched = set(conn.execute(matched_ids).scalars())
-            candidates = matched | set(conn.execute(open_ids).scalars())
+            matched, wanted = self._window_ids(conn, start, end)
             rows: list[Any] = []
-            wanted = sorted(candidates)
             for first in range(0, len(wanted), 500):
-                query = self._only_visible(
-                    select(*_ITEM_COLUMNS).where(items.c.id.in_(wanted[first : first + 500]))
-                )
-                if tag is not None:
-                    query = query.where(items.c.component == tag)
-                rows.extend(conn.execute(query))
+                rows.extend(self._window_rows(conn, tag, wanted[first : first + 500]))
         for row in rows:
             yield self._make_item(row), simple and row.id in matched
+
+    def iter_window(self, tag: str | None, start: int, end: int) -> Iterator[radicale_item.Item]:
+        """The items of this view with an instance in [start, end), read 500 at a time
+        from one snapshot while the caller consumes them (feeds stream a large calendar
+        without holding it in memory). Close the iterator when stopping early."""
+        with read_connection(self._storage.engine) as conn:
+            _, wanted = self._window_ids(conn, start, end)
+            for first in range(0, len(wanted), 500):
+                rows = self._window_rows(conn, tag, wanted[first : first + 500])
+                for row in rows:
+                    yield self._make_item(row)

@@ -9,11 +9,15 @@ indexed, and a query that reaches beyond that treats it as a candidate to be che
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import vobject
+from dateutil import rrule
 from radicale.item import filter as radicale_filter
 
 TIMESTAMP_MIN = radicale_filter.TIMESTAMP_MIN
@@ -77,3 +81,72 @@ def index_item(
         # Radicale's own filter decides, exactly as without an index.
         return TimeIndex((), TIMESTAMP_MIN)
     return TimeIndex(tuple(spans), indexed_until)
+
+
+# --- bounded evaluation of stored series ---------------------------------------------
+#
+# Radicale evaluates time-range filters, expand and free-busy by walking a series from
+# its DTSTART (dateutil yields instance after instance). ``RRULE:FREQ=SECONDLY`` has
+# 31 million instances a year: a query one year after its start would walk them all.
+# A stored series is therefore evaluated up to a fixed number of instances and ends
+# there for every query ("capped"); the time index lists fewer still, so the
+# instances between the two are found by that bounded walk.
+
+
+class CappedRecurrence(rrule.rrulebase):
+    """The first ``limit`` instances of a dateutil recurrence set (iteration and
+    ``between``, which is all Radicale asks of one)."""
+
+    def __init__(self, inner: rrule.rrulebase, limit: int) -> None:
+        super().__init__(cache=False)
+        self._inner = inner
+        self._limit = limit
+
+    def _iter(self) -> Iterator[datetime]:
+        return itertools.islice(iter(self._inner), self._limit)
+
+
+_CAPPED_CLASSES: dict[tuple[type[Any], int], type[Any]] = {}
+
+
+def _capped_class(base: type[Any], limit: int) -> type[Any]:
+    """A subclass of vobject's ``base`` component whose recurrence set is capped."""
+    capped = _CAPPED_CLASSES.get((base, limit))
+    if capped is None:
+
+        def getrruleset(self: Any, addRDate: bool = False) -> object:
+            rruleset = base.getrruleset(self, addRDate)
+            return None if rruleset is None else CappedRecurrence(rruleset, limit)
+
+        capped = type(
+            f"Capped{base.__name__}",
+            (base,),
+            {"getrruleset": getrruleset, "_calserver_capped": True},
+        )
+        _CAPPED_CLASSES[(base, limit)] = capped
+    return capped
+
+
+def cap_recurrences(vobject_item: vobject.base.Component, limit: int) -> None:
+    """Cap the recurrence sets of the components of ``vobject_item`` at ``limit``
+    instances each (in place). vobject maps lower-case attribute writes to iCalendar
+    properties, hence ``object.__setattr__``."""
+    for component in vobject_item.getChildren():
+        if isinstance(component, vobject.icalendar.RecurringComponent):
+            base = type(component)
+            if getattr(base, "_calserver_capped", False):
+                continue
+            object.__setattr__(component, "__class__", _capped_class(base, limit))
+
+
+def beyond_cap(
+    first_start: int, indexed_until: int, indexed: int, window_start: int, limit: int
+) -> bool:
+    """Whether a window starting at ``window_start`` lies, by the density of the
+    ``indexed`` instances listed between ``first_start`` and ``indexed_until``, well
+    beyond the ``limit``-th instance of a series: there it has no instance (capped),
+    and walking the series to find that out would be wasted (pure)."""
+    if indexed < 2 or indexed_until <= first_start or window_start <= first_start:
+        return False
+    per_second = indexed / (indexed_until - first_start)
+    return (window_start - first_start) * per_second > 2 * limit

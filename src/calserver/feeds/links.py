@@ -1,0 +1,49 @@
+"""Every URL of a calendar as one viewer sees it (``calserver urls``, the API): the
+CalDAV collection, ``calendar.ics`` and the four RSS feeds behind the user's password,
+the same behind the user's secret token, and the public pages when published."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from calserver.errors import NotFound
+from calserver.feeds import access
+from calserver.feeds.web import ICS_FILE, RSS_FILES
+from calserver.sharing.levels import Level
+from calserver.storage import Storage
+
+#: Keys of the files behind each kind of access (promises: ``urls --json``).
+FILES = {"ics": ICS_FILE, **{f"rss_{kind}": name for name, kind in RSS_FILES.items()}}
+
+
+def calendar_urls(storage: Storage, configuration: Any, path: str, base: str) -> dict[str, str]:
+    """``path`` is the calendar as its viewer sees it: ``USER/CAL``, a calendar shared
+    with the user (``bob/alice~work``), or ``@GROUP/CAL`` (no viewer: no feed URLs).
+    ``base`` is the server's URL with the deployment prefix, without a final slash."""
+    home, _, cal = path.strip("/").partition("/")
+    if not home or not cal or "/" in cal:
+        raise NotFound(f"no calendar {path}")
+    calendar = f"{home}/{cal}"
+    viewer = None if home.startswith("@") else home
+    if viewer is None:
+        found = storage.load_collection(calendar)
+    else:
+        found = storage.open_collection(calendar, viewer)
+    if found is None or found.tag != "VCALENDAR" or found.level < Level.BUSY:
+        raise NotFound(f"no calendar {calendar}")
+    where = f"{quote(home)}/{quote(cal)}/"
+    urls = {"caldav": f"{base}/{where}"}
+    if viewer is not None:
+        for key, name in FILES.items():
+            urls[key] = f"{base}/.feeds/{where}{name}"
+        token = access.secret_token(storage.engine, configuration, viewer, calendar)
+        for key, name in FILES.items():
+            urls[f"secret_{key}"] = f"{base}/.secret/{token}/{name}"
+    target = found.view.target if found.view is not None else calendar
+    published = access.publication(storage.engine, configuration, target)
+    if published is not None:
+        urls["public_html"] = f"{base}/.public/{published.token}/"
+        urls["public_embed"] = f"{base}/.public/{published.token}/embed"
+        urls["public_ics"] = f"{base}/.public/{published.token}/{ICS_FILE}"
+    return urls

@@ -1,0 +1,184 @@
+"""User settings (time zone, default duration, first weekday), secret feed tokens and
+publications (issue 4) on SQLite and PostgreSQL, through the storage-level functions
+and the ``calserver`` command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import icalendar
+import pytest
+from sqlalchemy import select, text
+
+from calserver import db, icsfile, settings, users
+from calserver.errors import Forbidden, InvalidInput, NotFound
+from calserver.feeds import access
+from calserver.sharing import manage
+from tests.conftest import make_configuration, run_cli
+
+
+@pytest.fixture
+def world(database_url: str, tmp_path: Path) -> tuple[Any, Any]:
+    configuration = make_configuration(database_url, tmp_path / "data")
+    engine = db.get_engine(database_url)
+    db.ensure_schema(engine)
+    for name in ("alice", "bob"):
+        users.add_with_hash(engine, name, "", f"{name}@example.org")
+    from calserver import calendars
+    from calserver.storage import Storage
+
+    calendars.create(Storage(configuration), "alice/work")
+    return engine, configuration
+
+
+@pytest.mark.parametrize(
+    ("given", "minutes"),
+    [("45m", 45), ("1h30m", 90), ("2h", 120), ("90", 90), ("PT1H15M", 75), ("", 0)],
+)
+def test_durations(given: str, minutes: int) -> None:
+    assert settings.parse_duration(given) == minutes
+
+
+@pytest.mark.parametrize("given", ["0m", "-5m", "abc", "8d", "10081m", "h", "1.5h"])
+def test_bad_durations(given: str) -> None:
+    with pytest.raises(InvalidInput):
+        settings.parse_duration(given)
+
+
+def test_settings_default_to_the_server_and_change_all_or_nothing(world: Any) -> None:
+    engine, configuration = world
+    assert settings.get(engine, configuration, "alice").as_json() == {
+        "timezone": "UTC",
+        "default_duration": 60,
+        "week_start": "monday",
+    }
+    with pytest.raises(InvalidInput):
+        settings.update_settings(
+            engine, configuration, "alice", timezone="Europe/Brussels", default_duration="x"
+        )
+    assert settings.get(engine, configuration, "alice").timezone == "UTC"  # nothing changed
+    chosen = settings.update_settings(
+        engine, configuration, "alice", timezone="Europe/Brussels", week_start="sunday"
+    )
+    assert (chosen.timezone, chosen.week_start) == ("Europe/Brussels", 6)
+    with pytest.raises(NotFound):
+        settings.update_settings(engine, configuration, "nobody", timezone="UTC")
+
+
+def test_secret_tokens_are_stored_hashed_and_reset_at_once(world: Any) -> None:
+    engine, configuration = world
+    token = access.secret_token(engine, configuration, "alice", "alice/work")
+    assert access.well_formed(token)
+    assert access.secret_token(engine, configuration, "alice", "alice/work") == token
+    with engine.connect() as conn:
+        dump = json.dumps(
+            [list(map(str, row)) for row in conn.execute(select(db.models.feed_tokens))]
+        )
+        found = access.find_secret(conn, configuration, token)
+    assert token not in dump  # a database dump does not reveal the URL
+    assert found == access.Secret("alice", "alice/work")
+    access.reset_feeds(engine, "alice")
+    with engine.connect() as conn:
+        assert access.find_secret(conn, configuration, token) is None
+    fresh = access.secret_token(engine, configuration, "alice", "alice/work")
+    assert fresh != token
+    users.set_disabled(engine, "alice", True)
+    with engine.connect() as conn:
+        assert access.find_secret(conn, configuration, fresh) is None
+
+
+def test_publication_lifecycle_and_who_may_publish(world: Any) -> None:
+    engine, configuration = world
+    with pytest.raises(NotFound):  # bob sees nothing of alice/work: not even its name
+        access.publish(engine, configuration, "alice/work", "busy", actor="bob")
+    manage.share(engine, "alice/work", "bob", "write")
+    with pytest.raises(Forbidden):  # a writer does not publish
+        access.publish(engine, configuration, "alice/work", "busy", actor="bob")
+    with pytest.raises(InvalidInput):
+        access.publish(engine, configuration, "alice/work", "everything", actor="alice")
+    first = access.publish(engine, configuration, "alice/work", "busy", actor="alice")
+    again = access.publish(engine, configuration, "alice/work", "details", actor="alice")
+    assert again.token == first.token  # a level change keeps the URLs
+    with engine.connect() as conn:
+        found = access.find_public(conn, configuration, first.token)
+    assert found is not None and found.level == "details"
+    access.unpublish(engine, "alice/work", actor="alice")
+    assert access.publication(engine, configuration, "alice/work") is None
+    with engine.connect() as conn:
+        assert access.find_public(conn, configuration, first.token) is None
+    later = access.publish(engine, configuration, "alice/work", "busy")
+    assert later.token != first.token
+    reset = access.reset_public(engine, configuration, "alice/work")
+    assert reset is not None and reset.token != later.token and reset.level == "busy"
+
+
+def test_group_calendars_are_published_by_group_admins(world: Any) -> None:
+    engine, configuration = world
+    from calserver import calendars
+    from calserver.storage import Storage
+
+    manage.create_group(engine, "team", admin="alice")
+    manage.add_member(engine, "team", "bob")
+    calendars.create(Storage(configuration), "@team/events")
+    with pytest.raises(Forbidden):
+        access.publish(engine, configuration, "@team/events", "details", actor="bob")
+    published = access.publish(engine, configuration, "@team/events", "details", actor="alice")
+    assert published.path == "@team/events"
+
+
+def test_default_duration_for_events_without_an_end() -> None:
+    source = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n"
+        "BEGIN:VEVENT\r\nUID:a\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20261121T090000Z\r\n"
+        "END:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:b\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;VALUE=DATE:20261121\r\n"
+        "END:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:c\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20261121T090000Z\r\n"
+        "DTEND:20261121T093000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    shaped = icalendar.Calendar.from_ical(icsfile.with_default_duration(source, 45))
+    events = {str(e["UID"]): e for e in shaped.walk("VEVENT")}
+    assert events["a"].decoded("DURATION").total_seconds() == 45 * 60
+    assert "DURATION" not in events["b"] and "DURATION" not in events["c"]
+    untouched = source.replace("DTSTART:20261121T090000Z\r\nEND", "DTSTART:x\r\nDTEND:y\r\nEND")
+    assert icsfile.with_default_duration(untouched, 45) == untouched
+
+
+def test_cli_user_set_publish_urls_and_import(database_url: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+
+    def cli(*args: str, stdin: str | None = None) -> str:
+        result = run_cli(database_url, data, *args, stdin=stdin)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    cli("user", "add", "alice", "--password-stdin", stdin="pw\n")
+    cli("calendar", "create", "alice/work")
+    out = cli("user", "set", "alice", "--timezone", "Europe/Brussels", "--default-duration", "45m")
+    assert "Europe/Brussels" in out and "45" in out
+    bad = run_cli(database_url, data, "user", "set", "alice", "--timezone", "Mars/Base")
+    assert bad.returncode == 1 and "Mars/Base" in bad.stderr
+    urls = json.loads(cli("urls", "alice/work", "--json"))
+    assert "public_html" not in urls and urls["secret_ics"].endswith("/calendar.ics")
+    cli("publish", "alice/work", "--level", "busy")
+    published = json.loads(cli("urls", "alice/work", "--json"))
+    assert {"public_html", "public_embed", "public_ics"} <= set(published)
+    assert published["secret_ics"] == urls["secret_ics"]
+    cli("reset-feeds", "alice")
+    assert json.loads(cli("urls", "alice/work", "--json"))["secret_ics"] != urls["secret_ics"]
+    cli("unpublish", "alice/work")
+    assert "public_html" not in json.loads(cli("urls", "alice/work", "--json"))
+    source = tmp_path / "in.ics"
+    source.write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:open\r\n"
+        "DTSTAMP:20260101T000000Z\r\nDTSTART:20261121T090000Z\r\nSUMMARY:x\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n",
+        encoding="utf-8",
+    )
+    cli("import", str(source), "alice/work")
+    engine = db.get_engine(database_url)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT text, end_ts - start_ts FROM items")).one()
+    assert "DURATION:PT45M" in stored[0] and stored[1] == 45 * 60
