@@ -77,7 +77,8 @@ def _reset_pg(url: str) -> None:
         conn.execute(
             text(
                 "TRUNCATE collections, items, instances, changes, users, login_failures, "
-                "groups, group_members, grants, calendar_views, feed_tokens, publications "
+                "groups, group_members, grants, calendar_views, feed_tokens, publications, "
+                "mail_outbox "
                 "RESTART IDENTITY CASCADE"
             )
         )

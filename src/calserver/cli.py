@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="server processes: 1 (default) runs one process, N > 1 runs N gunicorn workers",
     )
+    p = command("worker", cmd_worker, "send queued email through [smtp] (runs until stopped)")
+    p.add_argument("--once", action="store_true", help="send what is due now, then exit")
+    command("mail-queue", cmd_mail_queue, "list email not sent yet (waiting or given up)")
 
     user = sub.add_parser("user", help="manage user accounts")
     user_sub = user.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -219,6 +222,45 @@ def cmd_serve(cfg: radicale_config.Configuration, args: argparse.Namespace) -> i
 
     setup_logging(cfg)
     serve(cfg)
+    return EXIT_OK
+
+
+def cmd_worker(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    from calserver.mail import worker
+    from calserver.server import setup_logging
+
+    setup_logging(cfg)  # sets Radicale's logger only: the worker's follows [logging] level
+    worker.logger.setLevel(cfg.get("logging", "level").upper())
+    engine = _engine(cfg)
+    if args.once or not worker.SmtpSettings.from_configuration(cfg).enabled:
+        counts = worker.run_once(engine, cfg)
+        if counts.disabled:
+            print("calserver: " + counts.summary(), file=sys.stderr)
+        else:
+            print(counts.summary())
+        return EXIT_OK
+    worker.run_forever(engine, cfg)
+    return EXIT_OK
+
+
+def cmd_mail_queue(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    from calserver.mail import outbox
+
+    def when(timestamp: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+    queued = outbox.unsent(_engine(cfg))
+    print("ID\tRECIPIENTS\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR" if queued else "no email waiting")
+    now = time.time()
+    for message in queued:
+        if message.failed:
+            state = f"never (gave up {when(message.failed)})"
+        else:
+            state = when(message.not_before) if message.not_before > now else "due now"
+        print(
+            f"{message.id}\t{', '.join(message.recipients)}\t{message.attempts} attempt(s)"
+            f"\t{state}\t{message.last_error or '-'}"
+        )
     return EXIT_OK
 
 

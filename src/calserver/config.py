@@ -57,6 +57,41 @@ def _optional_addresses(value: Any) -> list[tuple[str, int]]:
     return radicale_config.list_of_ip_address(value) if str(value).strip() else []
 
 
+def _port(value: Any) -> int:
+    port = int(value)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"not a TCP port: {port}")
+    return port
+
+
+SMTP_SECURITY = ("none", "starttls", "tls")
+
+
+def _smtp_security(value: Any) -> str:
+    name = str(value).strip().lower()
+    if name not in SMTP_SECURITY:
+        raise ValueError(f"unknown security {value!r}: use none, starttls or tls")
+    return name
+
+
+def _mail_address(value: Any) -> str:
+    """An address, optionally with a display name: ``Calendar <cal@example.org>``."""
+    from email.utils import parseaddr
+
+    text = str(value).strip()
+    address = parseaddr(text)[1]
+    if "@" not in address or not address.isascii():
+        raise ValueError(f"not an email address: {text!r}")
+    return text
+
+
+def _positive_seconds(value: Any) -> float:
+    seconds = radicale_config.positive_float(value)
+    if seconds <= 0:
+        raise ValueError(f"at least some time is needed, not {seconds}")
+    return seconds
+
+
 # calserver's own options, added to Radicale's sections or in sections of their own.
 CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
     [
@@ -275,6 +310,75 @@ CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
                             "help": "expand recurring series into occurrences in "
                             "calendar.ics feeds (?expand=1 asks for it per URL)",
                             "type": bool,
+                        },
+                    ),
+                ]
+            ),
+        ),
+        (
+            "smtp",
+            OrderedDict(
+                [
+                    (
+                        "host",
+                        {
+                            "value": "",
+                            "help": "SMTP server that 'calserver worker' sends email through "
+                            "(empty: mail is disabled and messages stay queued)",
+                            "type": str,
+                        },
+                    ),
+                    (
+                        "port",
+                        {
+                            "value": "25",
+                            "help": "port of the SMTP server (usually 587 with starttls, "
+                            "465 with tls)",
+                            "type": _port,
+                        },
+                    ),
+                    (
+                        "security",
+                        {
+                            "value": "none",
+                            "help": "none (plain SMTP), starttls (upgrade after connecting) "
+                            "or tls (TLS from the start); the server's certificate is verified",
+                            "type": _smtp_security,
+                        },
+                    ),
+                    (
+                        "username",
+                        {
+                            "value": "",
+                            "help": "user name to log in to the SMTP server (empty: no login)",
+                            "type": str,
+                        },
+                    ),
+                    (
+                        "password",
+                        {
+                            "value": "",
+                            "help": "password to log in to the SMTP server (never logged; "
+                            "keep it in the file, not on a command line)",
+                            "type": str,
+                        },
+                    ),
+                    (
+                        "sender",
+                        {
+                            "value": "calserver@localhost",
+                            "help": "From address of the email calserver sends, e.g. "
+                            "Calendar <calendar@example.org> (its address is also the "
+                            "envelope sender)",
+                            "type": _mail_address,
+                        },
+                    ),
+                    (
+                        "timeout",
+                        {
+                            "value": "30",
+                            "help": "seconds to wait for the SMTP server at each step",
+                            "type": _positive_seconds,
                         },
                     ),
                 ]

@@ -163,8 +163,13 @@ def _v4(conn: Connection) -> None:
             )
 
 
+def _v5(conn: Connection) -> None:
+    """The outbox of email waiting for ``calserver worker``."""
+    models.mail_outbox.create(conn, checkfirst=True)
+
+
 #: Ordered migrations; the schema version is the number of migrations applied.
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5]
 LATEST = len(MIGRATIONS)
 
 

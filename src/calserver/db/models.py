@@ -285,3 +285,32 @@ publications = Table(
     Column("digest", String(64), nullable=True, unique=True),
     Column("changed", Float, nullable=False),
 )
+
+#: Email waiting to go out (``calserver.mail``). A row is written in the transaction of
+#: the change that causes it, so a message exists exactly when that change committed;
+#: ``calserver worker`` sends it. ``message`` is the whole RFC 5322 message, ``recipients``
+#: the envelope recipients (one address per line). Times are POSIX seconds:
+#: ``not_before`` is the next attempt, ``claimed_until`` the lease of the worker sending it
+#: (a worker takes a row only when the lease has run out), ``sent`` is set once the SMTP
+#: server accepted the message, ``failed`` once calserver gave up (the row is kept, with
+#: ``last_error``).
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created", Float, nullable=False),
+    Column("recipients", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("not_before", Float, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("claimed_until", Float, nullable=False, default=0.0),
+    Column("sent", Float, nullable=True),
+    Column("failed", Float, nullable=True),
+)
+Index(
+    "ix_mail_outbox_due",
+    mail_outbox.c.not_before,
+    sqlite_where=mail_outbox.c.sent.is_(None) & mail_outbox.c.failed.is_(None),
+    postgresql_where=mail_outbox.c.sent.is_(None) & mail_outbox.c.failed.is_(None),
+)
