@@ -369,9 +369,24 @@ class Front:
         method = environ.get("REQUEST_METHOD", "").upper()
         if method in XML_METHODS and length:
             root = self._parse_xml(read_body(environ))
+            # Radicale's handlers and logging recurse over the tree: a RecursionError
+            # (a 500) long before expat's own limits
+            deepest, stack = 0, [(root, 1)]
+            while stack:
+                element, depth = stack.pop()
+                deepest = max(deepest, depth)
+                stack.extend((child, depth + 1) for child in element)
+            if deepest > 100:
+                raise BadRequest("400 Bad Request", "XML body nested deeper than 100 levels")
             self._check_xml_structure(method, root)
             if method == "REPORT":
                 expand_window.set(_expand_window(root))
+        elif method == "PUT" and length:
+            # limits of what the iCalendar parser is given (over-long lines, rules that
+            # can never occur: icsfile.refusal)
+            problem = icsfile.refusal(read_body(environ).decode("utf-8", "replace"))
+            if problem is not None:
+                raise BadRequest("400 Bad Request", problem)
 
     @staticmethod
     def _check_authorization(header: str) -> None:

@@ -6,6 +6,7 @@ from radicale import item as radicale_item
 from sqlalchemy import Engine, func, select
 
 from calserver.db.models import STAGING, changes, collections, items
+from calserver.storage.upload import CONTROL_CHARACTERS
 
 
 def check_storage(engine: Engine) -> list[str]:
@@ -41,6 +42,11 @@ def check_storage(engine: Engine) -> list[str]:
             for item in rows:
                 if radicale_item.get_etag(item.text) != item.etag:
                     problems.append(f"item {item.href!r} ({item.id}): ETag does not match its data")
+                if CONTROL_CHARACTERS.search(item.text):
+                    # stored before they were refused: REPORTs over it are not valid XML
+                    problems.append(
+                        f"item {item.href!r} ({item.id}): control character in its data"
+                    )
             if len(rows) < 2000:
                 break
             last_id = rows[-1].id

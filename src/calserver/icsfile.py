@@ -103,8 +103,8 @@ _LINE_HEAD = re.compile(r'[^":]*(?:"[^"]*"[^":]*)*')
 
 def refusal(text: str) -> str | None:
     """Why ``text`` (a PUT body) is refused before it is parsed, or None: an over-long
-    line, a line with too many parameters, or a recurrence rule (RFC 5545 3.3.10) that
-    can never occur. Pure."""
+    line, a line with too many parameters, a recurrence rule (RFC 5545 3.3.10) that can
+    never occur, several RRULEs in one component, an EXRULE. Pure."""
     # DTSTART and rules of every open component (VEVENT, VTODO, a VTIMEZONE's STANDARD)
     stack: list[tuple[list[str], list[str]]] = []
     for number, line in enumerate(unfold(text), 1):
@@ -121,6 +121,10 @@ def refusal(text: str) -> str | None:
         elif upper.startswith("END:"):
             if stack:
                 dtstart, rules = stack.pop()
+                if len(rules) > 1:
+                    # RFC 5545 3.6.1: "SHOULD NOT occur more than once"; Radicale checks
+                    # the first rule's end only and lists every occurrence of the set
+                    return f"line {number}: more than one RRULE in a component"
                 problem = _rules_refusal(dtstart[0] if dtstart else "", rules)
                 if problem is not None:
                     return problem
@@ -128,14 +132,18 @@ def refusal(text: str) -> str | None:
             name = _name(line)
             if name in ("DTSTART", "DUE"):
                 stack[-1][0].insert(0 if name == "DTSTART" else len(stack[-1][0]), line)
-            elif name in ("RRULE", "EXRULE"):
+            elif name == "RRULE":
                 stack[-1][1].append(line.partition(":")[2].strip())
+            elif name == "EXRULE":
+                # RFC 5545 A.3 deprecates it; "RRULE:FREQ=DAILY" with "EXRULE:FREQ=DAILY"
+                # has no occurrence, which dateutil looks for until the year 9999
+                return f"line {number}: EXRULE is not supported (deprecated by RFC 5545)"
     return None
 
 
 def _rules_refusal(dtstart: str, rules: list[str]) -> str | None:
-    """Why a component with DTSTART ``dtstart`` and these RRULE/EXRULE values is
-    refused: a rule whose days can never occur (``FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30``).
+    """Why a component with DTSTART ``dtstart`` and these RRULE values is refused: a
+    rule whose days can never occur (``FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30``).
     dateutil looks for the next occurrence of such a rule period after period up to the
     year 9999, a minute of CPU wherever it is evaluated (Radicale's checks, the time
     index, every query). Found through a yearly rule over the same days (a superset of

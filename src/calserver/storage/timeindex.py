@@ -13,7 +13,7 @@ import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import vobject
@@ -32,7 +32,7 @@ SHORT_SPAN = 8 * 24 * 3600
 class TimeIndex:
     """Instance spans ``(start, end)`` in UTC seconds, and ``indexed_until``: ``None``
     when every instance is listed, else the timestamp from which instances may be
-    missing (a series beyond the horizon, too many instances, or unparsable data)."""
+    missing (a series beyond the horizon, or too many instances)."""
 
     spans: tuple[tuple[int, int], ...]
     indexed_until: int | None
@@ -55,7 +55,7 @@ def index_item(
 ) -> TimeIndex:
     """Enumerate the instances of ``component_name`` in ``vobject_item`` whose start lies
     before ``horizon`` (overridden instances are always listed), at most
-    ``max_instances`` of them."""
+    ``max_instances`` of them. ``ValueError`` when its times cannot be evaluated."""
     if not component_name:
         return TimeIndex((), None)
     spans: list[tuple[int, int]] = []
@@ -76,11 +76,34 @@ def index_item(
 
     try:
         radicale_filter.visit_time_ranges(vobject_item, component_name, range_fn, infinity_fn)
-    except (ValueError, AttributeError, TypeError, OverflowError):
-        # Not indexable: the item stays a candidate of every time-range query and
-        # Radicale's own filter decides, exactly as without an index.
-        return TimeIndex((), TIMESTAMP_MIN)
+    except (ValueError, AttributeError, TypeError, OverflowError) as exc:
+        # Radicale's own time-range filter fails on it the same way: stored, the item
+        # would turn every time-range query and free-busy look-up over its calendar
+        # into a 500 (DTSTART a DATE, DTEND a DATE-TIME, in an endless series whose
+        # end Radicale's own checks never reach).
+        raise ValueError(f"the times of this {component_name} cannot be evaluated: {exc}") from exc
     return TimeIndex(tuple(spans), indexed_until)
+
+
+def mixed_times(vobject_item: vobject.base.Component) -> str | None:
+    """Why the times of a component do not go together, or None: DTEND (RFC 5545
+    3.8.2.2), DUE (3.8.2.3) and RECURRENCE-ID (3.8.4.4) take DTSTART's value type, and
+    are local times exactly when DTSTART is. Radicale's expand subtracts one from the
+    other and fails with a TypeError (a 500) on every REPORT that reaches them."""
+    for component in vobject_item.getChildren():
+        contents = getattr(component, "contents", {})
+        starts = contents.get("dtstart")
+        if not starts:
+            continue
+        start = starts[0].value
+        for name in ("dtend", "due", "recurrence-id"):
+            for line in contents.get(name, ()):
+                other = line.value
+                if isinstance(start, datetime) != isinstance(other, datetime):
+                    return f"{name.upper()} is not of the value type of DTSTART"
+                if isinstance(start, datetime) and (start.tzinfo is None) != (other.tzinfo is None):
+                    return f"{name.upper()} is a local time and DTSTART is not, or the reverse"
+    return None
 
 
 # --- bounded evaluation of stored series ---------------------------------------------
@@ -104,6 +127,23 @@ class CappedRecurrence(rrule.rrulebase):
 
     def _iter(self) -> Iterator[datetime]:
         return itertools.islice(iter(self._inner), self._limit)
+
+    def between(
+        self, after: datetime, before: datetime, inc: bool = False, count: int = 1
+    ) -> list[datetime]:
+        """As dateutil's; Radicale's expand passes UTC bounds, which a floating series
+        (local times, RFC 5545 3.3.5) cannot be compared with: they are taken as UTC
+        local times there, as Radicale's time-range filter takes floating times."""
+        first = next(iter(self), None)
+        if first is not None and first.tzinfo is None:
+            after, before = _floating(after), _floating(before)
+        return list(super().between(after, before, inc, count))
+
+
+def _floating(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 _CAPPED_CLASSES: dict[tuple[type[Any], int], type[Any]] = {}

@@ -6,6 +6,7 @@ Each write runs in a savepoint of the request's transaction: Radicale's handlers
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Iterable
@@ -22,7 +23,7 @@ from calserver.sharing.levels import Level
 from calserver.sharing.redact import item_class
 from calserver.storage.base import CollectionBase, ViewForbidden
 from calserver.storage.context import put_body, read_connection, write_scope
-from calserver.storage.timeindex import SHORT_SPAN, index_item
+from calserver.storage.timeindex import SHORT_SPAN, index_item, mixed_times
 
 
 def insert_collection(
@@ -103,19 +104,30 @@ class IndexPolicy(Protocol):
     def index_horizon(self) -> int: ...
 
 
+#: Characters no iCalendar data may hold (line breaks separate its lines).
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def item_row(
     storage: IndexPolicy, collection_id: int, href: str, item: radicale_item.Item
 ) -> tuple[dict[str, Any], list[tuple[int, int]]]:
     """The denormalised row of ``item`` and its instance spans."""
     text = item.serialize()
-    if "\x00" in text:
-        # RFC 5545 3.1: NUL is no valid character of iCalendar text (and PostgreSQL
-        # cannot store it)
-        raise ValueError("the calendar data contains a NUL character")
+    control = CONTROL_CHARACTERS.search(text)
+    if control is not None:
+        # RFC 5545 3.1 and 3.3.11: no control character but HTAB in iCalendar data
+        # (PostgreSQL cannot store NUL; XML 1.0 cannot carry the others: one such event
+        # would make every REPORT over its calendar unreadable)
+        raise ValueError(
+            f"the calendar data contains the control character U+{ord(control.group()):04X}"
+        )
     check_fits(items.c.href, href, "the resource name")
     check_fits(items.c.uid, item.uid or "", "the UID")
     component = item.component_name
     start_ts, end_ts = item.time_range
+    mixed = mixed_times(item.vobject_item)
+    if mixed is not None:
+        raise ValueError(mixed)
     index = index_item(
         item.vobject_item, component, storage.index_horizon(), storage.index_max_instances
     )
