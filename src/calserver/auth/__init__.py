@@ -23,7 +23,7 @@ from sqlalchemy import delete, insert, select, update
 
 from calserver import db, keys, ops
 from calserver.auth import passwords
-from calserver.auth.throttle import Throttle, ThrottlePolicy
+from calserver.auth.throttle import Throttle, ThrottlePolicy, known_key
 from calserver.db.models import login_cache, users
 
 #: fail2ban reads this logger; keep the message format stable:
@@ -87,18 +87,25 @@ class Auth(radicale_auth.BaseAuth):
         if "\x00" in login or "\x00" in password:  # no such account can exist
             self._log_failure(login, address, throttled=False)
             return "", set()
-        keys = ["user:" + login, "addr:" + address]
-        if self._throttle.blocked(keys):
+        account, origin = "user:" + login, "addr:" + address
+        known = known_key(login, address)
+        waiting = self._throttle.waiting([account, origin], known=known)
+        # the account's counter does not hold back an address it signed in from lately
+        # (calserver.auth.throttle); same path whether or not the account exists
+        if origin in waiting or (account in waiting and known not in waiting):
             self._log_failure(login, address, throttled=True)
             return "", set()
-        user = self._check(login, password)
+        user = self._check(login, password, known, forget_failures=account not in waiting)
         if not user:
-            self._throttle.record_failure(keys)
+            self._throttle.record_failure([account, origin])
             self._log_failure(login, address, throttled=False)
             return "", set()
         return user, set()
 
-    def _check(self, login: str, password: str) -> str:
+    def _check(self, login: str, password: str, known: str, forget_failures: bool) -> str:
+        """The user's name when ``password`` is theirs, else "". A verified password
+        (not a cached one) is remembered for ``known`` (the account and address), and
+        forgets the account's failures unless it got in while they held others back."""
         with self._engine.connect() as conn:
             row = conn.execute(
                 select(
@@ -152,7 +159,9 @@ class Auth(radicale_auth.BaseAuth):
                         expires=now + self._ttl,
                     )
                 )
-        self._throttle.clear("user:" + login)
+        if forget_failures:
+            self._throttle.clear("user:" + login)
+        self._throttle.signed_in(known)
         self._remember(login, digest, row.auth_epoch, now + self._ttl)
         return str(row.name)
 

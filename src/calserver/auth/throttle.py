@@ -5,6 +5,11 @@ ones. After ``free`` failures within the window, each further attempt must wait
 ``2 ** (failures - free)`` seconds (at most ``max_delay``) after the last failure;
 attempts during the wait are refused without looking at the password and are not
 counted, so the real user is locked out for at most ``max_delay`` seconds.
+
+Someone guessing one account's password without pause would keep renewing that wait.
+So the account's counter does not hold back an address the account signed in from
+(with its password verified) within ``KNOWN_ADDRESS_DAYS``: the real user's clients go
+on working while someone guesses elsewhere; that address's own counter still applies.
 """
 
 from __future__ import annotations
@@ -38,6 +43,16 @@ def fit_key(key: str) -> str:
     return key[: limit - 65] + "#" + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+#: How long an address the account signed in from escapes the account's counter.
+KNOWN_ADDRESS_DAYS = 30
+
+
+def known_key(login: str, address: str) -> str:
+    """The key under which a successful sign-in of ``login`` from ``address`` is kept
+    (beside the failure counters: ``failures`` 0, ``last_failure`` the time of it)."""
+    return f"known:{login}|{address}"
+
+
 def required_wait(failures: int, free: int, max_delay: int) -> float:
     """Seconds an attempt must wait after the last failure (pure)."""
     if failures < free:
@@ -57,17 +72,53 @@ class Throttle:
 
     def blocked(self, keys: list[str], now: float | None = None) -> bool:
         """True when one of ``keys`` must still wait."""
+        return bool(self.waiting(keys, now))
+
+    def waiting(
+        self, keys: list[str], now: float | None = None, known: str | None = None
+    ) -> set[str]:
+        """The keys among ``keys`` that must still wait (as given); with ``known``, the
+        key of an account and address (``known_key``), also that key when the account
+        signed in from that address lately (one read for both)."""
         now = time.time() if now is None else now
-        keys = [fit_key(key) for key in keys]
+        fitted = {fit_key(key): key for key in keys}
+        if known is not None:
+            fitted[fit_key(known)] = known
         with self._engine.connect() as conn:
-            rows = conn.execute(select(login_failures).where(login_failures.c.key.in_(keys))).all()
+            rows = conn.execute(
+                select(login_failures).where(login_failures.c.key.in_(list(fitted)))
+            ).all()
+        found: set[str] = set()
         for row in rows:
+            if known is not None and row.key == fit_key(known):
+                if now - row.last_failure <= KNOWN_ADDRESS_DAYS * 86400:
+                    found.add(known)
+                continue
             if now - row.last_failure > self._policy.window:
                 continue
             wait = required_wait(row.failures, self._limits(row.key), self._policy.max_delay)
             if now - row.last_failure < wait:
-                return True
-        return False
+                found.add(fitted[row.key])
+        return found
+
+    def signed_in(self, known: str, now: float | None = None) -> None:
+        """Remember that an account signed in from an address (``known_key``)."""
+        now = time.time() if now is None else now
+        key = fit_key(known)
+        with write_connection(self._engine) as conn, conn.begin():
+            updated = conn.execute(
+                update(login_failures)
+                .where(login_failures.c.key == key)
+                .values(failures=0, last_failure=now)
+            ).rowcount
+            if not updated:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(login_failures).values(key=key, failures=0, last_failure=now)
+                        )
+                except IntegrityError:  # another process remembered it first
+                    pass
 
     def record_failure(self, keys: list[str], now: float | None = None) -> None:
         now = time.time() if now is None else now
