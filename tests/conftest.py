@@ -316,16 +316,22 @@ def start_server(
     return LiveServer(f"http://127.0.0.1:{port}", data_folder, database_url, process, log_path)
 
 
-def serve_with_users(request: pytest.FixtureRequest, folder: Path) -> Iterator[LiveServer]:
-    """A fresh database on the engine of ``request.param``, a ``calserver serve``
-    process on it, and users alice and bob."""
+def fresh_database(request: pytest.FixtureRequest, folder: Path) -> str:
+    """An empty database on the engine of ``request.param``: a new SQLite file in
+    ``folder``, or the session's PostgreSQL database emptied."""
     if request.param == "sqlite":
         url = "sqlite:///" + str(folder / "live.sqlite")
     else:
         url = request.getfixturevalue("pg_database")
         _reset_pg(url)
     db.dispose_engines()
-    server = start_server(url, folder / "data")
+    return url
+
+
+def serve_with_users(request: pytest.FixtureRequest, folder: Path) -> Iterator[LiveServer]:
+    """A fresh database on the engine of ``request.param``, a ``calserver serve``
+    process on it, and users alice and bob."""
+    server = start_server(fresh_database(request, folder), folder / "data")
     try:
         for name in ("alice", "bob"):
             server.add_user(name)

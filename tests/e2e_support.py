@@ -52,21 +52,20 @@ def password_hash() -> str:
 
 
 def module_server_with(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, people: list[str]
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    people: list[str],
+    *extra: str,
 ) -> Iterator[LiveServer]:
-    """Like :func:`module_server`, with the accounts ``people`` (password PASSWORD)
-    written in this process: quicker than ``calserver user add`` once per account."""
+    """Like :func:`module_server`, with the accounts ``people`` (password PASSWORD,
+    address NAME@example.org) written in this process: quicker than ``calserver user
+    add`` once per account. ``extra``: options of ``calserver serve``."""
     from calserver import db, users
-    from tests.conftest import _reset_pg, start_server
+    from tests.conftest import fresh_database, start_server
 
     folder = tmp_path_factory.mktemp("e2e")
-    if request.param == "sqlite":
-        url = "sqlite:///" + str(folder / "live.sqlite")
-    else:
-        url = request.getfixturevalue("pg_database")
-        _reset_pg(url)
-    db.dispose_engines()
-    server = start_server(url, folder / "data")
+    url = fresh_database(request, folder)
+    server = start_server(url, folder / "data", *extra)
     try:
         engine = db.get_engine(url)
         for name in people:

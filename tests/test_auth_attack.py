@@ -34,11 +34,11 @@ from radicale import auth as radicale_auth
 
 from calserver import db, users
 from calserver.auth import Auth, passwords
-from tests.conftest import PASSWORD, LiveServer, _reset_pg, make_configuration, start_server
+from tests.conftest import PASSWORD, LiveServer, make_configuration
+from tests.e2e_support import ENGINES, module_server_with
 
 pytestmark = pytest.mark.live
 
-ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 HOME = "198.51.100.7"  # where alice always signs in from
 ATTACKER = "203.0.113.66"
 SPRAYER = "203.0.113.99"
@@ -52,29 +52,15 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     """12 free failures per address, logging at debug level (the most a log holds)."""
-    folder = tmp_path_factory.mktemp("auth-attack")
-    if request.param == "sqlite":
-        url = "sqlite:///" + str(folder / "auth.sqlite")
-    else:
-        url = request.getfixturevalue("pg_database")
-        _reset_pg(url)
-    db.dispose_engines()
-    live = start_server(
-        url,
-        folder / "data",
+    yield from module_server_with(
+        request,
+        tmp_path_factory,
+        ["alice", "bob", "carol", "dave"],
         "--logging-level",
         "debug",
         "--auth-throttle-address-free-attempts",
         "12",
     )
-    try:
-        engine = db.get_engine(url)
-        for name in ("alice", "bob", "carol", "dave"):
-            users.add(engine, name, PASSWORD)
-        yield live
-    finally:
-        live.stop()
-        db.dispose_engines()
 
 
 def sign_in(server: LiveServer, user: str, password: str, address: str) -> requests.Response:

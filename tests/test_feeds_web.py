@@ -23,8 +23,8 @@ import feedparser
 import icalendar
 import pytest
 
-from tests.conftest import LiveServer, start_server
-from tests.e2e_support import ENGINES, calserver, password_hash, send
+from tests.conftest import LiveServer
+from tests.e2e_support import ENGINES, calserver, module_server_with, send
 
 pytestmark = pytest.mark.live
 
@@ -82,21 +82,7 @@ def server(
 ) -> Iterator[LiveServer]:
     """A live server logging at level info (to check that no token is logged), with
     Alice's calendar ``cal`` full of events."""
-    from calserver import db, users
-    from tests.conftest import _reset_pg
-
-    folder = tmp_path_factory.mktemp("feeds")
-    if request.param == "sqlite":
-        url = "sqlite:///" + str(folder / "live.sqlite")
-    else:
-        url = request.getfixturevalue("pg_database")
-        _reset_pg(url)
-    db.dispose_engines()
-    live = start_server(url, folder / "data", "--logging-level", "info")
-    try:
-        engine = db.get_engine(url)
-        for name in PEOPLE:
-            users.add_with_hash(engine, name, password_hash(), f"{name}@example.org")
+    for live in module_server_with(request, tmp_path_factory, PEOPLE, "--logging-level", "info"):
         calserver(live, "calendar", "create", "alice/cal")
         calserver(live, "user", "set", "alice", "--timezone", "Europe/Brussels")
         calserver(live, "share", "alice/cal", "--with", "bob", "--level", "busy")
@@ -105,9 +91,6 @@ def server(
             put = send(live, "PUT", f"/alice/cal/{uid}.ics", _event(uid, start, extra), ICS)
             assert put.status == 201, put.body
         yield live
-    finally:
-        live.stop()
-        db.dispose_engines()
 
 
 def _urls(server: LiveServer, path: str) -> dict[str, str]:

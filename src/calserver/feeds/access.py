@@ -32,6 +32,7 @@ from calserver.db import write_connection
 from calserver.db.models import collections, feed_tokens, publications, users
 from calserver.errors import Forbidden, InvalidInput, NotFound
 from calserver.sharing.levels import Level, resolve
+from calserver.sharing.manage import calendar_id
 
 #: Published levels and the view each one serves.
 PUBLIC_LEVELS = {"busy": Level.BUSY, "details": Level.READ}
@@ -134,15 +135,6 @@ class Publication:
         return PUBLIC_LEVELS[self.level]
 
 
-def _calendar_id(conn: Connection, path: str) -> int:
-    found = conn.execute(
-        select(collections.c.id).where(collections.c.path == path, collections.c.tag == "VCALENDAR")
-    ).scalar()
-    if found is None:
-        raise NotFound(f"no calendar {path!r}")
-    return int(found)
-
-
 def _check_may_publish(conn: Connection, path: str, actor: str | None) -> None:
     """The owner publishes; a group calendar its group's administrators (who write it)."""
     if actor is None:
@@ -159,7 +151,7 @@ def _check_may_publish(conn: Connection, path: str, actor: str | None) -> None:
 def check_may_publish(engine: Engine, path: str, actor: str) -> None:
     with engine.connect() as conn:
         _check_may_publish(conn, path, actor)
-        _calendar_id(conn, path)
+        calendar_id(conn, path)
 
 
 def publish(
@@ -171,7 +163,7 @@ def publish(
         raise InvalidInput(f"invalid public level {level!r} (busy or details)")
     with write_connection(engine) as conn, conn.begin():
         _check_may_publish(conn, path, actor)
-        collection_id = _calendar_id(conn, path)
+        collection_id = calendar_id(conn, path)
         row = conn.execute(
             select(publications).where(publications.c.collection_id == collection_id)
         ).first()
@@ -195,7 +187,7 @@ def unpublish(engine: Engine, path: str, actor: str | None = None) -> None:
     """End the public URLs at once; a later publication gets new ones."""
     with write_connection(engine) as conn, conn.begin():
         _check_may_publish(conn, path, actor)
-        collection_id = _calendar_id(conn, path)
+        collection_id = calendar_id(conn, path)
         conn.execute(
             update(publications)
             .where(publications.c.collection_id == collection_id)

@@ -24,7 +24,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, cast
 from urllib.parse import parse_qs, quote, urlencode
@@ -236,8 +236,9 @@ class Feeds:
             )
         tz = prefs.zone
         today = datetime.now(tz).date()
-        start = _midnight(today - timedelta(days=past), tz)
-        end = _midnight(today + timedelta(days=future + 1), tz)
+        start, end = occurrences.days_window(
+            today - timedelta(days=past), today + timedelta(days=future), tz
+        )
         shape = (past, future, expand, utc, prefs.timezone, today.isoformat())
         validators = self._validators(who, collection, ICS_FILE, shape, start)
         if _not_modified(environ, *validators):
@@ -370,14 +371,14 @@ class Feeds:
         today = datetime.now(tz).date()
         anchor = _date(query, "date", today)
         first, last = html.period_bounds(period, anchor, prefs.week_start)
-        start, end = _midnight(first, tz), _midnight(last + timedelta(days=1), tz)
+        start, end = occurrences.days_window(first, last, tz)
         shape = (period, first.isoformat(), embed, prefs.timezone, today.isoformat())
         validators = self._validators(who, collection, "page", shape, start)
         if _not_modified(environ, *validators):
             return _304(who, validators)
         page = who.base + ("embed" if embed else "")
-        step = timedelta(days=7) if period == "week" else timedelta(days=32)
-        previous = (first - timedelta(days=1)) if period == "month" else first - step
+        # a day of the previous month, or the same weekday a week earlier
+        previous = first - timedelta(days=7 if period == "week" else 1)
 
         def link(**params: str) -> str:
             return page + "?" + urlencode(params)
@@ -463,10 +464,6 @@ def _now() -> datetime:
 
 def _ts(moment: datetime) -> int:
     return int(moment.timestamp())
-
-
-def _midnight(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tz)
 
 
 def _query(raw: str) -> dict[str, str]:

@@ -208,7 +208,7 @@ def parse_calendar(path: str) -> str:
     return "/".join(parts)
 
 
-def _calendar_id(conn: Connection, path: str) -> int:
+def calendar_id(conn: Connection, path: str) -> int:
     found = conn.execute(
         select(collections.c.id).where(collections.c.path == path, collections.c.tag == "VCALENDAR")
     ).scalar()
@@ -249,7 +249,7 @@ def share(
         raise InvalidInput(str(exc)) from None
     with write_connection(engine) as conn, conn.begin():
         _check_may_manage(conn, path, actor)  # first: a stranger's calendar names stay secret
-        collection_id = _calendar_id(conn, path)
+        collection_id = calendar_id(conn, path)
         if grantee == path.partition("/")[0]:
             raise InvalidInput(f"{grantee!r} owns {path!r} already")
         values, condition = _grantee(conn, grantee)
@@ -271,7 +271,7 @@ def unshare(engine: Engine, calendar: str, grantee: str, actor: str | None = Non
     path = parse_calendar(calendar)
     with write_connection(engine) as conn, conn.begin():
         _check_may_manage(conn, path, actor)  # first: a stranger's calendar names stay secret
-        collection_id = _calendar_id(conn, path)
+        collection_id = calendar_id(conn, path)
         _, condition = _grantee(conn, grantee)
         removed = conn.execute(
             delete(grants).where(grants.c.collection_id == collection_id, condition)  # type: ignore[arg-type]
@@ -284,7 +284,7 @@ def grants_of(engine: Engine, calendar: str, actor: str | None = None) -> list[G
     path = parse_calendar(calendar)
     with engine.connect() as conn:
         _check_may_manage(conn, path, actor)  # first: a stranger's calendar names stay secret
-        collection_id = _calendar_id(conn, path)
+        collection_id = calendar_id(conn, path)
         return _grants(conn, grants.c.collection_id == collection_id)
 
 
@@ -352,7 +352,7 @@ def add_other_calendar(engine: Engine, user: str, calendar: str) -> SharedCalend
     path = parse_calendar(calendar)
     with write_connection(engine) as conn, conn.begin():
         user_id = _user_id(conn, user)
-        collection_id = _calendar_id(conn, path)
+        collection_id = calendar_id(conn, path)
         if path.partition("/")[0] == user:
             raise InvalidInput(f"{path!r} is {user!r}'s own calendar")
         if level_for(conn, user, path) < Level.FREEBUSY:
@@ -391,7 +391,7 @@ def set_own_properties(engine: Engine, user: str, calendar: str, props: dict[str
         raise InvalidInput(f"{path!r} belongs to {user!r}: set its own properties with PROPPATCH")
     with write_connection(engine) as conn, conn.begin():
         user_id = _user_id(conn, user)
-        collection_id = _calendar_id(conn, path)
+        collection_id = calendar_id(conn, path)
         if level_for(conn, user, path) < Level.BUSY:
             raise NotFound(f"no calendar {path!r} that {user!r} may see")
         row = conn.execute(
