@@ -1,0 +1,120 @@
+"""Calendar user addresses (RFC 6638 2.4.1, RFC 5545 3.3.3): who an ORGANIZER or
+ATTENDEE value names.
+
+A user's addresses are ``mailto:`` their e-mail address (when they have one) and their
+principal URL; a group's is its principal URL (``/@GROUP/``). Comparison is
+case-insensitive on the e-mail address (RFC 5321 2.4 allows case-sensitive local parts,
+but every client and server in practice compares them without case).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import Connection, func, select
+
+from calserver.db.models import group_members, groups, users
+
+
+def email_of(address: str) -> str:
+    """The e-mail address of a ``mailto:`` URI ("" for any other URI)."""
+    text = str(address).strip()
+    if text[:7].lower() != "mailto:":
+        return ""
+    return unquote(text[7:]).strip().lower()
+
+
+def mailto(email: str) -> str:
+    return "mailto:" + email.strip().lower()
+
+
+def same(a: str, b: str) -> bool:
+    """Whether two calendar user addresses name the same calendar user."""
+    ea, eb = email_of(a), email_of(b)
+    if ea or eb:
+        return ea == eb
+    return _principal(a) is not None and _principal(a) == _principal(b)
+
+
+def _principal(address: str) -> str | None:
+    """The principal name of a principal URL (``/bob/``, ``http://host/prefix/bob/``)."""
+    text = str(address).strip()
+    if not text or text.lower().startswith("mailto:"):
+        return None
+    path = unquote(urlsplit(text).path)
+    segments = [segment for segment in path.split("/") if segment]
+    return segments[-1] if segments else None
+
+
+@dataclass(frozen=True)
+class Person:
+    """A user of this server an address names."""
+
+    name: str
+    email: str
+    #: The address as it stands in the event (kept when rewriting).
+    address: str
+
+
+def user_for(conn: Connection, address: str) -> Person | None:
+    """The enabled user ``address`` names, or None (someone without an account)."""
+    email = email_of(address)
+    if email:
+        row = conn.execute(
+            select(users.c.name, users.c.email).where(
+                func.lower(users.c.email) == email, users.c.disabled.is_(False)
+            )
+        ).first()
+    else:
+        name = _principal(address)
+        if name is None or name.startswith("@"):
+            return None
+        row = conn.execute(
+            select(users.c.name, users.c.email).where(
+                users.c.name == name, users.c.disabled.is_(False)
+            )
+        ).first()
+    if row is None:
+        return None
+    return Person(row.name, row.email.lower(), str(address))
+
+
+def user_addresses(conn: Connection, name: str) -> list[str]:
+    """``name``'s own addresses: ``mailto:`` first when they have an e-mail address."""
+    email = conn.execute(select(users.c.email).where(users.c.name == name)).scalar()
+    return [mailto(email)] if email else []
+
+
+def is_user(conn: Connection, name: str, address: str) -> bool:
+    """Whether ``address`` names the user ``name``."""
+    person = user_for(conn, address)
+    return person is not None and person.name == name
+
+
+def is_group(address: str) -> bool:
+    """Whether ``address`` looks like a group's principal URL (``/@team/``)."""
+    name = _principal(address)
+    return name is not None and name.startswith("@")
+
+
+def group_members_of(conn: Connection, address: str) -> tuple[str, list[Person]] | None:
+    """(group name, its enabled members) when ``address`` is a group's principal URL
+    (``/@team/``) or ``mailto:@team`` is not an address; groups have no e-mail."""
+    name = _principal(address)
+    if name is None or not name.startswith("@"):
+        return None
+    group = name[1:]
+    rows = conn.execute(
+        select(users.c.name, users.c.email)
+        .join(group_members, group_members.c.user_id == users.c.id)
+        .join(groups, groups.c.id == group_members.c.group_id)
+        .where(groups.c.name == group, users.c.disabled.is_(False))
+        .order_by(users.c.name)
+    ).all()
+    if not rows and conn.execute(select(groups.c.id).where(groups.c.name == group)).first() is None:
+        return None
+    return group, [
+        Person(row.name, row.email.lower(), mailto(row.email) if row.email else f"/{row.name}/")
+        for row in rows
+    ]
