@@ -17,7 +17,7 @@ from radicale import item as radicale_item
 from sqlalchemy import bindparam, delete, func, select, update
 
 from calserver import db, icsfile
-from calserver.db.models import STAGING, collections, instances, items
+from calserver.db.models import MAILBOXES, STAGING, collections, instances, items
 from calserver.errors import Conflict, InvalidInput, NotFound
 from calserver.storage import Storage
 from calserver.storage.upload import (
@@ -94,7 +94,12 @@ def list_calendars(storage: Storage, user: str) -> list[CalendarInfo]:
         rows = conn.execute(
             select(collections, func.count(items.c.id).label("events"))
             .outerjoin(items, items.c.collection_id == collections.c.id)
-            .where(collections.c.parent == user, collections.c.tag == "VCALENDAR")
+            .where(
+                collections.c.parent == user,
+                collections.c.tag == "VCALENDAR",
+                # the schedule inbox is a calendar collection in storage only (RFC 6638 2.2)
+                collections.c.path.notin_([f"{user}/{name}" for name in MAILBOXES]),
+            )
             .group_by(collections.c.id)
             .order_by(collections.c.path)
         ).all()

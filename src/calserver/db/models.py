@@ -29,6 +29,10 @@ metadata = MetaData()
 #: Dot-prefixed: no user name can start with a dot, so no request can reach them.
 STAGING = ".staging"
 
+#: Names of the schedule inbox and outbox in every user's home (RFC 6638 2.1, 2.2):
+#: kept by the server, never a calendar of the user's.
+MAILBOXES = frozenset({"inbox", "outbox"})
+
 #: Collections: principals ("alice"), calendars ("alice/work") and plain folders.
 collections = Table(
     "collections",

@@ -23,7 +23,15 @@ from typing import cast
 
 from sqlalchemy import Connection, Select, String, and_, exists, literal, or_, select
 
-from calserver.db.models import calendar_views, collections, grants, group_members, groups, users
+from calserver.db.models import (
+    MAILBOXES,
+    calendar_views,
+    collections,
+    grants,
+    group_members,
+    groups,
+    users,
+)
 
 ALIAS_SEPARATOR = "~"
 
@@ -114,6 +122,8 @@ def level_for(conn: Connection, viewer: str, calendar_path: str) -> Level:
         return Level.NONE
     if owner == viewer:
         return Level.OWNER
+    if name in MAILBOXES:  # a schedule inbox is its owner's alone (RFC 6638 2.2)
+        return Level.NONE
     row = conn.execute(
         select(collections.c.id).where(
             collections.c.path == calendar_path, collections.c.tag == "VCALENDAR"

@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 
 from calserver.db import write_connection
-from calserver.db.models import calendar_views, collections, grants, group_members, groups, users
+from calserver.db.models import (
+    MAILBOXES,
+    calendar_views,
+    collections,
+    grants,
+    group_members,
+    groups,
+    users,
+)
 from calserver.errors import Conflict, Forbidden, InvalidInput, NotFound
 from calserver.sharing.levels import Level, alias_name, level_for, shared_with
 from calserver.storage.meta import save_calendar_view
@@ -209,6 +217,8 @@ def parse_calendar(path: str) -> str:
 
 
 def calendar_id(conn: Connection, path: str) -> int:
+    if path.rpartition("/")[2] in MAILBOXES:  # a schedule inbox is no calendar to share
+        raise NotFound(f"no calendar {path!r}")
     found = conn.execute(
         select(collections.c.id).where(collections.c.path == path, collections.c.tag == "VCALENDAR")
     ).scalar()

@@ -22,7 +22,13 @@ from calserver.db.models import changes, collections, instances, items
 from calserver.sharing.levels import Level
 from calserver.sharing.redact import item_class
 from calserver.storage.base import CollectionBase, ViewForbidden
-from calserver.storage.context import put_body, read_connection, write_scope
+from calserver.storage.context import (
+    current_scope,
+    put_body,
+    read_connection,
+    request_method,
+    write_scope,
+)
 from calserver.storage.timeindex import SHORT_SPAN, index_item, mixed_times
 
 
@@ -224,6 +230,50 @@ class UploadMixin(CollectionBase):
         if klass is not None and klass != "PUBLIC":
             raise ViewForbidden(f"{view.viewer!r} may not change a {klass.lower()} event")
 
+    def _scheduling(self) -> str | None:
+        """Who writes, when this write is a CalDAV request on a calendar that implicit
+        scheduling (RFC 6638 3.2) applies to; else None (imports, MOVE, the CLI)."""
+        scope = current_scope.get()
+        if scope is None or not scope.user or self.tag != "VCALENDAR":
+            return None
+        if request_method.get() not in ("PUT", "DELETE"):
+            return None
+        return scope.user
+
+    def _schedule_store(self, conn: Connection, old_text: str | None, text: str) -> str | None:
+        actor = self._scheduling()
+        if actor is None:
+            return None
+        from calserver.scheduling import engine
+
+        target = self._view.target if self._view is not None else self.path
+        try:
+            stored = engine.on_store(self._storage, conn, target, old_text, text, actor)
+        except engine.Refused as exc:
+            engine.refusal.set(exc)
+            raise
+        if stored is not None:
+            engine.rewritten.set(True)
+        return stored
+
+    def _schedule_delete(self, conn: Connection, href: str) -> None:
+        actor = self._scheduling()
+        if actor is None:
+            return
+        from calserver.scheduling import engine
+
+        old_text = conn.execute(
+            select(items.c.text).where(items.c.collection_id == self.id, items.c.href == href)
+        ).scalar()
+        if old_text is None:
+            return
+        target = self._view.target if self._view is not None else self.path
+        try:
+            engine.on_delete(self._storage, conn, target, old_text, actor)
+        except engine.Refused as exc:
+            engine.refusal.set(exc)
+            raise
+
     def upload(
         self, href: str, item: radicale_item.Item
     ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
@@ -249,6 +299,10 @@ class UploadMixin(CollectionBase):
                 old = conn.execute(
                     select(items).where(items.c.collection_id == cid, items.c.href == href)
                 ).first()
+                scheduled = self._schedule_store(conn, old.text if old else None, row["text"])
+                if scheduled is not None:
+                    item = radicale_item.Item(collection_path=self.path, text=scheduled)
+                    row, spans = item_row(self._storage, cid, href, item)
                 if old is not None:
                     old_item = self._make_item(old)
                     conn.execute(delete(items).where(items.c.id == old.id))
@@ -275,6 +329,7 @@ class UploadMixin(CollectionBase):
         cid = self.id
         with write_scope(self._storage.engine) as conn:
             self.check_write(conn, href)
+            self._schedule_delete(conn, href)
             result = conn.execute(
                 delete(items).where(items.c.collection_id == cid, items.c.href == href)
             )

@@ -1,0 +1,1010 @@
+"""Implicit scheduling (RFC 6638 3.2): what the server does when an organizer stores or
+deletes a meeting, or an attendee answers one.
+
+Everything happens in the transaction of the write that caused it: the attendees'
+copies, the iTIP messages in their inboxes and the queued e-mails exist only if the
+organizer's change committed, and a refused change leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import icalendar
+from sqlalchemy import Connection, delete, select
+
+from calserver.db.models import MAILBOXES, collections, group_members, groups, items, users
+from calserver.scheduling import addresses, itip
+from calserver.storage.upload import bump_revision, insert_collection
+
+logger = logging.getLogger("calserver")
+
+INBOX = "inbox"
+OUTBOX = "outbox"
+#: Names the server keeps in every home (RFC 6638 2.2 / 2.1).
+RESERVED = MAILBOXES
+
+#: Answer links stay valid this long after the meeting ends, and never longer than
+#: LINK_MAX_DAYS after they were sent.
+LINK_GRACE_DAYS = 7
+LINK_MAX_DAYS = 400
+
+#: Most attendees a meeting may invite (RFC 4791 5.2.9 and 5.3.2.1,
+#: CALDAV:max-attendees-per-instance): each costs a lookup, a copy or an e-mail.
+MAX_ATTENDEES = 500
+
+#: Where answer links point (``origin + prefix``), set per request by the WSGI front.
+link_base_var: ContextVar[str] = ContextVar("calserver_link_base", default="")
+
+
+class Refused(ValueError):
+    """A scheduling change or answer that is not allowed; nothing was changed."""
+
+    def __init__(self, reason: str, precondition: str = "", status: int = 403) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.precondition = precondition
+        self.status = status
+
+
+@dataclass
+class ReplyOutcome:
+    organizer: str
+    uid: str
+    summary: str
+    attendee: str
+    partstat: str
+
+
+#: The scheduling refusal of the current request, for the handler to answer with.
+refusal: ContextVar[Refused | None] = ContextVar("calserver_scheduling_refusal", default=None)
+
+
+#: Whether the engine stored something else than the current PUT's body (RFC 4791
+#: 5.3.4: then the answer carries no ETag, and the client fetches what was stored).
+rewritten: ContextVar[bool] = ContextVar("calserver_scheduling_rewritten", default=False)
+
+
+#: False when the request said ``Schedule-Reply: F`` (RFC 6638 8.1): an attendee's
+#: change or deletion then sends no answer to the organizer.
+send_reply: ContextVar[bool] = ContextVar("calserver_schedule_reply", default=True)
+
+
+def link_base() -> str:
+    return link_base_var.get()
+
+
+def ensure_inbox(conn: Connection, user: str) -> int:
+    """The id of ``user``'s schedule inbox (RFC 6638 2.2), created when missing."""
+    path = f"{user}/{INBOX}"
+    found = conn.execute(select(collections.c.id).where(collections.c.path == path)).scalar()
+    if found is not None:
+        return int(found)
+    if conn.execute(select(collections.c.id).where(collections.c.path == user)).first() is None:
+        insert_collection(conn, user, "")
+    props = {
+        "tag": "VCALENDAR",
+        "D:displayname": "Inbox",
+        "C:supported-calendar-component-set": "VEVENT,VTODO",
+    }
+    return insert_collection(conn, path, user, "VCALENDAR", json.dumps(props, sort_keys=True))
+
+
+def _supports_events(props: dict[str, str]) -> bool:
+    supported = props.get("C:supported-calendar-component-set", "")
+    return not supported or "VEVENT" in {name.strip().upper() for name in supported.split(",")}
+
+
+def find_default_calendar(conn: Connection, user: str) -> str | None:
+    """Where meetings ``user`` is invited to arrive (RFC 6638 9.2): their first own
+    calendar that takes events; None when they have none yet."""
+    rows = conn.execute(
+        select(collections.c.path, collections.c.props)
+        .where(collections.c.parent == user, collections.c.tag == "VCALENDAR")
+        .order_by(collections.c.path)
+    ).all()
+    for row in rows:
+        if row.path.rpartition("/")[2] in RESERVED:
+            continue
+        if _supports_events(json.loads(row.props or "{}")):
+            return str(row.path)
+    return None
+
+
+def default_calendar(conn: Connection, user: str) -> str:
+    """:func:`find_default_calendar`, ``USER/calendar`` created when there is none."""
+    found = find_default_calendar(conn, user)
+    if found is not None:
+        return found
+    path = f"{user}/calendar"
+    if conn.execute(select(collections.c.id).where(collections.c.path == user)).first() is None:
+        insert_collection(conn, user, "")
+    props = {
+        "tag": "VCALENDAR",
+        "D:displayname": "Calendar",
+        "C:supported-calendar-component-set": "VEVENT,VTODO,VJOURNAL",
+    }
+    cid = insert_collection(conn, path, user, "VCALENDAR", json.dumps(props, sort_keys=True))
+    bump_revision(conn, cid)
+    return path
+
+
+# --- writing items of other people's calendars (in the caller's transaction) -----------
+
+
+@dataclass
+class Stored:
+    """An item found in a calendar: where it is and its text."""
+
+    collection_id: int
+    path: str
+    href: str
+    text: str
+
+
+def _write(
+    storage: Any,
+    conn: Connection,
+    collection_id: int,
+    path: str,
+    href: str,
+    text: str,
+    *,
+    uid: str | None = None,
+) -> None:
+    """Store ``text`` at ``path/href`` (replacing what is there), indexed and logged as
+    a PUT would (``calserver.storage.upload``)."""
+    from radicale import item as radicale_item
+
+    from calserver.storage.upload import insert_items, item_row, log_changes
+
+    item = radicale_item.Item(collection_path=path, text=text)
+    row, spans = item_row(storage, collection_id, href, item)
+    if uid is not None:
+        row["uid"] = uid
+    conn.execute(delete(items).where(items.c.collection_id == collection_id, items.c.href == href))
+    insert_items(conn, collection_id, [(row, spans)])
+    log_changes(conn, collection_id, bump_revision(conn, collection_id), [href], deleted=False)
+
+
+def _remove(conn: Connection, collection_id: int, href: str) -> None:
+    from calserver.storage.upload import log_changes
+
+    gone = conn.execute(
+        delete(items).where(items.c.collection_id == collection_id, items.c.href == href)
+    ).rowcount
+    if gone:
+        log_changes(conn, collection_id, bump_revision(conn, collection_id), [href], deleted=True)
+
+
+def _homes(conn: Connection, user: str, with_groups: bool) -> list[str]:
+    homes = [user]
+    if with_groups:
+        homes += [
+            "@" + name
+            for name in conn.execute(
+                select(groups.c.name)
+                .join(group_members, group_members.c.group_id == groups.c.id)
+                .join(users, users.c.id == group_members.c.user_id)
+                .where(users.c.name == user)
+            ).scalars()
+        ]
+    return homes
+
+
+def find_item(conn: Connection, user: str, uid: str, *, with_groups: bool = False) -> Stored | None:
+    """The item with ``uid`` in one of ``user``'s own calendars (and their groups'
+    calendars), the inbox aside."""
+    rows = conn.execute(
+        select(items.c.collection_id, collections.c.path, items.c.href, items.c.text)
+        .join(collections, collections.c.id == items.c.collection_id)
+        .where(
+            collections.c.parent.in_(_homes(conn, user, with_groups)),
+            collections.c.tag == "VCALENDAR",
+            items.c.uid == uid,
+        )
+        .order_by(collections.c.path)
+    ).all()
+    for row in rows:
+        if row.path.rpartition("/")[2] not in RESERVED:
+            return Stored(row.collection_id, row.path, row.href, row.text)
+    return None
+
+
+def _collection_id(conn: Connection, path: str) -> int:
+    return int(
+        conn.execute(select(collections.c.id).where(collections.c.path == path)).scalar_one()
+    )
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
+def _to_inbox(storage: Any, conn: Connection, user: str, itip_cal: Any, who: str = "") -> None:
+    """An iTIP message in ``user``'s schedule inbox (RFC 6638 4.1). A newer REQUEST or
+    CANCEL of a meeting replaces the older ones there, a newer REPLY of an attendee
+    their older one, so the inbox holds what is still to be seen."""
+    method = str(itip_cal.get("METHOD", "")).lower()
+    base = _digest(itip.uid(itip_cal))
+    cid = ensure_inbox(conn, user)
+    if method == "reply":
+        href = f"{base}-reply-{_digest(itip.normal(who))}.ics"
+    else:
+        href = f"{base}-{method}.ics"
+        for old in ("request", "cancel"):
+            _remove(conn, cid, f"{base}-{old}.ics")
+    # several messages of one meeting share its UID: the inbox keeps them by name only
+    _write(storage, conn, cid, f"{user}/{INBOX}", href, itip.serialize(itip_cal), uid="")
+
+
+def _mail(conn: Connection, notice: Any) -> None:
+    from calserver.mail import outbox
+    from calserver.scheduling import imip
+
+    try:
+        outbox.enqueue(conn, imip.build_message(notice))
+    except outbox.MailError as exc:  # an address no SMTP server takes: nothing to send
+        logger.warning("no e-mail to %r: %s", notice.recipient, exc)
+
+
+def _cn(value: Any) -> str:
+    return str(getattr(value, "params", {}).get("CN", "") or "")
+
+
+# --- the organizer's side --------------------------------------------------------------
+
+
+@dataclass
+class Meeting:
+    """An organizer's copy being stored, and what the engine needs to know about it."""
+
+    storage: Any
+    conn: Connection
+    principal: str
+    calendar: Any
+    address: str
+
+    @property
+    def uid(self) -> str:
+        return itip.uid(self.calendar)
+
+    @property
+    def email_off(self) -> bool:
+        return itip.email_off(self.calendar)
+
+    def organizer_email(self) -> str:
+        return addresses.email_of(self.address)
+
+    def organizer_name(self) -> str:
+        return _cn(self.organizer_value()) or self.principal
+
+    def organizer_value(self) -> Any:
+        for component in itip.components(self.calendar):
+            if component.get("ORGANIZER") is not None:
+                return component.get("ORGANIZER")
+        return None
+
+    def notice(self, method: str, itip_cal: Any, recipient: str, name: str, **extra: Any) -> Any:
+        from calserver.scheduling import imip
+
+        return imip.Notice(
+            method=method,
+            calendar=itip_cal,
+            recipient=recipient,
+            recipient_name=name,
+            organizer=self.organizer_email(),
+            organizer_name=self.organizer_name(),
+            **extra,
+        )
+
+
+def _copy_for(meeting: Meeting, previous: str | None) -> str:
+    """The attendee's copy of the organizer's object: no scheduling parameters, no
+    organizer's alarms, the attendee's own alarms kept (RFC 6638 3.2.2.1 lets the
+    attendee keep VALARMs of their own)."""
+    calendar = copy.deepcopy(meeting.calendar)
+    calendar.pop("METHOD", None)
+    itip.strip_schedule_params(calendar)
+    own = itip.by_key(itip.parse(previous)) if previous else {}
+    for part_key, component in itip.by_key(calendar).items():
+        itip.without_alarms(component)
+        if part_key in own:
+            for alarm in itip.alarms(own[part_key]):
+                component.add_component(alarm)
+    return itip.serialize(calendar)
+
+
+def _expiry(calendar: Any) -> int:
+    now = int(time.time())
+    latest = now
+    for component in itip.components(calendar):
+        if component.get("RRULE") is not None or component.get("RDATE") is not None:
+            return now + LINK_MAX_DAYS * 86400
+        for name in ("DTEND", "DUE", "DTSTART"):
+            value = component.get(name)
+            if value is not None:
+                moment = value.dt
+                if not isinstance(moment, dt.datetime):
+                    moment = dt.datetime.combine(moment, dt.time(), dt.UTC)
+                elif moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=dt.UTC)
+                latest = max(latest, int(moment.timestamp()) + 86400)
+                break
+    return min(latest + LINK_GRACE_DAYS * 86400, now + LINK_MAX_DAYS * 86400)
+
+
+def _answer_links(meeting: Meeting, attendee: str) -> dict[str, str]:
+    from calserver import keys
+    from calserver.scheduling import links
+
+    base = link_base() or _configured_base(meeting.storage)
+    token = links.make(
+        keys.server_key(meeting.storage.configuration),
+        organizer=meeting.principal,
+        uid=meeting.uid,
+        attendee=itip.normal(attendee),
+        sequence=itip.sequence(meeting.calendar),
+        expires=_expiry(meeting.calendar),
+    )
+    return {answer: f"{base}/.invite/{token}?answer={answer.lower()}" for answer in itip.ANSWERS}
+
+
+def _configured_base(storage: Any) -> str:
+    from calserver.server import base_url
+
+    return base_url(storage.configuration)
+
+
+def _invite(meeting: Meeting, attendee: Any, *, changed: bool, previous: Stored | None) -> str:
+    """Send the meeting to one attendee (RFC 6638 3.2.2.1, RFC 6047 for someone without
+    an account); their SCHEDULE-STATUS in the organizer's copy."""
+    conn = meeting.conn
+    person = addresses.user_for(conn, str(attendee))
+    name = _cn(attendee)
+    request = itip.request(meeting.calendar)
+    if person is not None and person.name != meeting.principal:
+        _deliver_copy(meeting, person.name, previous)
+        _to_inbox(meeting.storage, conn, person.name, request)
+        if person.email and not meeting.email_off:
+            _mail(conn, meeting.notice("REQUEST", request, person.email, name, changed=changed))
+        return "1.2"
+    email = addresses.email_of(str(attendee))
+    if not email:
+        return "3.7"
+    _mail(
+        conn,
+        meeting.notice(
+            "REQUEST",
+            request,
+            email,
+            name,
+            changed=changed,
+            links=_answer_links(meeting, str(attendee)),
+        ),
+    )
+    return "1.1"
+
+
+def _deliver_copy(meeting: Meeting, user: str, previous: Stored | None) -> None:
+    conn = meeting.conn
+    found = previous if previous is not None else find_item(conn, user, meeting.uid)
+    if found is None:
+        path = default_calendar(conn, user)
+        from calserver.storage.upload import safe_href_for
+
+        taken = set(
+            conn.execute(
+                select(items.c.href).where(items.c.collection_id == _collection_id(conn, path))
+            ).scalars()
+        )
+        found = Stored(_collection_id(conn, path), path, safe_href_for(meeting.uid, taken), "")
+    text = _copy_for(meeting, found.text or None)
+    if text != found.text:
+        _write(meeting.storage, conn, found.collection_id, found.path, found.href, text)
+
+
+def _uninvite(meeting: Meeting, attendee: Any) -> None:
+    """An attendee removed from the meeting: their copy goes, silently (the issue; RFC
+    6638 3.2.2.2 would send a CANCEL)."""
+    person = addresses.user_for(meeting.conn, str(attendee))
+    if person is None or person.name == meeting.principal:
+        return
+    found = find_item(meeting.conn, person.name, meeting.uid)
+    if found is not None:
+        _remove(meeting.conn, found.collection_id, found.href)
+
+
+def _organize(
+    storage: Any, conn: Connection, principal: str, address: str, old: Any | None, new: Any
+) -> str:
+    """The organizer stores a meeting (RFC 6638 3.2.1): answers kept or reset, SEQUENCE,
+    group attendees expanded, every attendee invited, updated or dropped."""
+    _expand_groups(conn, new)
+    org_address = itip.organizer(new) or address
+    if len(itip.all_attendees(new, org_address)) > MAX_ATTENDEES:
+        raise Refused(
+            f"a meeting may have at most {MAX_ATTENDEES} attendees",
+            "C:max-attendees-per-instance",
+        )
+    significant = old is not None and itip.significant_change(old, new)
+    if old is not None:
+        next_sequence = max(itip.sequence(new), itip.sequence(old) + (1 if significant else 0))
+        if next_sequence != itip.sequence(new) or any(
+            c.get("SEQUENCE") is None for c in itip.components(new)
+        ):
+            itip.set_sequence(new, next_sequence)
+    old_parts = itip.by_key(old) if old is not None else {}
+    before = itip.all_attendees(old, org_address) if old is not None else {}
+    now = itip.all_attendees(new, org_address)
+    for part_key, _component, attendee in list(itip.iter_answers(new)):
+        if not itip.scheduled(attendee, org_address):
+            continue
+        known = None
+        if part_key in old_parts:
+            known = itip.find(old_parts[part_key], str(attendee))
+        elif "" in old_parts:
+            known = itip.find(old_parts[""], str(attendee))
+        if significant or known is None:
+            attendee.params["PARTSTAT"] = "NEEDS-ACTION"
+            attendee.params.pop("SCHEDULE-STATUS", None)
+            attendee.params.pop(COMMENT_PARAM, None)
+        else:
+            attendee.params["PARTSTAT"] = itip.partstat(known)
+            for name in ("SCHEDULE-STATUS", COMMENT_PARAM):
+                if known.params.get(name):
+                    attendee.params[name] = known.params[name]
+        if known is None:
+            attendee.params["RSVP"] = "TRUE"
+    meeting = Meeting(storage, conn, principal, new, org_address)
+    statuses: dict[str, str] = {}
+    for normal_address, attendee in now.items():
+        if normal_address not in before or significant:
+            statuses[normal_address] = _invite(
+                meeting, attendee, changed=normal_address in before, previous=None
+            )
+        else:
+            person = addresses.user_for(conn, str(attendee))
+            if person is not None and person.name != principal:
+                _deliver_copy(meeting, person.name, None)
+    for _key, _component, attendee in itip.iter_answers(new):
+        status = statuses.get(itip.normal(str(attendee)))
+        if status is not None:
+            attendee.params["SCHEDULE-STATUS"] = status
+    for normal_address, attendee in before.items():
+        if normal_address not in now:
+            _uninvite(meeting, attendee)
+    return itip.serialize(new)
+
+
+def _expand_groups(conn: Connection, calendar: Any) -> None:
+    """RFC 5545 3.2.11 / 3.2.3: an ATTENDEE that is a group (``/@team/``, CUTYPE=GROUP)
+    becomes one ATTENDEE per member, MEMBER naming the group; the group entry stays as
+    a non-scheduled CUTYPE=GROUP attendee."""
+    for component in itip.components(calendar):
+        present = {itip.normal(str(a)) for a in itip.attendees(component)}
+        added = []
+        for attendee in itip.attendees(component):
+            found = addresses.group_members_of(conn, str(attendee))
+            if found is None:
+                continue
+            attendee.params["CUTYPE"] = "GROUP"
+            attendee.params["SCHEDULE-AGENT"] = "NONE"
+            for person in found[1]:
+                if itip.normal(person.address) in present:
+                    continue
+                member = icalendar.vCalAddress(person.address)
+                member.params["CUTYPE"] = "INDIVIDUAL"
+                member.params["MEMBER"] = str(attendee)
+                member.params["ROLE"] = "REQ-PARTICIPANT"
+                member.params["PARTSTAT"] = "NEEDS-ACTION"
+                member.params["RSVP"] = "TRUE"
+                member.params["CN"] = person.name
+                present.add(itip.normal(person.address))
+                added.append(member)
+        if added:
+            itip.set_attendees(component, [*itip.attendees(component), *added])
+
+
+def _cancel(storage: Any, conn: Connection, principal: str, address: str, old: Any) -> None:
+    """The organizer deleted the meeting (RFC 6638 3.2.2.3 / RFC 5546 3.2.5): the
+    attendees' copies go, CANCEL in their inboxes, and an e-mail."""
+    org_address = itip.organizer(old) or address
+    meeting = Meeting(storage, conn, principal, old, org_address)
+    message = itip.cancel(old, itip.sequence(old) + 1)
+    for attendee in itip.all_attendees(old, org_address).values():
+        person = addresses.user_for(conn, str(attendee))
+        name = _cn(attendee)
+        if person is not None and person.name != principal:
+            found = find_item(conn, person.name, meeting.uid)
+            if found is not None:
+                _remove(conn, found.collection_id, found.href)
+            _to_inbox(storage, conn, person.name, message)
+            if person.email and not meeting.email_off:
+                _mail(conn, meeting.notice("CANCEL", message, person.email, name))
+            continue
+        email = addresses.email_of(str(attendee))
+        if email:
+            _mail(conn, meeting.notice("CANCEL", message, email, name))
+
+
+# --- the attendees' side: answers ------------------------------------------------------
+
+ATTENDEE_CHANGE = "C:allowed-attendee-scheduling-object-change"
+#: Where the organizer's copy keeps an attendee's reason for their answer.
+COMMENT_PARAM = "X-CALSERVER-COMMENT"
+ORGANIZER_CHANGE = "C:allowed-organizer-scheduling-object-change"
+
+
+def _organizer_copy(
+    conn: Connection, organizer_address: str, uid: str
+) -> tuple[str, Stored] | None:
+    """(organizer user, their copy) of the meeting ``uid`` organized by a user here."""
+    person = addresses.user_for(conn, organizer_address)
+    if person is None:
+        return None
+    found = find_item(conn, person.name, uid, with_groups=True)
+    if found is None:
+        return None
+    if not addresses.same(itip.organizer(itip.parse(found.text)), organizer_address):
+        return None
+    return person.name, found
+
+
+def _apply_answers(
+    storage: Any,
+    conn: Connection,
+    organizer: str,
+    stored: Stored,
+    attendee_address: str,
+    answers: dict[str, str],
+    comment: str,
+    *,
+    via: str,
+    answering_user: str | None = None,
+) -> ReplyOutcome:
+    """An attendee's answers reach the organizer (RFC 6638 3.2.2.x, RFC 5546 3.2.3):
+    their PARTSTAT and SCHEDULE-STATUS in the organizer's copy (an override made for an
+    instance answered on its own), a REPLY in the organizer's inbox, an e-mail to the
+    organizer, and the other attendees' copies brought up to date."""
+    calendar = itip.parse(stored.text)
+    org_address = itip.organizer(calendar)
+    parts = itip.by_key(calendar)
+    for part_key, answer in answers.items():
+        component = parts.get(part_key)
+        if component is None:
+            if "" not in parts or part_key == "":
+                raise Refused("the meeting has no such instance", status=409)
+            component = itip.instance_of(parts[""], part_key)
+            calendar.add_component(component)
+            parts[part_key] = component
+        attendee = itip.find(component, attendee_address)
+        if attendee is None:
+            raise Refused(f"{attendee_address} is not invited to this meeting", status=403)
+        attendee.params["PARTSTAT"] = answer
+        attendee.params["SCHEDULE-STATUS"] = "2.0"
+        attendee.params.pop("RSVP", None)
+        # the reason stays with the answer for the organizer's view (a parameter: one
+        # line, no double quotes, RFC 5545 3.2)
+        reason = " ".join(comment.replace('"', "'").split())
+        if reason:
+            attendee.params[COMMENT_PARAM] = reason
+        else:
+            attendee.params.pop(COMMENT_PARAM, None)
+    _write(storage, conn, stored.collection_id, stored.path, stored.href, itip.serialize(calendar))
+    meeting = Meeting(storage, conn, organizer, calendar, org_address)
+    message = itip.reply(calendar, attendee_address, answers, comment)
+    _to_inbox(storage, conn, organizer, message, attendee_address)
+    org_email = (
+        addresses.email_of(org_address)
+        or (addresses.user_for(conn, f"/{organizer}/") or addresses.Person("", "", "")).email
+    )
+    first = next(iter(answers.values()), "")
+    attendee_value = itip.find(parts[next(iter(answers))], attendee_address)
+    if org_email and not meeting.email_off:
+        _notify_reply(meeting, message, org_email, attendee_value or attendee_address, comment)
+    for attendee in itip.all_attendees(calendar, org_address).values():
+        person = addresses.user_for(conn, str(attendee))
+        if person is None or person.name in (organizer, answering_user):
+            continue
+        _deliver_copy(meeting, person.name, None)
+    return ReplyOutcome(
+        organizer,
+        meeting.uid,
+        itip.text(parts.get("") or next(iter(parts.values())), "SUMMARY"),
+        attendee_address,
+        first,
+    )
+
+
+def _attendee_in(calendar: Any, address: str) -> Any:
+    for component in itip.components(calendar):
+        found = itip.find(component, address)
+        if found is not None:
+            return found
+    return address
+
+
+def _notify_reply(meeting: Meeting, message: Any, to: str, attendee: Any, comment: str) -> None:
+    """The organizer's e-mail about an answer (RFC 6047 REPLY, readable), with the
+    reason when one was given; ``attendee`` is the answering ATTENDEE value."""
+    answer = next(iter(itip.answers_of(message, str(attendee)).values()), "")
+    _mail(
+        meeting.conn,
+        meeting.notice(
+            "REPLY",
+            message,
+            to,
+            meeting.organizer_name(),
+            attendee=str(attendee),
+            attendee_name=_cn(attendee),
+            partstat=answer,
+            comment=comment,
+        ),
+    )
+
+
+def _check_attendee_change(conn: Connection, me: str, reference: Any, new: Any) -> None:
+    """RFC 6638 3.2.2.1: an attendee may change their own participation (and alarms,
+    transparency and the like), nothing that makes the meeting what it is, and no one
+    else's answer."""
+    if not addresses.same(itip.organizer(new), itip.organizer(reference)):
+        raise Refused("an attendee may not change the organizer", ATTENDEE_CHANGE)
+    ref_parts = itip.by_key(reference)
+    master = ref_parts.get("")
+    for part_key, component in itip.by_key(new).items():
+        base = ref_parts.get(part_key)
+        if base is not None:
+            changed = itip.differs(base, component)
+        elif master is not None and part_key:
+            changed = itip.differs(master, component, ("SUMMARY", "LOCATION", "DESCRIPTION"))
+            base = master
+        else:
+            raise Refused("an attendee may not add components to a meeting", ATTENDEE_CHANGE)
+        if changed:
+            raise Refused(
+                "only the organizer may change " + ", ".join(changed) + " of this meeting",
+                ATTENDEE_CHANGE,
+            )
+        for attendee in itip.attendees(component):
+            if addresses.is_user(conn, me, str(attendee)):
+                continue
+            known = itip.find(base, str(attendee))
+            if known is not None and itip.partstat(known) != itip.partstat(attendee):
+                raise Refused(
+                    f"an attendee may only answer for themselves, not for {attendee}",
+                    ATTENDEE_CHANGE,
+                )
+
+
+def _my_address(conn: Connection, me: str, calendar: Any) -> str | None:
+    """``me``'s ATTENDEE address in ``calendar``, when the server schedules them (RFC
+    6638 7.1: SCHEDULE-AGENT=CLIENT or NONE leaves their copy to their client)."""
+    for component in itip.components(calendar):
+        for attendee in itip.attendees(component):
+            if addresses.is_user(conn, me, str(attendee)):
+                agent = str(attendee.params.get("SCHEDULE-AGENT", "SERVER")).upper()
+                return str(attendee) if agent == "SERVER" else None
+    return None
+
+
+def _attend(storage: Any, conn: Connection, me: str, old: Any | None, new: Any | None) -> None:
+    """An attendee stores (or, ``new`` None, deletes) their copy: the changes of their
+    own PARTSTAT are their answer (RFC 6638 3.2.2.x / 3.2.x: decline by deleting)."""
+    source = new if new is not None else old
+    assert source is not None
+    me_address = _my_address(conn, me, source)
+    if me_address is None:
+        return
+    org_address = itip.organizer(source)
+    found = _organizer_copy(conn, org_address, itip.uid(source))
+    reference = itip.parse(found[1].text) if found is not None else old
+    if new is not None and reference is not None:
+        _check_attendee_change(conn, me, reference, new)
+        if itip.sequence(new) < itip.sequence(reference):
+            raise Refused(
+                "the organizer has changed this meeting since; reload it and answer again",
+                status=409,
+            )
+    if not send_reply.get():
+        return
+    before = itip.answers_of(reference, me_address) if reference is not None else {}
+    if new is None:
+        answers = {k: "DECLINED" for k in (before or {"": "DECLINED"})}
+        if "" in answers:
+            answers = {"": "DECLINED"}
+        comment = ""
+    else:
+        mine = itip.answers_of(new, me_address)
+        answers = {
+            k: v for k, v in mine.items() if before.get(k, before.get("", "NEEDS-ACTION")) != v
+        }
+        comment = _new_comment(old, new)
+    answers = {k: v for k, v in answers.items() if v in (*itip.ANSWERS, "NEEDS-ACTION")}
+    if not answers:
+        return
+    if found is not None:
+        _apply_answers(
+            storage,
+            conn,
+            found[0],
+            found[1],
+            me_address,
+            answers,
+            comment,
+            via="caldav",
+            answering_user=me,
+        )
+        return
+    org_email = addresses.email_of(org_address)
+    if org_email and reference is not None and addresses.user_for(conn, org_address) is None:
+        # an organizer elsewhere: RFC 6047 REPLY by e-mail
+        message = itip.reply(reference, me_address, answers, comment)
+        meeting = Meeting(storage, conn, me, reference, org_address)
+        _notify_reply(meeting, message, org_email, _attendee_in(reference, me_address), comment)
+
+
+def _new_comment(old: Any | None, new: Any) -> str:
+    old_parts = itip.by_key(old) if old is not None else {}
+    for part_key, component in itip.by_key(new).items():
+        value = itip.text(component, "COMMENT")
+        previous = old_parts.get(part_key)
+        if value and (previous is None or itip.text(previous, "COMMENT") != value):
+            return value
+    return ""
+
+
+# --- the storage hooks -----------------------------------------------------------------
+
+
+def _principal_of(collection_path: str, actor: str) -> str:
+    """Who schedules through a calendar: its owner (a delegate writes for them), or for
+    a group calendar the member writing."""
+    home = collection_path.partition("/")[0]
+    return actor if home.startswith("@") and actor else home
+
+
+def _may_schedule(text: str | None) -> bool:
+    return text is not None and "ORGANIZER" in text.upper()
+
+
+def on_store(
+    storage: Any,
+    conn: Connection,
+    collection_path: str,
+    old_text: str | None,
+    new_text: str,
+    actor: str,
+) -> str | None:
+    """Called in the write of a PUT; the text to store instead, or None. A meeting the
+    engine cannot take apart is refused (400) with nothing written, never a 500."""
+    if not (_may_schedule(old_text) or _may_schedule(new_text)):
+        return None
+    if collection_path.rpartition("/")[2] in RESERVED:
+        return None
+    try:
+        with conn.begin_nested():
+            return _on_store(storage, conn, collection_path, old_text, new_text, actor)
+    except Refused:
+        raise
+    except Exception as exc:
+        logger.warning("cannot schedule a meeting in %r", collection_path, exc_info=True)
+        raise Refused(f"cannot read the meeting: {exc}", status=400) from exc
+
+
+def _on_store(
+    storage: Any,
+    conn: Connection,
+    collection_path: str,
+    old_text: str | None,
+    new_text: str,
+    actor: str,
+) -> str | None:
+    principal = _principal_of(collection_path, actor)
+    new = itip.parse(new_text)
+    old = itip.parse(old_text) if old_text else None
+    role_source = old if old is not None and itip.organizer(old) else new
+    org = itip.organizer(role_source)
+    if not org:
+        return None
+    if addresses.is_user(conn, principal, org):
+        if (
+            old is not None
+            and itip.organizer(old)
+            and itip.organizer(new)
+            and not addresses.same(itip.organizer(new), itip.organizer(old))
+        ):
+            raise Refused("the organizer of a meeting cannot be changed", ORGANIZER_CHANGE)
+        if (
+            not itip.all_attendees(new, org)
+            and not (old is not None and itip.all_attendees(old, org))
+            and not _has_groups(new)
+        ):
+            return None
+        return _organize(storage, conn, principal, org, old, new)
+    if (
+        old is not None
+        and itip.organizer(old)
+        and not addresses.same(itip.organizer(new) or "", itip.organizer(old))
+    ):
+        raise Refused("an attendee may not change the organizer", ATTENDEE_CHANGE)
+    _attend(storage, conn, principal, old, new)
+    return None
+
+
+def _has_groups(calendar: Any) -> bool:
+    return any(
+        addresses.is_group(str(attendee))
+        for component in itip.components(calendar)
+        for attendee in itip.attendees(component)
+    )
+
+
+def on_delete(
+    storage: Any, conn: Connection, collection_path: str, old_text: str, actor: str
+) -> None:
+    """Called in the write of a DELETE of one item. The item goes even when the engine
+    cannot take it apart (logged; nothing of the engine's is written then)."""
+    if not _may_schedule(old_text) or collection_path.rpartition("/")[2] in RESERVED:
+        return
+    try:
+        with conn.begin_nested():
+            _on_delete(storage, conn, collection_path, old_text, actor)
+    except Refused:
+        raise
+    except Exception:
+        logger.warning("cannot schedule the deletion in %r", collection_path, exc_info=True)
+
+
+def _on_delete(
+    storage: Any, conn: Connection, collection_path: str, old_text: str, actor: str
+) -> None:
+    principal = _principal_of(collection_path, actor)
+    old = itip.parse(old_text)
+    org = itip.organizer(old)
+    if not org:
+        return
+    if addresses.is_user(conn, principal, org):
+        _cancel(storage, conn, principal, org, old)
+    else:
+        _attend(storage, conn, principal, old, None)
+
+
+# --- answers from outside CalDAV: e-mail and links -------------------------------------
+
+
+def _in_transaction(storage: Any) -> Any:
+    from calserver.storage.context import write_scope
+
+    return write_scope(storage.engine)
+
+
+def apply_reply(storage: Any, reply: Any, *, sender: str | None, via: str) -> ReplyOutcome:
+    """A METHOD:REPLY from an attendee (RFC 5546 3.2.3; by e-mail, RFC 6047 3) applied
+    to the organizer's copy. Refused: an unknown meeting (404), a sender who is not the
+    answering attendee or an attendee not invited (403), an answer to an older version
+    of the meeting (409, RFC 5546 2.1.5)."""
+    if str(reply.get("METHOD", "")).upper() != "REPLY":
+        raise Refused("only METHOD:REPLY is accepted", status=400)
+    parts = itip.components(reply)
+    if not parts:
+        raise Refused("the REPLY holds no event", status=400)
+    who = {itip.normal(str(a)) for c in parts for a in itip.attendees(c)}
+    if len(who) != 1:
+        raise Refused("a REPLY must name exactly one attendee (RFC 5546 3.2.3)", status=400)
+    attendee = next(iter(who))
+    if sender is not None and not addresses.same(attendee, addresses.mailto(sender)):
+        raise Refused(f"{sender} may not answer for {attendee}", status=403)
+    uid = itip.uid(reply)
+    org_address = itip.organizer(reply)
+    with _in_transaction(storage) as conn:
+        found = _organizer_copy(conn, org_address, uid) if uid and org_address else None
+        if found is None:
+            raise Refused(
+                f"no meeting {uid!r} organized by {org_address or 'anyone'} here", status=404
+            )
+        current = itip.parse(found[1].text)
+        if itip.sequence(reply) < itip.sequence(current):
+            raise Refused(
+                f"the answer is for version {itip.sequence(reply)} of the meeting; it is at "
+                f"version {itip.sequence(current)} now",
+                status=409,
+            )
+        answers = {}
+        comment = ""
+        for component in parts:
+            for value in itip.attendees(component):
+                answer = itip.partstat(value)
+                if answer not in (*itip.ANSWERS, "NEEDS-ACTION", "DELEGATED"):
+                    raise Refused(f"unknown answer {answer!r}", status=400)
+                answers[itip.key(component)] = answer
+            comment = comment or itip.text(component, "COMMENT")
+        address = itip.find(itip.components(current)[0], attendee)
+        exact = str(address) if address is not None else attendee
+        return _apply_answers(
+            storage,
+            conn,
+            found[0],
+            found[1],
+            exact,
+            answers,
+            comment,
+            via=via,
+            answering_user=None,
+        )
+
+
+def answer_by_link(
+    storage: Any,
+    *,
+    organizer: str,
+    uid: str,
+    attendee: str,
+    sequence: int,
+    partstat: str,
+    comment: str,
+) -> ReplyOutcome:
+    """The action of an answer link (the attendee's whole answer for the meeting)."""
+    if partstat.upper() not in itip.ANSWERS:
+        raise Refused(f"unknown answer {partstat!r}", status=400)
+    with _in_transaction(storage) as conn:
+        found = find_item(conn, organizer, uid, with_groups=True)
+        if found is None:
+            raise Refused("this meeting no longer exists", status=404)
+        current = itip.parse(found.text)
+        if sequence < itip.sequence(current):
+            raise Refused("this invitation was updated since; use the newest one", status=409)
+        if itip.find(itip.components(current)[0], attendee) is None and not any(
+            itip.find(c, attendee) is not None for c in itip.components(current)
+        ):
+            raise Refused("you are no longer invited to this meeting", status=404)
+        return _apply_answers(
+            storage,
+            conn,
+            organizer,
+            found,
+            str(_attendee_in(current, attendee)),
+            {"": partstat.upper()}
+            if "" in itip.by_key(current)
+            else {k: partstat.upper() for k in itip.answers_of(current, attendee)},
+            comment,
+            via="link",
+        )
+
+
+def set_email(storage: Any, organizer: str, uid: str, on: bool) -> None:
+    """Turn e-mail to attendees with an account (and answer notices) on or off for one
+    meeting ``organizer`` organizes: ``X-CALSERVER-EMAIL:OFF`` on its components. Not a
+    significant change: nobody is asked again."""
+    from calserver.errors import NotFound
+
+    with _in_transaction(storage) as conn:
+        found = find_item(conn, organizer, uid, with_groups=True)
+        calendar = itip.parse(found.text) if found is not None else None
+        if (
+            found is None
+            or calendar is None
+            or not addresses.is_user(conn, organizer, itip.organizer(calendar))
+        ):
+            raise NotFound(f"no meeting {uid!r} organized by {organizer}")
+        for component in itip.components(calendar):
+            component.pop(itip.EMAIL_SWITCH, None)
+            if not on:
+                component.add(itip.EMAIL_SWITCH, "OFF")
+        _write(storage, conn, found.collection_id, found.path, found.href, itip.serialize(calendar))
+
+
+def meeting_for_link(storage: Any, *, organizer: str, uid: str, attendee: str) -> Any | None:
+    from calserver.storage.context import read_connection
+
+    with read_connection(storage.engine) as conn:
+        found = find_item(conn, organizer, uid, with_groups=True)
+    return itip.parse(found.text) if found is not None else None
