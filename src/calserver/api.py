@@ -41,6 +41,8 @@ from calserver import calendars, httpauth, settings
 from calserver.errors import CalserverError, Forbidden, InvalidInput, NotFound
 from calserver.feeds import access, links
 from calserver.prefix import base_prefix, origin
+from calserver.scheduling import engine as scheduling_engine
+from calserver.scheduling import invitations
 from calserver.sharing import manage
 from calserver.sharing.levels import GRANT_LEVELS, alias_name
 from calserver.storage import Storage
@@ -243,6 +245,33 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Reset my calendar feeds: every secret URL of yours is replaced",
                 "responses": {**_NO_CONTENT, **_errors(401)},
             }
+        },
+        "/me/invitations": {
+            "get": {
+                "operationId": "list_invitations",
+                "summary": "Meeting invitations waiting for your answer, soonest first",
+                "responses": {
+                    "200": _json(_ref("Invitations"), "Invitations."),
+                    **_errors(401),
+                },
+            }
+        },
+        "/me/meetings": {
+            "get": {
+                "operationId": "list_meetings",
+                "summary": "Meetings you organize that have not ended, with the answers",
+                "responses": {"200": _json(_ref("Meetings"), "Meetings."), **_errors(401)},
+            }
+        },
+        "/me/meetings/{uid}": {
+            "parameters": [_param("uid", "The meeting's UID")],
+            "patch": {
+                "operationId": "patch_meeting",
+                "summary": "Turn e-mail to attendees with an account on or off for a meeting "
+                "you organize (people without an account are always e-mailed)",
+                "requestBody": _body("MeetingInput"),
+                "responses": {**_NO_CONTENT, **_errors(400, 401, 404, 415)},
+            },
         },
         "/other-calendars": {
             "get": {
@@ -550,6 +579,79 @@ OPENAPI: dict[str, Any] = {
                     "color": {"type": "string"},
                     "href": {"type": "string"},
                 },
+            },
+            "Invitation": {
+                "type": "object",
+                "required": [
+                    "uid",
+                    "summary",
+                    "start",
+                    "end",
+                    "organizer",
+                    "calendar",
+                    "href",
+                    "partstat",
+                ],
+                "properties": {
+                    "uid": {"type": "string"},
+                    "summary": {"type": "string"},
+                    "start": {"type": "string", "description": "ISO 8601, the event's zone"},
+                    "end": {"type": "string"},
+                    "organizer": {"type": "string", "description": "e.g. mailto:a@example.org"},
+                    "calendar": {"type": "string", "description": "USER/CAL holding it"},
+                    "href": {"type": "string", "description": "its CalDAV URL"},
+                    "partstat": {"type": "string", "description": "NEEDS-ACTION"},
+                },
+            },
+            "Invitations": {
+                "type": "object",
+                "required": ["invitations"],
+                "properties": {"invitations": {"type": "array", "items": _ref("Invitation")}},
+            },
+            "MeetingAttendee": {
+                "type": "object",
+                "required": ["address", "name", "partstat", "schedule_status", "comment"],
+                "properties": {
+                    "address": {"type": "string"},
+                    "name": {"type": "string"},
+                    "partstat": {
+                        "type": "string",
+                        "description": "NEEDS-ACTION, ACCEPTED, DECLINED, TENTATIVE...",
+                    },
+                    "schedule_status": {
+                        "type": "string",
+                        "description": "RFC 6638 SCHEDULE-STATUS, e.g. 1.2 (delivered)",
+                    },
+                    "comment": {"type": "string", "description": "the reason given, if any"},
+                },
+            },
+            "Meeting": {
+                "type": "object",
+                "required": ["uid", "summary", "start", "end", "calendar", "href", "attendees"],
+                "properties": {
+                    "uid": {"type": "string"},
+                    "summary": {"type": "string"},
+                    "start": {"type": "string"},
+                    "end": {"type": "string"},
+                    "calendar": {"type": "string"},
+                    "href": {"type": "string"},
+                    "attendees": {"type": "array", "items": _ref("MeetingAttendee")},
+                    "email": {
+                        "type": "boolean",
+                        "description": "whether attendees with an account are e-mailed",
+                    },
+                },
+            },
+            "MeetingInput": {
+                "type": "object",
+                "required": ["email"],
+                "additionalProperties": False,
+                "properties": {"email": {"type": "boolean"}},
+            },
+            "Meetings": {
+                "type": "object",
+                "required": ["meetings"],
+                "properties": {"meetings": {"type": "array", "items": _ref("Meeting")}},
             },
         },
     },
@@ -963,6 +1065,26 @@ class Api:
     def op_reset_feeds(self, request: Request) -> Answer:
         access.reset_feeds(self._engine, request.user)
         return Answer(204)
+
+    def op_list_invitations(self, request: Request) -> Answer:
+        found = [
+            {**entry.as_json(), "href": self._href(request, entry.href)}
+            for entry in invitations.pending(self._engine, request.user)
+        ]
+        return Answer(200, {"invitations": found})
+
+    def op_patch_meeting(self, request: Request) -> Answer:
+        scheduling_engine.set_email(
+            self._storage, request.user, request.params["uid"], request.body["email"]
+        )
+        return Answer(204)
+
+    def op_list_meetings(self, request: Request) -> Answer:
+        found = [
+            {**entry.as_json(), "href": self._href(request, entry.href)}
+            for entry in invitations.meetings(self._engine, request.user)
+        ]
+        return Answer(200, {"meetings": found})
 
     def op_list_other_calendars(self, request: Request) -> Answer:
         found = manage.calendars_shared_with(self._engine, request.user)

@@ -4,6 +4,7 @@ Ops (/health, /.health; request metrics when [server] metrics_hosts is set: cals
 -> Front (request hygiene, limits, error boundary)
   -> /.api/v1/: the management JSON API (calserver.api; same auth plugin and storage)
   -> /.feeds/, /.secret/, /.public/: calendar.ics, RSS, public pages (calserver.feeds.web)
+  -> /.invite/: answer links of meeting invitations (calserver.scheduling.web)
   -> CalserverApplication (Radicale 3.9 with calserver's plugins)
        storage = calserver.storage   (SQL, time index, change log)
        auth    = calserver.auth      (users table, argon2, throttling)
@@ -11,6 +12,8 @@ Ops (/health, /.health; request metrics when [server] metrics_hosts is set: cals
        + Apple delegation: caldav-proxy, expand-property, principal search
          (calserver.delegation, the do_* overrides marked "delegation")
        + free/busy availability rules (calserver.freebusy, installed below)
+       + scheduling DAV: principal properties, inbox/outbox, outbox free/busy POST
+         (calserver.scheduling.dav, the lines marked "scheduling")
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 from urllib.parse import unquote, urlparse
@@ -31,8 +35,13 @@ from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
 from calserver import api, db, delegation, freebusy, icsfile, ops, propfind
+from calserver.errors import CalserverError
 from calserver.feeds import web as feeds_web
 from calserver.httpbody import read_body
+from calserver.prefix import base_prefix, origin
+from calserver.scheduling import dav as scheduling_dav
+from calserver.scheduling import engine as scheduling_engine
+from calserver.scheduling import web as invite_web
 from calserver.storage.base import ViewForbidden
 from calserver.storage.context import expand_window, put_body, request_memo, request_method
 
@@ -71,7 +80,12 @@ class CalserverApplication(radicale_app.Application):
         # the proxy properties filled in after Radicale answered
         caller = self._caller(environ, base_prefix, user, user_groups)
         body = read_body(caller.environ)
+        if user and pathutils.strip_path(path).partition("/")[0] == user:
+            # scheduling: the inbox and outbox exist when their owner looks (RFC 6638 2)
+            scheduling_dav.ensure_inbox(self._storage.engine, user)  # type: ignore[attr-defined]
         answer = delegation.propfind_proxy_group(caller, path, body, request_info)
+        if answer is None:  # scheduling: the schedule outbox answers itself
+            answer = scheduling_dav.propfind_outbox(caller, path, body, request_info)
         if answer is not None:
             return answer
         answer = propfind.fast_propfind(
@@ -81,7 +95,9 @@ class CalserverApplication(radicale_app.Application):
             answer = super().do_PROPFIND(
                 environ, base_prefix, path, user, user_groups, request_info
             )
-        return delegation.complete_propfind(caller, path, body, answer, request_info)
+        answer = delegation.complete_propfind(caller, path, body, answer, request_info)
+        # scheduling: principal properties, inbox/outbox resourcetypes (RFC 6638 2)
+        return scheduling_dav.complete_propfind(caller, path, body, answer, request_info)
 
     def do_REPORT(
         self,
@@ -114,7 +130,24 @@ class CalserverApplication(radicale_app.Application):
         status, headers, answer, xml_request = super().do_OPTIONS(
             environ, base_prefix, path, user, user_groups, request_info
         )
-        return status, delegation.announce(headers), answer, xml_request
+        # scheduling: "calendar-auto-schedule" (RFC 6638 2)
+        headers = scheduling_dav.announce(delegation.announce(headers))
+        return status, headers, answer, xml_request
+
+    def do_POST(
+        self,
+        environ: types.WSGIEnviron,
+        base_prefix: str,
+        path: str,
+        user: str,
+        user_groups: set[str],
+        request_info: dict[str, Any],
+    ) -> Any:
+        # scheduling: free/busy requests to the schedule outbox (RFC 6638 5)
+        if scheduling_dav.mailbox(path) is not None:
+            caller = self._caller(environ, base_prefix, user, user_groups)
+            return scheduling_dav.outbox_post(caller, path, request_info)
+        return super().do_POST(environ, base_prefix, path, user, user_groups, request_info)
 
     def do_PROPPATCH(
         self,
@@ -127,7 +160,9 @@ class CalserverApplication(radicale_app.Application):
     ) -> Any:
         # delegation is read-only: proxies follow from grants (calserver share, the API)
         body = read_body(cast(dict[str, Any], environ))
-        if user and delegation.refuses_write(path, body):
+        if user and (
+            delegation.refuses_write(path, body) or scheduling_dav.refuses_proppatch(path, body)
+        ):
             return self._webdav_error_response(
                 403, "D:cannot-modify-protected-property", request_info
             )
@@ -142,8 +177,8 @@ class CalserverApplication(radicale_app.Application):
         user_groups: set[str],
         request_info: dict[str, Any],
     ) -> Any:
-        if user and delegation.refuses_write(path):  # delegation: reserved names
-            return httputils.FORBIDDEN
+        if user and (delegation.refuses_write(path) or scheduling_dav.reserved(path)):
+            return httputils.FORBIDDEN  # delegation, scheduling: reserved names
         return super().do_MKCALENDAR(environ, base_prefix, path, user, user_groups, request_info)
 
     def do_MKCOL(
@@ -155,8 +190,8 @@ class CalserverApplication(radicale_app.Application):
         user_groups: set[str],
         request_info: dict[str, Any],
     ) -> Any:
-        if user and delegation.refuses_write(path):  # delegation: reserved names
-            return httputils.FORBIDDEN
+        if user and (delegation.refuses_write(path) or scheduling_dav.reserved(path)):
+            return httputils.FORBIDDEN  # delegation, scheduling: reserved names
         return super().do_MKCOL(environ, base_prefix, path, user, user_groups, request_info)
 
     def _caller(
@@ -175,6 +210,8 @@ class CalserverApplication(radicale_app.Application):
         user_groups: set[str],
         request_info: dict[str, Any],
     ) -> Any:
+        if user and scheduling_dav.refuses_put(path):
+            return httputils.FORBIDDEN  # scheduling: only the server writes to mailboxes
         body = read_body(cast(dict[str, Any], environ))
         try:
             text: str | None = body.decode("utf-8")
@@ -186,10 +223,24 @@ class CalserverApplication(radicale_app.Application):
             if refusal is not None:
                 return refusal
         token = put_body.set(text)
+        refused = scheduling_engine.refusal.set(None)
+        rewritten = scheduling_engine.rewritten.set(False)
+        replying = scheduling_engine.send_reply.set(_schedule_reply(environ))
         try:
             answer = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
+            refusal = scheduling_engine.refusal.get()
+            changed = scheduling_engine.rewritten.get()
         finally:
             put_body.reset(token)
+            scheduling_engine.refusal.reset(refused)
+            scheduling_engine.rewritten.reset(rewritten)
+            scheduling_engine.send_reply.reset(replying)
+        if refusal is not None:  # scheduling: RFC 6638 3.2.x preconditions
+            return self._scheduling_refusal(refusal, request_info)
+        if changed and isinstance(answer, tuple) and isinstance(answer[1], dict):
+            # RFC 4791 5.3.4 / RFC 6638 3.2: the stored meeting differs from the body
+            # (SEQUENCE, answers, SCHEDULE-STATUS): no ETag, so the client fetches it
+            answer = (answer[0], {k: v for k, v in answer[1].items() if k != "ETag"}, *answer[2:])
         if answer == httputils.BAD_REQUEST:
             # Radicale refuses data it cannot parse or accept with a bare 400; RFC 4791
             # 5.3.2.1 names the precondition that failed.
@@ -205,11 +256,31 @@ class CalserverApplication(radicale_app.Application):
         user_groups: set[str],
         request_info: dict[str, Any],
     ) -> Any:
+        if user and scheduling_dav.mailbox(path) is not None:
+            return httputils.FORBIDDEN  # scheduling: the inbox and outbox are the server's
+        replying = scheduling_engine.send_reply.set(_schedule_reply(environ))
         try:
             return super().do_DELETE(environ, base_prefix, path, user, user_groups, request_info)
         except ViewForbidden:
             # a writer deleting an event they cannot fully see (calserver.sharing)
             return httputils.FORBIDDEN
+        except scheduling_engine.Refused as exc:
+            return self._scheduling_refusal(exc, request_info)
+        finally:
+            scheduling_engine.send_reply.reset(replying)
+
+    def _scheduling_refusal(
+        self, refusal: scheduling_engine.Refused, request_info: dict[str, Any]
+    ) -> Any:
+        """A refused scheduling change: its RFC 6638 precondition (3.2.4.x, e.g.
+        CALDAV:allowed-attendee-scheduling-object-change) with the reason in words."""
+        if not refusal.precondition:
+            body = (refusal.reason + "\n").encode("utf-8")
+            return refusal.status, {"Content-Type": "text/plain; charset=utf-8"}, body, None
+        root = xmlutils.webdav_error(refusal.precondition)
+        ET.SubElement(root, "{urn:calserver}reason").text = refusal.reason
+        headers = {"Content-Type": "text/xml; charset=utf-8"}
+        return refusal.status, headers, self._xml_response(root, request_info), None
 
     def do_MOVE(
         self,
@@ -255,6 +326,11 @@ class CalserverApplication(radicale_app.Application):
         if names <= allowed:
             return None
         return self._webdav_error_response(403, "C:supported-calendar-component", {})
+
+
+def _schedule_reply(environ: Any) -> bool:
+    """RFC 6638 8.1: ``Schedule-Reply: F`` asks for no answer to the organizer."""
+    return str(environ.get("HTTP_SCHEDULE_REPLY", "T")).strip().upper() != "F"
 
 
 class BadRequest(Exception):
@@ -318,16 +394,20 @@ class Front:
         configuration: radicale_config.Configuration,
         management_api: WSGIApp | None = None,
         side_endpoints: WSGIApp | None = None,
+        invitations: WSGIApp | None = None,
     ):
         self._application = application
         self._api = management_api  # /.api/ (calserver.api)
         self._feeds = side_endpoints  # /.feeds/, /.secret/, /.public/ (calserver.feeds)
+        self._invitations = invitations  # /.invite/ (calserver.scheduling.web)
+        self._configuration = configuration
         self._max_content_length = configuration.get("server", "max_content_length")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         token = expand_window.set(None)
         memo = request_memo.set({})
         method = request_method.set(environ.get("REQUEST_METHOD", "").upper())
+        link_base = scheduling_engine.link_base_var.set(self._link_base(environ))
         try:
             try:
                 self._check(environ)
@@ -337,12 +417,14 @@ class Front:
                 return self._api(environ, start_response)
             if self._feeds is not None and feeds_web.owns(environ["PATH_INFO"]):
                 return self._feeds(environ, start_response)
+            if self._invitations is not None and invite_web.owns(environ["PATH_INFO"]):
+                return self._invitations(environ, start_response)
             return self._application(environ, start_response)
         except Exception:
             logger.exception(
                 "unexpected error on %s %r",
                 environ.get("REQUEST_METHOD"),
-                feeds_web.log_path(environ.get("PATH_INFO", "")),  # never a token
+                invite_web.log_path(feeds_web.log_path(environ.get("PATH_INFO", ""))),
             )
             return self._refuse(
                 environ, start_response, "500 Internal Server Error", "internal error"
@@ -351,6 +433,16 @@ class Front:
             expand_window.reset(token)
             request_memo.reset(memo)
             request_method.reset(method)
+            scheduling_engine.link_base_var.reset(link_base)
+
+    def _link_base(self, environ: dict[str, Any]) -> str:
+        """Origin and prefix of the answer links the request's meetings send
+        (calserver.scheduling.links); a bad X-Script-Name is refused later, by whoever
+        reads it."""
+        try:
+            return origin(environ, self._configuration) + base_prefix(environ)
+        except CalserverError:
+            return origin(environ, self._configuration)
 
     def _check(self, environ: dict[str, Any]) -> None:
         path = environ["PATH_INFO"] = _text_path(environ)
@@ -453,5 +545,11 @@ def make_app(
         db.ensure_schema(db.engine_for(configuration))
     application = CalserverApplication(configuration)
     application._storage.warm_up()  # type: ignore[attr-defined]
-    front = Front(application, configuration, api.Api(application), feeds_web.Feeds(application))
+    front = Front(
+        application,
+        configuration,
+        api.Api(application),
+        feeds_web.Feeds(application),
+        invite_web.Invitations(application),
+    )
     return ops.mount(front, configuration)

@@ -73,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("worker", cmd_worker, "send queued email through [smtp] (runs until stopped)")
     p.add_argument("--once", action="store_true", help="send what is due now, then exit")
     command("mail-queue", cmd_mail_queue, "list email not sent yet (waiting or given up)")
+    p = command(
+        "imip-receive",
+        cmd_imip_receive,
+        "apply a meeting answer (iMIP REPLY) e-mailed back; for an MTA pipe",
+    )
+    p.add_argument(
+        "file", metavar="FILE", nargs="?", default="-", help="the message (default: stdin)"
+    )
 
     user = sub.add_parser("user", help="manage user accounts")
     user_sub = user.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -179,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("urls", cmd_urls, "print every URL of a calendar")
     p.add_argument("path", metavar="USER/CAL")
     p.add_argument("--json", action="store_true", help="print a JSON object")
+    p = command("invitations", cmd_invitations, "meeting invitations waiting for USER's answer")
+    p.add_argument("user", metavar="USER")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
     return parser
 
 
@@ -261,6 +272,65 @@ def cmd_mail_queue(cfg: radicale_config.Configuration, args: argparse.Namespace)
             f"{message.id}\t{', '.join(message.recipients)}\t{message.attempts} attempt(s)"
             f"\t{state}\t{message.last_error or '-'}"
         )
+    return EXIT_OK
+
+
+#: sysexits.h codes an MTA understands (Postfix pipe(8), procmail): bad message (bounce),
+#: no such meeting (bounce), try again later (the message stays queued).
+EX_DATAERR, EX_NOUSER, EX_TEMPFAIL = 65, 67, 75
+#: Larger messages are not meeting answers.
+MAX_IMIP_BYTES = 25 * 1024 * 1024
+
+
+def cmd_imip_receive(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    """One e-mailed iTIP REPLY (RFC 6047) applied to the organizer's copy; its From must
+    be the answering attendee. Exit 0 applied, 65 refused, 67 unknown meeting, 75 the
+    database was unreachable (the MTA retries): never a traceback to the MTA."""
+    import email
+    import email.policy
+
+    from sqlalchemy.exc import OperationalError
+
+    from calserver.scheduling import engine, imip
+
+    def refuse(code: int, reason: str) -> int:
+        print(f"calserver imip-receive: {reason}", file=sys.stderr)
+        return code
+
+    try:
+        if args.file == "-":
+            stream = getattr(sys.stdin, "buffer", None)
+            data = (
+                stream.read(MAX_IMIP_BYTES + 1)
+                if stream is not None
+                else sys.stdin.read(MAX_IMIP_BYTES + 1).encode("utf-8", "surrogateescape")
+            )
+        else:
+            with open(args.file, "rb") as f:
+                data = f.read(MAX_IMIP_BYTES + 1)
+    except OSError as exc:
+        return refuse(EX_DATAERR, f"cannot read {args.file}: {exc}")
+    if len(data) > MAX_IMIP_BYTES:
+        return refuse(EX_DATAERR, "the message is too large to be a meeting answer")
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    try:
+        from_address = imip.sender(message)
+        reply = imip.find_itip(message)
+        imip.check_reply(reply, from_address)
+    except imip.Unusable as exc:
+        return refuse(EX_DATAERR, str(exc))
+    try:
+        outcome = engine.apply_reply(_storage(cfg), reply, sender=from_address, via="email")
+    except engine.Refused as exc:
+        return refuse(EX_NOUSER if exc.status == 404 else EX_DATAERR, exc.reason)
+    except OperationalError as exc:
+        return refuse(EX_TEMPFAIL, f"the database is unreachable: {exc.orig}")
+    except Exception as exc:  # the MTA boundary: keep the message queued, say why
+        return refuse(EX_TEMPFAIL, f"internal error: {type(exc).__name__}: {exc}")
+    print(
+        f"{outcome.attendee} answered {outcome.partstat} to {outcome.summary!r} "
+        f"({outcome.uid}) of {outcome.organizer}"
+    )
     return EXIT_OK
 
 
@@ -487,6 +557,26 @@ def calendar_urls(cfg: radicale_config.Configuration, path: str) -> dict[str, st
     from calserver.server import base_url
 
     return urls_of(_storage(cfg), cfg, path, base_url(cfg))
+
+
+def cmd_invitations(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    from calserver.scheduling import invitations
+
+    engine = _engine(cfg)
+    if users.get(engine, args.user) is None:  # an error, not an empty list
+        raise CalserverError(f"no user {args.user!r}")
+    found = invitations.pending(engine, args.user)
+    if args.json:
+        print(json.dumps({"invitations": [i.as_json() for i in found]}, indent=2))
+        return EXIT_OK
+    for invitation in found:
+        print(
+            f"{invitation.start}  {invitation.summary or '(no title)'}  "
+            f"from {invitation.organizer}  ({invitation.href})"
+        )
+    if not found:
+        print(f"no invitations waiting for {args.user}'s answer")
+    return EXIT_OK
 
 
 def cmd_urls(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:

@@ -127,7 +127,7 @@ class Caller:
 # --- small helpers ---------------------------------------------------------------------
 
 
-def _parse(body: bytes) -> ET.Element | None:
+def parse_xml(body: bytes) -> ET.Element | None:
     if not body:
         return None
     try:
@@ -156,7 +156,7 @@ def proxy_group(path: str) -> tuple[str, str] | None:
     return owner, segments[1]
 
 
-def _status(code: int) -> str:
+def status_line(code: int) -> str:
     return xmlutils.make_response(code)
 
 
@@ -167,7 +167,7 @@ def _hrefs(tag: str, caller: Caller, paths: Iterable[str]) -> ET.Element:
     return element
 
 
-def _path_of(href: str, base_prefix: str) -> str | None:
+def path_of(href: str, base_prefix: str) -> str | None:
     """The stripped path an href of this server names, or None."""
     path = unquote(urlsplit(href.strip()).path)
     if base_prefix:
@@ -201,7 +201,7 @@ def _displayname(row: Any) -> str:
 def _requested(body: bytes) -> list[str]:
     """The properties named in a PROPFIND ``<prop>`` (none for allprop / propname:
     caldav-proxy's properties SHOULD NOT be returned by allprop)."""
-    root = _parse(body)
+    root = parse_xml(body)
     if root is None or root.tag != PROPFIND:
         return []
     prop = root.find(PROP)
@@ -238,7 +238,7 @@ def _principal_values(
     return values
 
 
-def _remove(response: ET.Element, tag: str, only_status: int | None = None) -> bool:
+def remove_property(response: ET.Element, tag: str, only_status: int | None = None) -> bool:
     """Remove ``tag`` from every propstat of ``response`` (or only from the one with
     status ``only_status``); whether it was found."""
     found = False
@@ -246,7 +246,7 @@ def _remove(response: ET.Element, tag: str, only_status: int | None = None) -> b
         prop = propstat.find(PROP)
         if prop is None:
             continue
-        if only_status is not None and propstat.findtext(STATUS) != _status(only_status):
+        if only_status is not None and propstat.findtext(STATUS) != status_line(only_status):
             continue
         for child in list(prop):
             if child.tag == tag:
@@ -257,8 +257,8 @@ def _remove(response: ET.Element, tag: str, only_status: int | None = None) -> b
     return found
 
 
-def _add(response: ET.Element, element: ET.Element, code: int) -> None:
-    status = _status(code)
+def add_property(response: ET.Element, element: ET.Element, code: int) -> None:
+    status = status_line(code)
     for propstat in response.findall(PROPSTAT):
         prop = propstat.find(PROP)
         if prop is not None and propstat.findtext(STATUS) == status:
@@ -285,12 +285,12 @@ def complete_propfind(
     names = set(_requested(body)) & (COMPUTED | {DISPLAYNAME})
     if not names:
         return status, headers, content, xml_request
-    root = _parse(content)
+    root = parse_xml(content)
     if root is None:
         return status, headers, content, xml_request
     principals: dict[str, ET.Element] = {}
     for response in root.findall(RESPONSE):
-        found = _path_of(response.findtext(HREF) or "", caller.base_prefix)
+        found = path_of(response.findtext(HREF) or "", caller.base_prefix)
         if found and "/" not in found:
             principals[found] = response
     with read_connection(caller.engine) as conn:
@@ -300,12 +300,12 @@ def complete_propfind(
             if row is None:
                 continue
             for element, code in _principal_values(caller, conn, name, row, names):
-                _remove(response, element.tag)
-                _add(response, element, code)
-            if DISPLAYNAME in names and _remove(response, DISPLAYNAME, only_status=404):
+                remove_property(response, element.tag)
+                add_property(response, element, code)
+            if DISPLAYNAME in names and remove_property(response, DISPLAYNAME, only_status=404):
                 element = ET.Element(DISPLAYNAME)
                 element.text = _displayname(row)
-                _add(response, element, 200)
+                add_property(response, element, 200)
     return status, headers, caller.app._xml_response(root, request_info), xml_request
 
 
@@ -384,13 +384,13 @@ def propfind_proxy_group(
         rights = caller.app._rights.authorization(caller.user, caller.user_groups, f"/{owner}/")
         if "R" not in rights:
             return httputils.NOT_ALLOWED
-        root = _parse(body)
+        root = parse_xml(body)
         top = root[0] if root is not None and root.tag == PROPFIND and len(root) else None
         response = ET.Element(RESPONSE)
         ET.SubElement(response, HREF).text = caller.href(f"{owner}/{group}")
         if top is not None and top.tag == PROPNAME:
             for name in _GROUP_PROPS:
-                _add(response, ET.Element(name), 200)
+                add_property(response, ET.Element(name), 200)
         else:
             wanted = [child.tag for child in top] if top is not None and top.tag == PROP else []
             if top is None or top.tag == ALLPROP:
@@ -399,7 +399,7 @@ def propfind_proxy_group(
                 element, code = _group_value(caller, conn, owner, group, name)
                 if code == 403 and (top is None or top.tag == ALLPROP):
                     continue
-                _add(response, element, code)
+                add_property(response, element, code)
     multistatus = ET.Element(MULTISTATUS)
     multistatus.append(response)
     headers = announce(
@@ -422,7 +422,7 @@ def refuses_write(path: str, body: bytes = b"") -> bool:
     segments = pathutils.strip_path(path).split("/")
     if len(segments) != 1 or not segments[0]:
         return False
-    root = _parse(body)
+    root = parse_xml(body)
     if root is None:
         return False
     return any(element.tag in COMPUTED for element in root.iter())
@@ -437,7 +437,7 @@ def report(caller: Caller, path: str, depth: str, request_info: dict[str, Any]) 
     body = read_body(caller.environ)
     if not any(name in body for name in _REPORT_NAMES):
         return None  # calendar-query, multiget, sync-collection: parsed once, by Radicale
-    root = _parse(body)
+    root = parse_xml(body)
     if root is None or root.tag not in REPORTS:
         return None
     if not caller.user:
@@ -490,7 +490,7 @@ def _internal_propfind(caller: Caller, path: str, names: list[str], depth: str =
 def _error_response(href: str, code: int) -> ET.Element:
     response = ET.Element(RESPONSE)
     ET.SubElement(response, HREF).text = href
-    ET.SubElement(response, STATUS).text = _status(code)
+    ET.SubElement(response, STATUS).text = status_line(code)
     return response
 
 
@@ -515,7 +515,7 @@ class Expansion:
         status, _headers, content, _xml = _internal_propfind(
             self._caller, path, list(wanted) or [RESOURCETYPE], "1" if depth == "1" else "0"
         )
-        root = _parse(content) if status == 207 and isinstance(content, bytes) else None
+        root = parse_xml(content) if status == 207 and isinstance(content, bytes) else None
         if root is None:
             return cast(tuple[Any, ...], (status, _headers, content, _xml))
         responses = root.findall(RESPONSE)
@@ -535,7 +535,7 @@ class Expansion:
             if child.tag != HREF:
                 continue
             href = (child.text or "").strip()
-            target = _path_of(href, self._caller.base_prefix)
+            target = path_of(href, self._caller.base_prefix)
             self._count += 1
             if target is None:
                 replacement = _error_response(href, 404)
@@ -635,11 +635,11 @@ def principal_property_search(caller: Caller, path: str, root: ET.Element) -> ET
         if not wanted:
             response = ET.Element(RESPONSE)
             ET.SubElement(response, HREF).text = caller.href(name)
-            ET.SubElement(response, STATUS).text = _status(200)
+            ET.SubElement(response, STATUS).text = status_line(200)
             multistatus.append(response)
             continue
         status, _headers, content, _xml = _internal_propfind(caller, name, wanted)
-        answer = _parse(content) if status == 207 and isinstance(content, bytes) else None
+        answer = parse_xml(content) if status == 207 and isinstance(content, bytes) else None
         if answer is not None:
             multistatus.extend(answer.findall(RESPONSE))
     if len(found) > MAX_SEARCH_RESULTS:
