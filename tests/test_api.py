@@ -180,7 +180,7 @@ def test_the_document_lists_every_route_the_dispatcher_knows(client: Client) -> 
     assert handlers == {route.operation_id for route in api.routes()}
     # and over HTTP every documented operation reaches its handler
     samples = {"owner": "alice", "calendar": "nothing", "grantee": "bob"}
-    samples.update({"group": "nogroup", "member": "bob"})
+    samples.update({"group": "nogroup", "member": "bob", "uid": "no-meeting"})
     for method, template in sorted(documented):
         names = [part[1:-1] for part in template.split("/") if part.startswith("{")]
         body: Any = NOBODY

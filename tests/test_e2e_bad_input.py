@@ -391,7 +391,10 @@ def test_odd_paths_never_500_and_stay_in_the_users_home(
     assert reply.status < 500
     assert "Concert" not in reply.text
     bob_home = propfind(server, "/bob/", ["D:resourcetype"], depth="1", user="bob")
-    assert sorted(responses(bob_home)) == ["/bob/", bob_calendar]
+    # beside the calendar: the schedule inbox and outbox (RFC 6638 2.1, 2.2)
+    assert sorted(responses(bob_home)) == sorted(
+        ["/bob/", bob_calendar, "/bob/inbox/", "/bob/outbox/"]
+    )
     assert send(server, "GET", bob_calendar + "secret.ics", user="bob").status == 200
 
 

@@ -110,7 +110,9 @@ def event_text(uid: str, summary: str | None = None) -> str:
         f"SUMMARY:{summary or 'Title ' + uid}\r\nDESCRIPTION:secret {uid}\r\n"
         f"LOCATION:secret room {uid}\r\nCATEGORIES:secret-category\r\n"
         "ORGANIZER;CN=Alice Secret:mailto:alice@example.org\r\n"
-        "ATTENDEE;CN=Bob Secret;PARTSTAT=ACCEPTED:mailto:bob@example.org\r\n"
+        # SCHEDULE-AGENT=CLIENT (RFC 6638 7.1): a meeting the server does not schedule,
+        # so its text is stored as sent (these tests are about what viewers see)
+        "ATTENDEE;CN=Bob Secret;PARTSTAT=ACCEPTED;SCHEDULE-AGENT=CLIENT:mailto:bob@example.org\r\n"
         f"X-SECRET-NOTE:secret x {uid}\r\n{extra}"
         "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT10M\r\nDESCRIPTION:secret alarm\r\n"
         "END:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"

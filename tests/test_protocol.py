@@ -581,7 +581,8 @@ def test_hostile_paths_get_4xx_never_500_and_touch_no_other_user(
     assert stored_hrefs(engine) == {"b.ics"}
     with engine.connect() as conn:
         paths = set(conn.execute(select(collections.c.path)).scalars())
-    assert paths - {""} == {"alice", "alice/cal", "bob", "bob/cal"}
+    # the inboxes are the server's (RFC 6638 2.2), made when their owner looks
+    assert paths - {"", "alice/inbox", "bob/inbox"} == {"alice", "alice/cal", "bob", "bob/cal"}
 
 
 def test_overlong_uid_is_4xx_not_500(cal: WSGIClient, engine: Any) -> None:
