@@ -800,6 +800,22 @@ def on_store(
         raise Refused(f"cannot read the meeting: {exc}", status=400) from exc
 
 
+def _involves(conn: Connection, principal: str, *texts: str | None) -> bool:
+    """Whether ``principal`` can be the organizer or an attendee of these texts: one of
+    their addresses appears in them (unfolded, RFC 5545 3.1). Most events stored with
+    an ORGANIZER are invitations from elsewhere copied in: they are not parsed."""
+    needles = [f"/{principal}/".lower()]
+    needles += [addresses.email_of(a) for a in addresses.user_addresses(conn, principal)]
+    for text in texts:
+        if text is None:
+            continue
+        unfolded = text.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "")
+        lowered = unfolded.lower()
+        if any(needle and needle in lowered for needle in needles):
+            return True
+    return False
+
+
 def _on_store(
     storage: Any,
     conn: Connection,
@@ -809,6 +825,8 @@ def _on_store(
     actor: str,
 ) -> str | None:
     principal = _principal_of(collection_path, actor)
+    if not _involves(conn, principal, old_text, new_text):
+        return None
     new = itip.parse(new_text)
     old = itip.parse(old_text) if old_text else None
     role_source = old if old is not None and itip.organizer(old) else new
@@ -868,6 +886,8 @@ def _on_delete(
     storage: Any, conn: Connection, collection_path: str, old_text: str, actor: str
 ) -> None:
     principal = _principal_of(collection_path, actor)
+    if not _involves(conn, principal, old_text):
+        return
     old = itip.parse(old_text)
     org = itip.organizer(old)
     if not org:
