@@ -14,12 +14,15 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import icalendar
 from sqlalchemy import Connection, delete, select
+from sqlalchemy.exc import DBAPIError
 
 from calserver.db.models import MAILBOXES, collections, group_members, groups, items, users
 from calserver.scheduling import addresses, itip
@@ -783,21 +786,38 @@ def on_store(
     old_text: str | None,
     new_text: str,
     actor: str,
+    reread: Callable[[], str | None] | None = None,
 ) -> str | None:
     """Called in the write of a PUT; the text to store instead, or None. A meeting the
-    engine cannot take apart is refused (400) with nothing written, never a 500."""
+    engine cannot take apart is refused (400) with nothing written, never a 500.
+    ``reread`` gives the stored text again once the scheduling lock is held (another
+    request's scheduling may have changed it since ``old_text`` was read)."""
     if not (_may_schedule(old_text) or _may_schedule(new_text)):
         return None
     if collection_path.rpartition("/")[2] in RESERVED:
         return None
     try:
         with conn.begin_nested():
-            return _on_store(storage, conn, collection_path, old_text, new_text, actor)
-    except Refused:
+            return _on_store(storage, conn, collection_path, old_text, new_text, actor, reread)
+    except (Refused, DBAPIError):
         raise
     except Exception as exc:
         logger.warning("cannot schedule a meeting in %r", collection_path, exc_info=True)
         raise Refused(f"cannot read the meeting: {exc}", status=400) from exc
+
+
+#: The PostgreSQL advisory lock every scheduling write takes. A meeting's writes cross
+#: calendars (the organizer's request writes the attendees' copies, an attendee's the
+#: organizer's copy) without their per-calendar locks, so two such transactions could
+#: wait for each other's rows (a deadlock) or insert the same copy twice; one lock for
+#: all scheduling keeps them in a line. SQLite has one writer at a time anyway.
+SCHEDULING_LOCK = "calserver:scheduling"
+
+
+def _serialise(conn: Connection) -> None:
+    from calserver import db
+
+    db.advisory_lock(conn, SCHEDULING_LOCK)
 
 
 def _involves(conn: Connection, principal: str, *texts: str | None) -> bool:
@@ -823,10 +843,14 @@ def _on_store(
     old_text: str | None,
     new_text: str,
     actor: str,
+    reread: Callable[[], str | None] | None,
 ) -> str | None:
     principal = _principal_of(collection_path, actor)
     if not _involves(conn, principal, old_text, new_text):
         return None
+    _serialise(conn)
+    if reread is not None:
+        old_text = reread()
     new = itip.parse(new_text)
     old = itip.parse(old_text) if old_text else None
     role_source = old if old is not None and itip.organizer(old) else new
@@ -867,7 +891,12 @@ def _has_groups(calendar: Any) -> bool:
 
 
 def on_delete(
-    storage: Any, conn: Connection, collection_path: str, old_text: str, actor: str
+    storage: Any,
+    conn: Connection,
+    collection_path: str,
+    old_text: str,
+    actor: str,
+    reread: Callable[[], str | None] | None = None,
 ) -> None:
     """Called in the write of a DELETE of one item. The item goes even when the engine
     cannot take it apart (logged; nothing of the engine's is written then)."""
@@ -875,19 +904,29 @@ def on_delete(
         return
     try:
         with conn.begin_nested():
-            _on_delete(storage, conn, collection_path, old_text, actor)
-    except Refused:
+            _on_delete(storage, conn, collection_path, old_text, actor, reread)
+    except (Refused, DBAPIError):
         raise
     except Exception:
         logger.warning("cannot schedule the deletion in %r", collection_path, exc_info=True)
 
 
 def _on_delete(
-    storage: Any, conn: Connection, collection_path: str, old_text: str, actor: str
+    storage: Any,
+    conn: Connection,
+    collection_path: str,
+    old_text: str,
+    actor: str,
+    reread: Callable[[], str | None] | None,
 ) -> None:
     principal = _principal_of(collection_path, actor)
     if not _involves(conn, principal, old_text):
         return
+    _serialise(conn)
+    fresh = reread() if reread is not None else old_text
+    if fresh is None:  # deleted meanwhile: Radicale answers 404
+        return
+    old_text = fresh
     old = itip.parse(old_text)
     org = itip.organizer(old)
     if not org:
@@ -901,10 +940,14 @@ def _on_delete(
 # --- answers from outside CalDAV: e-mail and links -------------------------------------
 
 
-def _in_transaction(storage: Any) -> Any:
+@contextmanager
+def _in_transaction(storage: Any) -> Iterator[Connection]:
+    """A write transaction of its own (or the request's), scheduling serialised."""
     from calserver.storage.context import write_scope
 
-    return write_scope(storage.engine)
+    with write_scope(storage.engine) as conn:
+        _serialise(conn)
+        yield conn
 
 
 def apply_reply(storage: Any, reply: Any, *, sender: str | None, via: str) -> ReplyOutcome:

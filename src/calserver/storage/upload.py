@@ -240,7 +240,14 @@ class UploadMixin(CollectionBase):
             return None
         return scope.user
 
-    def _schedule_store(self, conn: Connection, old_text: str | None, text: str) -> str | None:
+    def _text_at(self, conn: Connection, href: str) -> str | None:
+        return conn.execute(
+            select(items.c.text).where(items.c.collection_id == self.id, items.c.href == href)
+        ).scalar()
+
+    def _schedule_store(
+        self, conn: Connection, href: str, old_text: str | None, text: str
+    ) -> str | None:
         actor = self._scheduling()
         if actor is None:
             return None
@@ -248,7 +255,15 @@ class UploadMixin(CollectionBase):
 
         target = self._view.target if self._view is not None else self.path
         try:
-            stored = engine.on_store(self._storage, conn, target, old_text, text, actor)
+            stored = engine.on_store(
+                self._storage,
+                conn,
+                target,
+                old_text,
+                text,
+                actor,
+                lambda: self._text_at(conn, href),
+            )
         except engine.Refused as exc:
             engine.refusal.set(exc)
             raise
@@ -262,14 +277,14 @@ class UploadMixin(CollectionBase):
             return
         from calserver.scheduling import engine
 
-        old_text = conn.execute(
-            select(items.c.text).where(items.c.collection_id == self.id, items.c.href == href)
-        ).scalar()
+        old_text = self._text_at(conn, href)
         if old_text is None:
             return
         target = self._view.target if self._view is not None else self.path
         try:
-            engine.on_delete(self._storage, conn, target, old_text, actor)
+            engine.on_delete(
+                self._storage, conn, target, old_text, actor, lambda: self._text_at(conn, href)
+            )
         except engine.Refused as exc:
             engine.refusal.set(exc)
             raise
@@ -299,13 +314,17 @@ class UploadMixin(CollectionBase):
                 old = conn.execute(
                     select(items).where(items.c.collection_id == cid, items.c.href == href)
                 ).first()
-                scheduled = self._schedule_store(conn, old.text if old else None, row["text"])
+                scheduled = self._schedule_store(conn, href, old.text if old else None, row["text"])
                 if scheduled is not None:
                     item = radicale_item.Item(collection_path=self.path, text=scheduled)
                     row, spans = item_row(self._storage, cid, href, item)
                 if old is not None:
                     old_item = self._make_item(old)
-                    conn.execute(delete(items).where(items.c.id == old.id))
+                    # by name: a meeting's row may have been rewritten by another
+                    # request's scheduling since it was read (calserver.scheduling)
+                    conn.execute(
+                        delete(items).where(items.c.collection_id == cid, items.c.href == href)
+                    )
                 insert_items(conn, cid, [(row, spans)])
                 revision = bump_revision(conn, cid)
                 log_changes(conn, cid, revision, [href], deleted=False)
