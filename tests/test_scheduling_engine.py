@@ -348,3 +348,16 @@ def test_organizer_turns_email_off_for_one_meeting_through_the_api(server: LiveS
     assert send(server, "PATCH", path, '{"email": true}', json_headers).status == 204
     listed = json.loads(send(server, "GET", "/.api/v1/me/meetings").body)["meetings"]
     assert [m["email"] for m in listed if m["uid"] == uid] == [True]
+
+
+def test_a_folded_organizer_line_is_still_the_organizer(server: LiveServer) -> None:
+    for user in ("alice", "bob"):
+        ensure_calendar(server, user)
+    uid = str(uuid.uuid4())
+    body = meeting(uid, "mailto:bob@example.org").replace(
+        "ORGANIZER;CN=Alice:mailto:alice@example.org",
+        "ORGANIZER;CN=Alice:mailto:ali\r\n ce@example.org",  # RFC 5545 3.1 folding
+    )
+    assert send(server, "PUT", f"/alice/calendar/{uid}.ics", body).status == 201
+    copy = get(server, f"/bob/calendar/{uid}.ics", "bob")
+    assert copy is not None and partstats(copy)["mailto:bob@example.org"][0] == "NEEDS-ACTION"
