@@ -21,12 +21,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import icalendar
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
 from calserver.db.models import MAILBOXES, collections, group_members, groups, items, users
 from calserver.scheduling import addresses, itip
-from calserver.storage.upload import bump_revision, insert_collection
+from calserver.storage.upload import (
+    bump_revision,
+    insert_collection,
+    item_row,
+    remove_item,
+    replace_item,
+)
 
 logger = logging.getLogger("calserver")
 
@@ -167,25 +173,12 @@ def _write(
     a PUT would (``calserver.storage.upload``)."""
     from radicale import item as radicale_item
 
-    from calserver.storage.upload import insert_items, item_row, log_changes
-
-    item = radicale_item.Item(collection_path=path, text=text)
-    row, spans = item_row(storage, collection_id, href, item)
+    row, spans = item_row(
+        storage, collection_id, href, radicale_item.Item(collection_path=path, text=text)
+    )
     if uid is not None:
         row["uid"] = uid
-    conn.execute(delete(items).where(items.c.collection_id == collection_id, items.c.href == href))
-    insert_items(conn, collection_id, [(row, spans)])
-    log_changes(conn, collection_id, bump_revision(conn, collection_id), [href], deleted=False)
-
-
-def _remove(conn: Connection, collection_id: int, href: str) -> None:
-    from calserver.storage.upload import log_changes
-
-    gone = conn.execute(
-        delete(items).where(items.c.collection_id == collection_id, items.c.href == href)
-    ).rowcount
-    if gone:
-        log_changes(conn, collection_id, bump_revision(conn, collection_id), [href], deleted=True)
+    replace_item(conn, collection_id, href, (row, spans))
 
 
 def _homes(conn: Connection, user: str, with_groups: bool) -> list[str]:
@@ -244,7 +237,7 @@ def _to_inbox(storage: Any, conn: Connection, user: str, itip_cal: Any, who: str
     else:
         href = f"{base}-{method}.ics"
         for old in ("request", "cancel"):
-            _remove(conn, cid, f"{base}-{old}.ics")
+            remove_item(conn, cid, f"{base}-{old}.ics")
     # several messages of one meeting share its UID: the inbox keeps them by name only
     _write(storage, conn, cid, f"{user}/{INBOX}", href, itip.serialize(itip_cal), uid="")
 
@@ -423,7 +416,7 @@ def _uninvite(meeting: Meeting, attendee: Any) -> None:
         return
     found = find_item(meeting.conn, person.name, meeting.uid)
     if found is not None:
-        _remove(meeting.conn, found.collection_id, found.href)
+        remove_item(meeting.conn, found.collection_id, found.href)
 
 
 def _organize(
@@ -529,7 +522,7 @@ def _cancel(storage: Any, conn: Connection, principal: str, address: str, old: A
         if person is not None and person.name != principal:
             found = find_item(conn, person.name, meeting.uid)
             if found is not None:
-                _remove(conn, found.collection_id, found.href)
+                remove_item(conn, found.collection_id, found.href)
             _to_inbox(storage, conn, person.name, message)
             if person.email and not meeting.email_off:
                 _mail(conn, meeting.notice("CANCEL", message, person.email, name))

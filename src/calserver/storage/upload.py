@@ -183,6 +183,34 @@ def insert_items(
         conn.execute(insert(instances), instance_rows)
 
 
+def replace_item(
+    conn: Connection,
+    collection_id: int,
+    href: str,
+    row: tuple[dict[str, Any], list[tuple[int, int]]],
+) -> int:
+    """Store one item row at ``href``, replacing what is there (by name: another
+    request's scheduling may have rewritten it since it was read), and log the change;
+    the collection's new revision."""
+    conn.execute(delete(items).where(items.c.collection_id == collection_id, items.c.href == href))
+    insert_items(conn, collection_id, [row])
+    revision = bump_revision(conn, collection_id)
+    log_changes(conn, collection_id, revision, [href], deleted=False)
+    return revision
+
+
+def remove_item(conn: Connection, collection_id: int, href: str) -> int | None:
+    """Delete the item at ``href`` and log it; the new revision, None if there was none."""
+    result = conn.execute(
+        delete(items).where(items.c.collection_id == collection_id, items.c.href == href)
+    )
+    if result.rowcount == 0:
+        return None
+    revision = bump_revision(conn, collection_id)
+    log_changes(conn, collection_id, revision, [href], deleted=True)
+    return revision
+
+
 def safe_href_for(uid: str, taken: set[str]) -> str:
     """The name Radicale's file storage would give an imported item (UID + .ics)."""
     from radicale import pathutils
@@ -320,14 +348,7 @@ class UploadMixin(CollectionBase):
                     row, spans = item_row(self._storage, cid, href, item)
                 if old is not None:
                     old_item = self._make_item(old)
-                    # by name: a meeting's row may have been rewritten by another
-                    # request's scheduling since it was read (calserver.scheduling)
-                    conn.execute(
-                        delete(items).where(items.c.collection_id == cid, items.c.href == href)
-                    )
-                insert_items(conn, cid, [(row, spans)])
-                revision = bump_revision(conn, cid)
-                log_changes(conn, cid, revision, [href], deleted=False)
+                revision = replace_item(conn, cid, href, (row, spans))
         except IntegrityError as exc:
             raise ValueError(f"cannot store {href!r}: UID {item.uid!r} is in use") from exc
         self._state.revision = revision
@@ -349,11 +370,7 @@ class UploadMixin(CollectionBase):
         with write_scope(self._storage.engine) as conn:
             self.check_write(conn, href)
             self._schedule_delete(conn, href)
-            result = conn.execute(
-                delete(items).where(items.c.collection_id == cid, items.c.href == href)
-            )
-            if result.rowcount == 0:
+            revision = remove_item(conn, cid, href)
+            if revision is None:
                 raise radicale_storage.ComponentNotFoundError(href)
-            revision = bump_revision(conn, cid)
-            log_changes(conn, cid, revision, [href], deleted=True)
         self._state.revision = revision
