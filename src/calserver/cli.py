@@ -320,7 +320,7 @@ def cmd_imip_receive(cfg: radicale_config.Configuration, args: argparse.Namespac
     except imip.Unusable as exc:
         return refuse(EX_DATAERR, str(exc))
     try:
-        outcome = engine.apply_reply(_storage(cfg), reply, sender=from_address, via="email")
+        outcome = engine.apply_reply(_storage(cfg), reply, sender=from_address)
     except engine.Refused as exc:
         return refuse(EX_NOUSER if exc.status == 404 else EX_DATAERR, exc.reason)
     except OperationalError as exc:

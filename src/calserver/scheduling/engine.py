@@ -24,6 +24,7 @@ import icalendar
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
+from calserver import icsfile
 from calserver.db.models import MAILBOXES, collections, group_members, groups, items, users
 from calserver.scheduling import addresses, itip
 from calserver.storage.upload import (
@@ -40,11 +41,6 @@ INBOX = "inbox"
 OUTBOX = "outbox"
 #: Names the server keeps in every home (RFC 6638 2.2 / 2.1).
 RESERVED = MAILBOXES
-
-#: Answer links stay valid this long after the meeting ends, and never longer than
-#: LINK_MAX_DAYS after they were sent.
-LINK_GRACE_DAYS = 7
-LINK_MAX_DAYS = 400
 
 #: Most attendees a meeting may invite (RFC 4791 5.2.9 and 5.3.2.1,
 #: CALDAV:max-attendees-per-instance): each costs a lookup, a copy or an e-mail.
@@ -91,20 +87,26 @@ def link_base() -> str:
     return link_base_var.get()
 
 
+def _create_calendar(conn: Connection, path: str, name: str, components: str) -> int:
+    """A calendar collection the server makes in a home (created too when missing)."""
+    home = path.partition("/")[0]
+    if conn.execute(select(collections.c.id).where(collections.c.path == home)).first() is None:
+        insert_collection(conn, home, "")
+    props = {
+        "tag": "VCALENDAR",
+        "D:displayname": name,
+        "C:supported-calendar-component-set": components,
+    }
+    return insert_collection(conn, path, home, "VCALENDAR", json.dumps(props, sort_keys=True))
+
+
 def ensure_inbox(conn: Connection, user: str) -> int:
     """The id of ``user``'s schedule inbox (RFC 6638 2.2), created when missing."""
     path = f"{user}/{INBOX}"
     found = conn.execute(select(collections.c.id).where(collections.c.path == path)).scalar()
     if found is not None:
         return int(found)
-    if conn.execute(select(collections.c.id).where(collections.c.path == user)).first() is None:
-        insert_collection(conn, user, "")
-    props = {
-        "tag": "VCALENDAR",
-        "D:displayname": "Inbox",
-        "C:supported-calendar-component-set": "VEVENT,VTODO",
-    }
-    return insert_collection(conn, path, user, "VCALENDAR", json.dumps(props, sort_keys=True))
+    return _create_calendar(conn, path, "Inbox", "VEVENT,VTODO")
 
 
 def _supports_events(props: dict[str, str]) -> bool:
@@ -134,15 +136,7 @@ def default_calendar(conn: Connection, user: str) -> str:
     if found is not None:
         return found
     path = f"{user}/calendar"
-    if conn.execute(select(collections.c.id).where(collections.c.path == user)).first() is None:
-        insert_collection(conn, user, "")
-    props = {
-        "tag": "VCALENDAR",
-        "D:displayname": "Calendar",
-        "C:supported-calendar-component-set": "VEVENT,VTODO,VJOURNAL",
-    }
-    cid = insert_collection(conn, path, user, "VCALENDAR", json.dumps(props, sort_keys=True))
-    bump_revision(conn, cid)
+    bump_revision(conn, _create_calendar(conn, path, "Calendar", "VEVENT,VTODO,VJOURNAL"))
     return path
 
 
@@ -319,12 +313,14 @@ def _copy_for(meeting: Meeting, previous: str | None) -> str:
     return itip.serialize(calendar)
 
 
-def _expiry(calendar: Any) -> int:
-    now = int(time.time())
+def _last_end(calendar: Any, now: float) -> float | None:
+    """When the meeting's last instance ends, for an answer link's expiry
+    (``links.expiry``): None for a recurring one; a day late (floating and all-day
+    times), and never before ``now``."""
     latest = now
     for component in itip.components(calendar):
         if component.get("RRULE") is not None or component.get("RDATE") is not None:
-            return now + LINK_MAX_DAYS * 86400
+            return None
         for name in ("DTEND", "DUE", "DTSTART"):
             value = component.get(name)
             if value is not None:
@@ -335,23 +331,23 @@ def _expiry(calendar: Any) -> int:
                     moment = moment.replace(tzinfo=dt.UTC)
                 latest = max(latest, int(moment.timestamp()) + 86400)
                 break
-    return min(latest + LINK_GRACE_DAYS * 86400, now + LINK_MAX_DAYS * 86400)
+    return latest
 
 
 def _answer_links(meeting: Meeting, attendee: str) -> dict[str, str]:
     from calserver import keys
     from calserver.scheduling import links
 
-    base = link_base() or _configured_base(meeting.storage)
+    now = int(time.time())
     token = links.make(
         keys.server_key(meeting.storage.configuration),
         organizer=meeting.principal,
         uid=meeting.uid,
         attendee=itip.normal(attendee),
         sequence=itip.sequence(meeting.calendar),
-        expires=_expiry(meeting.calendar),
+        expires=links.expiry(_last_end(meeting.calendar, now), now),
     )
-    return {answer: f"{base}/.invite/{token}?answer={answer.lower()}" for answer in itip.ANSWERS}
+    return links.answer_urls(link_base() or _configured_base(meeting.storage), token)
 
 
 def _configured_base(storage: Any) -> str:
@@ -360,7 +356,7 @@ def _configured_base(storage: Any) -> str:
     return base_url(storage.configuration)
 
 
-def _invite(meeting: Meeting, attendee: Any, *, changed: bool, previous: Stored | None) -> str:
+def _invite(meeting: Meeting, attendee: Any, *, changed: bool) -> str:
     """Send the meeting to one attendee (RFC 6638 3.2.2.1, RFC 6047 for someone without
     an account); their SCHEDULE-STATUS in the organizer's copy."""
     conn = meeting.conn
@@ -368,7 +364,7 @@ def _invite(meeting: Meeting, attendee: Any, *, changed: bool, previous: Stored 
     name = _cn(attendee)
     request = itip.request(meeting.calendar)
     if person is not None and person.name != meeting.principal:
-        _deliver_copy(meeting, person.name, previous)
+        _deliver_copy(meeting, person.name)
         _to_inbox(meeting.storage, conn, person.name, request)
         if person.email and not meeting.email_off:
             _mail(conn, meeting.notice("REQUEST", request, person.email, name, changed=changed))
@@ -390,19 +386,20 @@ def _invite(meeting: Meeting, attendee: Any, *, changed: bool, previous: Stored 
     return "1.1"
 
 
-def _deliver_copy(meeting: Meeting, user: str, previous: Stored | None) -> None:
+def _deliver_copy(meeting: Meeting, user: str) -> None:
     conn = meeting.conn
-    found = previous if previous is not None else find_item(conn, user, meeting.uid)
+    found = find_item(conn, user, meeting.uid)
     if found is None:
         path = default_calendar(conn, user)
+        collection_id = _collection_id(conn, path)
         from calserver.storage.upload import safe_href_for
 
         taken = set(
             conn.execute(
-                select(items.c.href).where(items.c.collection_id == _collection_id(conn, path))
+                select(items.c.href).where(items.c.collection_id == collection_id)
             ).scalars()
         )
-        found = Stored(_collection_id(conn, path), path, safe_href_for(meeting.uid, taken), "")
+        found = Stored(collection_id, path, safe_href_for(meeting.uid, taken), "")
     text = _copy_for(meeting, found.text or None)
     if text != found.text:
         _write(meeting.storage, conn, found.collection_id, found.path, found.href, text)
@@ -464,13 +461,11 @@ def _organize(
     statuses: dict[str, str] = {}
     for normal_address, attendee in now.items():
         if normal_address not in before or significant:
-            statuses[normal_address] = _invite(
-                meeting, attendee, changed=normal_address in before, previous=None
-            )
+            statuses[normal_address] = _invite(meeting, attendee, changed=normal_address in before)
         else:
             person = addresses.user_for(conn, str(attendee))
             if person is not None and person.name != principal:
-                _deliver_copy(meeting, person.name, None)
+                _deliver_copy(meeting, person.name)
     for _key, _component, attendee in itip.iter_answers(new):
         status = statuses.get(itip.normal(str(attendee)))
         if status is not None:
@@ -564,7 +559,6 @@ def _apply_answers(
     answers: dict[str, str],
     comment: str,
     *,
-    via: str,
     answering_user: str | None = None,
 ) -> ReplyOutcome:
     """An attendee's answers reach the organizer (RFC 6638 3.2.2.x, RFC 5546 3.2.3):
@@ -611,7 +605,7 @@ def _apply_answers(
         person = addresses.user_for(conn, str(attendee))
         if person is None or person.name in (organizer, answering_user):
             continue
-        _deliver_copy(meeting, person.name, None)
+        _deliver_copy(meeting, person.name)
     return ReplyOutcome(
         organizer,
         meeting.uid,
@@ -713,10 +707,9 @@ def _attend(storage: Any, conn: Connection, me: str, old: Any | None, new: Any |
     if not send_reply.get():
         return
     before = itip.answers_of(reference, me_address) if reference is not None else {}
-    if new is None:
-        answers = {k: "DECLINED" for k in (before or {"": "DECLINED"})}
-        if "" in answers:
-            answers = {"": "DECLINED"}
+    if new is None:  # the whole meeting, or each instance they attend without a master
+        keys = before if before and "" not in before else [""]
+        answers = {k: "DECLINED" for k in keys}
         comment = ""
     else:
         mine = itip.answers_of(new, me_address)
@@ -736,7 +729,6 @@ def _attend(storage: Any, conn: Connection, me: str, old: Any | None, new: Any |
             me_address,
             answers,
             comment,
-            via="caldav",
             answering_user=me,
         )
         return
@@ -822,8 +814,7 @@ def _involves(conn: Connection, principal: str, *texts: str | None) -> bool:
     for text in texts:
         if text is None:
             continue
-        unfolded = text.replace("\r\n ", "").replace("\r\n\t", "").replace("\n ", "")
-        lowered = unfolded.lower()
+        lowered = "\n".join(icsfile.unfold(text)).lower()
         if any(needle and needle in lowered for needle in needles):
             return True
     return False
@@ -943,7 +934,7 @@ def _in_transaction(storage: Any) -> Iterator[Connection]:
         yield conn
 
 
-def apply_reply(storage: Any, reply: Any, *, sender: str | None, via: str) -> ReplyOutcome:
+def apply_reply(storage: Any, reply: Any, *, sender: str | None) -> ReplyOutcome:
     """A METHOD:REPLY from an attendee (RFC 5546 3.2.3; by e-mail, RFC 6047 3) applied
     to the organizer's copy. Refused: an unknown meeting (404), a sender who is not the
     answering attendee or an attendee not invited (403), an answer to an older version
@@ -983,18 +974,14 @@ def apply_reply(storage: Any, reply: Any, *, sender: str | None, via: str) -> Re
                     raise Refused(f"unknown answer {answer!r}", status=400)
                 answers[itip.key(component)] = answer
             comment = comment or itip.text(component, "COMMENT")
-        address = itip.find(itip.components(current)[0], attendee)
-        exact = str(address) if address is not None else attendee
         return _apply_answers(
             storage,
             conn,
             found[0],
             found[1],
-            exact,
+            str(_attendee_in(current, attendee)),
             answers,
             comment,
-            via=via,
-            answering_user=None,
         )
 
 
@@ -1018,21 +1005,19 @@ def answer_by_link(
         current = itip.parse(found.text)
         if sequence < itip.sequence(current):
             raise Refused("this invitation was updated since; use the newest one", status=409)
-        if itip.find(itip.components(current)[0], attendee) is None and not any(
-            itip.find(c, attendee) is not None for c in itip.components(current)
-        ):
+        invited = itip.answers_of(current, attendee)
+        if not invited:
             raise Refused("you are no longer invited to this meeting", status=404)
+        # the whole meeting: the master when there is one, else each instance
+        keys = [""] if "" in itip.by_key(current) else list(invited)
         return _apply_answers(
             storage,
             conn,
             organizer,
             found,
             str(_attendee_in(current, attendee)),
-            {"": partstat.upper()}
-            if "" in itip.by_key(current)
-            else {k: partstat.upper() for k in itip.answers_of(current, attendee)},
+            {k: partstat.upper() for k in keys},
             comment,
-            via="link",
         )
 
 
@@ -1044,12 +1029,10 @@ def set_email(storage: Any, organizer: str, uid: str, on: bool) -> None:
 
     with _in_transaction(storage) as conn:
         found = find_item(conn, organizer, uid, with_groups=True)
-        calendar = itip.parse(found.text) if found is not None else None
-        if (
-            found is None
-            or calendar is None
-            or not addresses.is_user(conn, organizer, itip.organizer(calendar))
-        ):
+        if found is None:
+            raise NotFound(f"no meeting {uid!r} organized by {organizer}")
+        calendar = itip.parse(found.text)
+        if not addresses.is_user(conn, organizer, itip.organizer(calendar)):
             raise NotFound(f"no meeting {uid!r} organized by {organizer}")
         for component in itip.components(calendar):
             component.pop(itip.EMAIL_SWITCH, None)
@@ -1058,7 +1041,7 @@ def set_email(storage: Any, organizer: str, uid: str, on: bool) -> None:
         _write(storage, conn, found.collection_id, found.path, found.href, itip.serialize(calendar))
 
 
-def meeting_for_link(storage: Any, *, organizer: str, uid: str, attendee: str) -> Any | None:
+def meeting_for_link(storage: Any, *, organizer: str, uid: str) -> Any | None:
     from calserver.storage.context import read_connection
 
     with read_connection(storage.engine) as conn:

@@ -320,9 +320,7 @@ def instance_of(master: Any, answer_key: str) -> Any:
     rid = rid_value(answer_key, master)
     start = master.get("DTSTART").dt
     part.add("RECURRENCE-ID", rid)
-    if isinstance(rid, type(start)) or (
-        isinstance(rid, dt.datetime) and isinstance(start, dt.datetime)
-    ):
+    if isinstance(rid, type(start)):
         shift = rid - start
         end = master.get("DTEND")
         part.pop("DTSTART", None)

@@ -156,9 +156,7 @@ class Invitations:
             ) from exc
 
     def _meeting(self, claim: links.Claim) -> icalendar.Calendar:
-        meeting = engine.meeting_for_link(
-            self._storage, organizer=claim.organizer, uid=claim.uid, attendee=claim.attendee
-        )
+        meeting = engine.meeting_for_link(self._storage, organizer=claim.organizer, uid=claim.uid)
         if meeting is None:
             raise Failure(
                 "404 Not Found",
