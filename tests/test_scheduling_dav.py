@@ -551,7 +551,8 @@ def test_parse_request_reads_a_floating_window_as_utc() -> None:
 
 
 def test_pending_in_finds_an_override_waiting_for_an_answer() -> None:
-    from calserver.scheduling.invitations import Me, meeting_in, pending_in
+    from calserver.scheduling.addresses import Me
+    from calserver.scheduling.invitations import meeting_in, pending_in
 
     text = (
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n"

@@ -10,6 +10,7 @@ but every client and server in practice compares them without case).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, func, select
@@ -80,16 +81,31 @@ def user_for(conn: Connection, address: str) -> Person | None:
     return Person(row.name, row.email.lower(), str(address))
 
 
-def user_addresses(conn: Connection, name: str) -> list[str]:
-    """``name``'s own addresses: ``mailto:`` first when they have an e-mail address."""
+class Me:
+    """The addresses of one user: ``mailto:`` their e-mail, and their principal URL.
+    Calling it tells whether an address is one of them (no query per address)."""
+
+    def __init__(self, name: str, email: str) -> None:
+        self.name = name
+        self._own = [f"/{name}/"] + ([mailto(email)] if email else [])
+
+    def __call__(self, address: Any) -> bool:
+        return any(same(str(address), own) for own in self._own)
+
+    def mentioned_in(self, text: str) -> bool:
+        """Whether one of the addresses appears in iCalendar ``text`` at all (its lines
+        unfolded, RFC 5545 3.1, case aside): a cheap test before parsing it."""
+        from calserver import icsfile
+
+        lowered = "\n".join(icsfile.unfold(text)).lower()
+        needles = [f"/{self.name}/".lower()] + [email_of(own) for own in self._own[1:]]
+        return any(needle in lowered for needle in needles)
+
+
+def me(conn: Connection, name: str) -> Me:
+    """The addresses of the user ``name``."""
     email = conn.execute(select(users.c.email).where(users.c.name == name)).scalar()
-    return [mailto(email)] if email else []
-
-
-def is_user(conn: Connection, name: str, address: str) -> bool:
-    """Whether ``address`` names the user ``name``."""
-    person = user_for(conn, address)
-    return person is not None and person.name == name
+    return Me(name, email or "")
 
 
 def is_group(address: str) -> bool:

@@ -660,7 +660,7 @@ def outbox_post(caller: Caller, path: str, request_info: dict[str, Any]) -> Any:
     results: list[tuple[str, str, str]] = []
     with storage.acquire_lock("r", caller.user):
         with read_connection(storage.engine) as conn:
-            if not addresses.is_user(conn, caller.user, request.organizer):
+            if not addresses.me(conn, caller.user)(request.organizer):
                 return app._webdav_error_response(403, "C:organizer-allowed", request_info)
             people = {a: addresses.user_for(conn, a) for a in request.attendees}
         for attendee in request.attendees:

@@ -24,7 +24,6 @@ import icalendar
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
-from calserver import icsfile
 from calserver.db.models import MAILBOXES, collections, group_members, groups, items, users
 from calserver.scheduling import addresses, itip
 from calserver.storage.upload import (
@@ -642,7 +641,7 @@ def _notify_reply(meeting: Meeting, message: Any, to: str, attendee: Any, commen
     )
 
 
-def _check_attendee_change(conn: Connection, me: str, reference: Any, new: Any) -> None:
+def _check_attendee_change(me: addresses.Me, reference: Any, new: Any) -> None:
     """RFC 6638 3.2.2.1: an attendee may change their own participation (and alarms,
     transparency and the like), nothing that makes the meeting what it is, and no one
     else's answer."""
@@ -665,7 +664,7 @@ def _check_attendee_change(conn: Connection, me: str, reference: Any, new: Any) 
                 ATTENDEE_CHANGE,
             )
         for attendee in itip.attendees(component):
-            if addresses.is_user(conn, me, str(attendee)):
+            if me(attendee):
                 continue
             known = itip.find(base, str(attendee))
             if known is not None and itip.partstat(known) != itip.partstat(attendee):
@@ -675,30 +674,32 @@ def _check_attendee_change(conn: Connection, me: str, reference: Any, new: Any) 
                 )
 
 
-def _my_address(conn: Connection, me: str, calendar: Any) -> str | None:
+def _my_address(me: addresses.Me, calendar: Any) -> str | None:
     """``me``'s ATTENDEE address in ``calendar``, when the server schedules them (RFC
     6638 7.1: SCHEDULE-AGENT=CLIENT or NONE leaves their copy to their client)."""
     for component in itip.components(calendar):
         for attendee in itip.attendees(component):
-            if addresses.is_user(conn, me, str(attendee)):
+            if me(attendee):
                 agent = str(attendee.params.get("SCHEDULE-AGENT", "SERVER")).upper()
                 return str(attendee) if agent == "SERVER" else None
     return None
 
 
-def _attend(storage: Any, conn: Connection, me: str, old: Any | None, new: Any | None) -> None:
+def _attend(
+    storage: Any, conn: Connection, me: addresses.Me, old: Any | None, new: Any | None
+) -> None:
     """An attendee stores (or, ``new`` None, deletes) their copy: the changes of their
     own PARTSTAT are their answer (RFC 6638 3.2.2.x / 3.2.x: decline by deleting)."""
     source = new if new is not None else old
     assert source is not None
-    me_address = _my_address(conn, me, source)
+    me_address = _my_address(me, source)
     if me_address is None:
         return
     org_address = itip.organizer(source)
     found = _organizer_copy(conn, org_address, itip.uid(source))
     reference = itip.parse(found[1].text) if found is not None else old
     if new is not None and reference is not None:
-        _check_attendee_change(conn, me, reference, new)
+        _check_attendee_change(me, reference, new)
         if itip.sequence(new) < itip.sequence(reference):
             raise Refused(
                 "the organizer has changed this meeting since; reload it and answer again",
@@ -729,14 +730,14 @@ def _attend(storage: Any, conn: Connection, me: str, old: Any | None, new: Any |
             me_address,
             answers,
             comment,
-            answering_user=me,
+            answering_user=me.name,
         )
         return
     org_email = addresses.email_of(org_address)
     if org_email and reference is not None and addresses.user_for(conn, org_address) is None:
         # an organizer elsewhere: RFC 6047 REPLY by e-mail
         message = itip.reply(reference, me_address, answers, comment)
-        meeting = Meeting(storage, conn, me, reference, org_address)
+        meeting = Meeting(storage, conn, me.name, reference, org_address)
         _notify_reply(meeting, message, org_email, _attendee_in(reference, me_address), comment)
 
 
@@ -805,21 +806,6 @@ def _serialise(conn: Connection) -> None:
     db.advisory_lock(conn, SCHEDULING_LOCK)
 
 
-def _involves(conn: Connection, principal: str, *texts: str | None) -> bool:
-    """Whether ``principal`` can be the organizer or an attendee of these texts: one of
-    their addresses appears in them (unfolded, RFC 5545 3.1). Most events stored with
-    an ORGANIZER are invitations from elsewhere copied in: they are not parsed."""
-    needles = [f"/{principal}/".lower()]
-    needles += [addresses.email_of(a) for a in addresses.user_addresses(conn, principal)]
-    for text in texts:
-        if text is None:
-            continue
-        lowered = "\n".join(icsfile.unfold(text)).lower()
-        if any(needle and needle in lowered for needle in needles):
-            return True
-    return False
-
-
 def _on_store(
     storage: Any,
     conn: Connection,
@@ -830,7 +816,10 @@ def _on_store(
     reread: Callable[[], str | None] | None,
 ) -> str | None:
     principal = _principal_of(collection_path, actor)
-    if not _involves(conn, principal, old_text, new_text):
+    me = addresses.me(conn, principal)
+    # most events stored with an ORGANIZER are invitations from elsewhere, copied in:
+    # unless they name the writer, they are not parsed
+    if not any(text and me.mentioned_in(text) for text in (old_text, new_text)):
         return None
     _serialise(conn)
     if reread is not None:
@@ -841,7 +830,7 @@ def _on_store(
     org = itip.organizer(role_source)
     if not org:
         return None
-    if addresses.is_user(conn, principal, org):
+    if me(org):
         if (
             old is not None
             and itip.organizer(old)
@@ -862,7 +851,7 @@ def _on_store(
         and not addresses.same(itip.organizer(new) or "", itip.organizer(old))
     ):
         raise Refused("an attendee may not change the organizer", ATTENDEE_CHANGE)
-    _attend(storage, conn, principal, old, new)
+    _attend(storage, conn, me, old, new)
     return None
 
 
@@ -904,7 +893,8 @@ def _on_delete(
     reread: Callable[[], str | None] | None,
 ) -> None:
     principal = _principal_of(collection_path, actor)
-    if not _involves(conn, principal, old_text):
+    me = addresses.me(conn, principal)
+    if not me.mentioned_in(old_text):
         return
     _serialise(conn)
     fresh = reread() if reread is not None else old_text
@@ -915,10 +905,10 @@ def _on_delete(
     org = itip.organizer(old)
     if not org:
         return
-    if addresses.is_user(conn, principal, org):
+    if me(org):
         _cancel(storage, conn, principal, org, old)
     else:
-        _attend(storage, conn, principal, old, None)
+        _attend(storage, conn, me, old, None)
 
 
 # --- answers from outside CalDAV: e-mail and links -------------------------------------
@@ -1032,7 +1022,7 @@ def set_email(storage: Any, organizer: str, uid: str, on: bool) -> None:
         if found is None:
             raise NotFound(f"no meeting {uid!r} organized by {organizer}")
         calendar = itip.parse(found.text)
-        if not addresses.is_user(conn, organizer, itip.organizer(calendar)):
+        if not addresses.me(conn, organizer)(itip.organizer(calendar)):
             raise NotFound(f"no meeting {uid!r} organized by {organizer}")
         for component in itip.components(calendar):
             component.pop(itip.EMAIL_SWITCH, None)

@@ -108,16 +108,6 @@ class Meeting:
 # --- one stored item -------------------------------------------------------------------
 
 
-class Me:
-    """The addresses of one user: ``mailto:`` their e-mail, and their principal URL."""
-
-    def __init__(self, name: str, email: str) -> None:
-        self._own = [f"/{name}/"] + ([addresses.mailto(email)] if email else [])
-
-    def __call__(self, address: Any) -> bool:
-        return any(addresses.same(str(address), own) for own in self._own)
-
-
 def _events(text: str) -> list[Any]:
     try:
         calendar = icalendar.Calendar.from_ical(text)
@@ -173,7 +163,7 @@ def _summary(events: list[Any]) -> str:
     return str(events[0].get("SUMMARY", "")) if events else ""
 
 
-def pending_in(text: str, me: Me, calendar: str, href: str) -> Invitation | None:
+def pending_in(text: str, me: addresses.Me, calendar: str, href: str) -> Invitation | None:
     """The invitation waiting for ``me``'s answer in one stored item, if any."""
     events = _events(text)
     for event in events:  # the master first: it comes first in what clients store
@@ -201,7 +191,7 @@ def pending_in(text: str, me: Me, calendar: str, href: str) -> Invitation | None
     return None
 
 
-def meeting_in(text: str, me: Me, calendar: str, href: str) -> Meeting | None:
+def meeting_in(text: str, me: addresses.Me, calendar: str, href: str) -> Meeting | None:
     """The meeting ``me`` organizes in one stored item (its organizer copy), with each
     attendee's answer as the master holds it, if it is one."""
     events = _events(text)
@@ -241,14 +231,16 @@ def meeting_in(text: str, me: Me, calendar: str, href: str) -> Meeting | None:
 # --- the database --------------------------------------------------------------------
 
 
-def _candidates(engine: Engine, user: str, now: float) -> Iterator[tuple[Me, str, str, str]]:
+def _candidates(
+    engine: Engine, user: str, now: float
+) -> Iterator[tuple[addresses.Me, str, str, str]]:
     """(me, text, calendar, href) of every event in ``user``'s own calendars that names
     an organizer and has not ended."""
     with engine.connect() as conn, conn.begin():
         email = conn.execute(select(users.c.email).where(users.c.name == user)).scalar()
         if email is None:
             return
-        me = Me(user, email)
+        me = addresses.Me(user, email)
         mailboxes = [f"{user}/{name}" for name in RESERVED]
         rows = conn.execute(
             select(collections.c.path, items.c.href, items.c.text)
