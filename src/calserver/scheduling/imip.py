@@ -25,7 +25,8 @@ import icalendar
 
 from calserver.feeds.occurrences import DASH, clock, day_label
 from calserver.mail.outbox import MailError
-from calserver.scheduling.addresses import email_of, same
+from calserver.scheduling import itip
+from calserver.scheduling.addresses import email_of
 
 #: How the message is built: 7-bit encodings chosen for every part (quoted-printable or
 #: base64 for non-ASCII text, RFC 2047 encoded words in headers), as the outbox stores it.
@@ -34,8 +35,6 @@ POLICY = email.policy.default.clone(cte_type="7bit")
 ANSWER_WORDS = {"ACCEPTED": "Accepted", "DECLINED": "Declined", "TENTATIVE": "Tentative"}
 #: Labels of the answer links, in the order they are shown.
 LINK_LABELS = (("ACCEPTED", "Accept"), ("TENTATIVE", "Maybe"), ("DECLINED", "Decline"))
-#: Components that iTIP schedules (RFC 5546 1.4; VFREEBUSY is not mailed here).
-SCHEDULED = ("VEVENT", "VTODO")
 #: At most this many attendees are named in the readable text.
 MAX_NAMED_ATTENDEES = 30
 NO_TITLE = "(no title)"
@@ -94,10 +93,8 @@ class Description:
 
 
 def components(calendar: icalendar.Calendar) -> list[Any]:
-    """The scheduled components of ``calendar`` (VEVENT, VTODO), master first."""
-    found = [c for c in calendar.walk() if c.name in SCHEDULED]
-    found.sort(key=lambda c: "RECURRENCE-ID" in c)
-    return found
+    """The scheduled components of ``calendar`` (``itip.components``), master first."""
+    return sorted(itip.components(calendar), key=lambda c: "RECURRENCE-ID" in c)
 
 
 def _text(component: Any, name: str) -> str:
@@ -200,11 +197,6 @@ def person(prop: Any) -> str:
     return f"{name} <{address}>" if name else address
 
 
-def _attendees(component: Any) -> list[Any]:
-    found = component.get("ATTENDEE", [])
-    return found if isinstance(found, list) else [found]
-
-
 def describe(calendar: icalendar.Calendar) -> Description:
     """The readable parts of ``calendar``'s meeting (its master component)."""
     found = components(calendar)
@@ -223,7 +215,7 @@ def describe(calendar: icalendar.Calendar) -> Description:
             str(a.params.get("CN", "")).strip() or email_of(str(a)) or str(a),
             str(a.params.get("PARTSTAT", "NEEDS-ACTION")).upper(),
         )
-        for a in _attendees(master)
+        for a in itip.attendees(master)
     )
     return Description(
         summary=_text(master, "SUMMARY") or NO_TITLE,
@@ -242,9 +234,9 @@ def partstat_of(calendar: icalendar.Calendar, attendee: str) -> str | None:
     """``attendee``'s PARTSTAT in the master component (else in the first instance
     they are invited to); None when not invited at all."""
     for component in components(calendar):
-        for prop in _attendees(component):
-            if same(str(prop), attendee):
-                return str(prop.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
+        found = itip.find(component, attendee)
+        if found is not None:
+            return itip.partstat(found)
     return None
 
 
@@ -437,7 +429,7 @@ def check_reply(calendar: icalendar.Calendar, from_address: str) -> str:
         raise Unusable("the REPLY has no VEVENT or VTODO")
     answering = ""
     for component in found:
-        attendees = _attendees(component)
+        attendees = itip.attendees(component)
         if len(attendees) != 1:
             raise Unusable("a REPLY names exactly one ATTENDEE per component")
         address = str(attendees[0])

@@ -116,13 +116,6 @@ def _events(text: str) -> list[Any]:
     return [c for c in calendar.walk("VEVENT")]
 
 
-def _values(component: Any, name: str) -> list[Any]:
-    value = component.get(name)
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
 def _param(address: Any, name: str) -> str:
     params = getattr(address, "params", {})
     value = params.get(name, "")
@@ -170,7 +163,7 @@ def pending_in(text: str, me: addresses.Me, calendar: str, href: str) -> Invitat
         organizer = event.get("ORGANIZER")
         if organizer is None or me(organizer):
             continue
-        for attendee in _values(event, "ATTENDEE"):
+        for attendee in itip.attendees(event):
             if not me(attendee):
                 continue
             partstat = (_param(attendee, "PARTSTAT") or NEEDS_ACTION).upper()
@@ -208,7 +201,7 @@ def meeting_in(text: str, me: addresses.Me, calendar: str, href: str) -> Meeting
                 schedule_status=_param(attendee, "SCHEDULE-STATUS"),
                 comment=next((c for p in COMMENT_PARAMS if (c := _param(attendee, p))), ""),
             )
-            for attendee in _values(event, "ATTENDEE")
+            for attendee in itip.attendees(event)
             if not me(attendee)
         ]
         if not attendees:
