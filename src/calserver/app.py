@@ -80,9 +80,8 @@ class CalserverApplication(radicale_app.Application):
         # the proxy properties filled in after Radicale answered
         caller = self._caller(environ, base_prefix, user, user_groups)
         body = read_body(caller.environ)
-        if user and pathutils.strip_path(path).partition("/")[0] == user:
-            # scheduling: the inbox and outbox exist when their owner looks (RFC 6638 2)
-            scheduling_dav.ensure_inbox(self._storage.engine, user)  # type: ignore[attr-defined]
+        if user:  # scheduling: the inbox exists when its owner looks (RFC 6638 2.2)
+            scheduling_dav.ensure_inbox(self._storage.engine, user, path)  # type: ignore[attr-defined]
         answer = delegation.propfind_proxy_group(caller, path, body, request_info)
         if answer is None:  # scheduling: the schedule outbox answers itself
             answer = scheduling_dav.propfind_outbox(caller, path, body, request_info)

@@ -101,8 +101,6 @@ PRINCIPAL_PROPS = frozenset(
         SCHEDULE_DEFAULT_CALENDAR_URL,
     }
 )
-#: Of those, what only the principal themselves reads (where their meetings land).
-OWN_ONLY = frozenset({SCHEDULE_DEFAULT_CALENDAR_URL})
 
 #: Most attendees of one free/busy request, and the longest span it may ask about.
 MAX_ATTENDEES = 100
@@ -167,11 +165,15 @@ def announce(headers: Any) -> dict[str, str]:
 # --- the inbox exists when its owner looks -----------------------------------------------
 
 
-def ensure_inbox(db_engine: Engine, user: str) -> None:
-    """Create ``user``'s schedule inbox when missing (a read first: nearly always it is
-    there). Two requests racing to create it: the loser's insert fails on the unique
-    path, and what it wanted exists. (The outbox is virtual: :func:`propfind_outbox`.)"""
+def ensure_inbox(db_engine: Engine, user: str, looked_at: str) -> None:
+    """Create ``user``'s schedule inbox when missing, if the PROPFIND at ``looked_at``
+    is on their home or their inbox (other PROPFINDs, of calendars, pay nothing; a read
+    first: nearly always it is there). Two requests racing to create it: the loser's
+    insert fails on the unique path, and what it wanted exists. (The outbox is virtual:
+    :func:`propfind_outbox`.)"""
     path = f"{user}/{INBOX}"
+    if pathutils.strip_path(looked_at) not in (user, path):
+        return
     with read_connection(db_engine) as conn:
         if conn.execute(select(collections.c.id).where(collections.c.path == path)).first():
             return
