@@ -168,8 +168,119 @@ def _v5(conn: Connection) -> None:
     models.mail_outbox.create(conn, checkfirst=True)
 
 
+def _ical_value(line: str) -> str:
+    """The value of one unfolded iCalendar content line (after the first colon outside
+    a quoted parameter value, RFC 5545 3.1)."""
+    quoted = False
+    for index, char in enumerate(line):
+        if char == '"':
+            quoted = not quoted
+        elif char == ":" and not quoted:
+            return line[index + 1 :].strip()
+    return ""
+
+
+def _v6_scheduling_provenance(conn: Connection) -> None:
+    """Scheduling provenance of items (``sched_organizer``, ``sched_role``): which
+    items the scheduling engine wrote for which organizer. Items already there get it
+    as best it can be told from the data (the engine of this schema never wrote it):
+    an event in a calendar of its ORGANIZER's home (or of a group the organizer is in)
+    that has other attendees is that organizer's copy; an event in a user's home whose
+    ORGANIZER is another user here, whose organizer's copy lists the user, is the
+    user's copy of that meeting. Self-contained: no service code."""
+    import re
+
+    columns = {column["name"] for column in inspect(conn).get_columns("items")}
+    if "sched_organizer" not in columns:
+        conn.execute(text("ALTER TABLE items ADD COLUMN sched_organizer VARCHAR(255)"))
+        conn.execute(text("ALTER TABLE items ADD COLUMN sched_role VARCHAR(16)"))
+    if "ix_items_sched" not in {index["name"] for index in inspect(conn).get_indexes("items")}:
+        for index in models.items.indexes:
+            if index.name == "ix_items_sched":
+                index.create(conn)
+    if "sched_organizer" in columns:  # a fresh database: nothing written before
+        return
+    by_email = {
+        row.email.strip().lower(): row.name
+        for row in conn.execute(select(models.users.c.name, models.users.c.email))
+        if row.email
+    }
+    names = set(by_email.values()) | set(
+        conn.execute(select(models.users.c.name)).scalars().all()
+    )
+    members: dict[str, set[str]] = {}
+    for row in conn.execute(
+        select(models.groups.c.name, models.users.c.name.label("user"))
+        .join(models.group_members, models.group_members.c.group_id == models.groups.c.id)
+        .join(models.users, models.users.c.id == models.group_members.c.user_id)
+    ):
+        members.setdefault(row.name, set()).add(row.user)
+
+    def user_of(address: str) -> str | None:
+        if address[:7].lower() == "mailto:":
+            return by_email.get(address[7:].strip().lower())
+        segments = [part for part in address.split("/") if part]
+        return segments[-1] if segments and segments[-1] in names else None
+
+    rows = conn.execute(
+        select(
+            models.items.c.id,
+            models.items.c.uid,
+            models.items.c.text,
+            models.collections.c.path,
+            models.collections.c.parent,
+        )
+        .join(models.collections, models.collections.c.id == models.items.c.collection_id)
+        .where(
+            models.collections.c.tag == "VCALENDAR",
+            models.items.c.uid != "",
+            models.items.c.text.ilike("%ORGANIZER%"),
+        )
+    ).all()
+    parsed: list[tuple[Any, str, set[str | None]]] = []
+    for item in rows:
+        if item.path.rpartition("/")[2] in models.MAILBOXES:
+            continue
+        lines = re.sub(r"\r?\n[ \t]", "", item.text).splitlines()
+        organizers = {
+            user_of(_ical_value(line))
+            for line in lines
+            if line[:10].upper() in ("ORGANIZER:", "ORGANIZER;")
+        }
+        organizer = organizers.pop() if len(organizers) == 1 else None
+        if organizer is None:
+            continue
+        attendees = {
+            user_of(_ical_value(line))
+            for line in lines
+            if line[:9].upper() in ("ATTENDEE:", "ATTENDEE;")
+        }
+        parsed.append((item, organizer, attendees))
+    invited: dict[tuple[str, str], set[str | None]] = {}
+    marks = []
+    for item, organizer, attendees in parsed:
+        home = item.parent
+        mine = home == organizer or (
+            home.startswith("@") and organizer in members.get(home[1:], set())
+        )
+        if mine and attendees - {organizer}:
+            invited.setdefault((organizer, item.uid), set()).update(attendees)
+            marks.append({"item_id": item.id, "organizer": organizer, "role": "organizer"})
+    for item, organizer, _attendees in parsed:
+        home = item.parent
+        if home != organizer and home in invited.get((organizer, item.uid), set()):
+            marks.append({"item_id": item.id, "organizer": organizer, "role": "attendee"})
+    if marks:
+        conn.execute(
+            models.items.update()
+            .where(models.items.c.id == bindparam("item_id"))
+            .values(sched_organizer=bindparam("organizer"), sched_role=bindparam("role")),
+            marks,
+        )
+
+
 #: Ordered migrations; the schema version is the number of migrations applied.
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6_scheduling_provenance]
 LATEST = len(MIGRATIONS)
 
 

@@ -78,6 +78,13 @@ items = Table(
     # PUBLIC, CONFIDENTIAL or PRIVATE (unknown values count as PRIVATE): which views
     # show the item and how (calserver.sharing).
     Column("klass", String(16), nullable=False, default="PUBLIC", server_default="PUBLIC"),
+    # Scheduling provenance (RFC 6638 3.2), written only by the scheduling engine: the
+    # user name of the organizer of the meeting this item is a scheduling object of,
+    # and whether it is that organizer's copy ("organizer") or an attendee's copy the
+    # engine delivered ("attendee"); NULL for everything else. A client's PUT cannot
+    # set it; an edit of the same UID at the same href keeps it (calserver.scheduling).
+    Column("sched_organizer", String(255), nullable=True),
+    Column("sched_role", String(16), nullable=True),
     UniqueConstraint("collection_id", "href", name="uq_items_href"),
 )
 Index(
@@ -89,6 +96,7 @@ Index(
     postgresql_where=items.c.uid != "",
 )
 Index("ix_items_open", items.c.collection_id, items.c.indexed_until)
+Index("ix_items_sched", items.c.sched_organizer, items.c.uid)
 
 #: The time index: one row per instance of every item (one for a single event), short
 #: ones (<= SHORT_SPAN seconds) found by a bounded range scan on start_ts, long ones

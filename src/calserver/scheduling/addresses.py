@@ -114,6 +114,28 @@ def is_group(address: str) -> bool:
     return name is not None and name.startswith("@")
 
 
+def _in_group(user_id: Any) -> Any:
+    """The condition "the group ``groups.c.id`` is one of ``user_id``'s groups", with
+    the membership lookup of ``calserver.sharing`` (only memberships that count: the
+    one place scheduling reads group membership)."""
+    from calserver.sharing import levels
+
+    return groups.c.id.in_(levels._groups_of(user_id).correlate_except(group_members))
+
+
+def is_member(conn: Connection, user: str, address: str) -> bool:
+    """Whether the user ``user`` is a member of the group ``address`` names."""
+    name = _principal(address)
+    if name is None or not name.startswith("@"):
+        return False
+    found = conn.execute(
+        select(groups.c.id)
+        .join(users, users.c.name == user)
+        .where(groups.c.name == name[1:], _in_group(users.c.id))
+    ).first()
+    return found is not None
+
+
 def group_members_of(conn: Connection, address: str) -> tuple[str, list[Person]] | None:
     """(group name, its enabled members) when ``address`` is a group's principal URL
     (``/@team/``) or ``mailto:@team`` is not an address; groups have no e-mail."""
@@ -123,9 +145,8 @@ def group_members_of(conn: Connection, address: str) -> tuple[str, list[Person]]
     group = name[1:]
     rows = conn.execute(
         select(users.c.name, users.c.email)
-        .join(group_members, group_members.c.user_id == users.c.id)
-        .join(groups, groups.c.id == group_members.c.group_id)
-        .where(groups.c.name == group, users.c.disabled.is_(False))
+        .join(groups, groups.c.name == group)
+        .where(users.c.disabled.is_(False), _in_group(users.c.id))
         .order_by(users.c.name)
     ).all()
     if not rows and conn.execute(select(groups.c.id).where(groups.c.name == group)).first() is None:

@@ -24,7 +24,7 @@ import icalendar
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
-from calserver.db.models import MAILBOXES, collections, group_members, groups, items, users
+from calserver.db.models import MAILBOXES, collections, items
 from calserver.scheduling import addresses, itip
 from calserver.storage.upload import (
     bump_revision,
@@ -152,6 +152,35 @@ class Stored:
     text: str
 
 
+# --- provenance: which items scheduling wrote, for whom ---------------------------------
+#
+# RFC 6638 3.2 lets the server write scheduling object resources in other people's
+# calendars; it must write nothing else there. Every item the engine writes for a
+# meeting carries, in ``items.sched_organizer`` / ``items.sched_role``, the organizer's
+# user name and whether it is the organizer's copy or an attendee's copy. Only the
+# engine sets it (``_write``); a client's PUT never can, and a client's edit of the
+# same UID at the same href keeps it (``provenance_after_put``). The engine finds
+# meetings by it, never by UID alone: an item with the meeting's UID that scheduling
+# did not write for that organizer (the attendee's own event, a meeting organized by
+# someone else, a copy someone wrote in a group calendar) is never the meeting.
+
+#: ``items.sched_role`` of the organizer's copy and of an attendee's copy.
+ORGANIZER_COPY = "organizer"
+ATTENDEE_COPY = "attendee"
+
+#: SCHEDULE-STATUS (RFC 6638 3.2.9) of an attendee whose delivery the server refused:
+#: "5.3 The scheduling message was not delivered and was rejected because scheduling
+#: with that recipient is not allowed" (RFC 5546 3.6 REQUEST-STATUS 5.3): the attendee
+#: keeps an item with the meeting's UID that is not a copy of this meeting.
+REFUSED_DELIVERY = "5.3"
+#: SCHEDULE-STATUS of a group attendee the organizer may not expand (RFC 6638 3.2.9:
+#: "3.8 not delivered due to insufficient privileges"): they are not in the group.
+NOT_A_MEMBER = "3.8"
+
+Provenance = tuple[str | None, str | None]
+NO_PROVENANCE: Provenance = (None, None)
+
+
 def _write(
     storage: Any,
     conn: Connection,
@@ -161,9 +190,10 @@ def _write(
     text: str,
     *,
     uid: str | None = None,
+    provenance: Provenance = NO_PROVENANCE,
 ) -> None:
     """Store ``text`` at ``path/href`` (replacing what is there), indexed and logged as
-    a PUT would (``calserver.storage.upload``)."""
+    a PUT would (``calserver.storage.upload``), with its scheduling ``provenance``."""
     from radicale import item as radicale_item
 
     row, spans = item_row(
@@ -171,41 +201,104 @@ def _write(
     )
     if uid is not None:
         row["uid"] = uid
+    row["sched_organizer"], row["sched_role"] = provenance
     replace_item(conn, collection_id, href, (row, spans))
 
 
-def _homes(conn: Connection, user: str, with_groups: bool) -> list[str]:
-    homes = [user]
-    if with_groups:
-        homes += [
-            "@" + name
-            for name in conn.execute(
-                select(groups.c.name)
-                .join(group_members, group_members.c.group_id == groups.c.id)
-                .join(users, users.c.id == group_members.c.user_id)
-                .where(users.c.name == user)
-            ).scalars()
-        ]
-    return homes
+def _not_mailbox(row: Any) -> bool:
+    return str(row.path).rpartition("/")[2] not in RESERVED
 
 
-def find_item(conn: Connection, user: str, uid: str, *, with_groups: bool = False) -> Stored | None:
-    """The item with ``uid`` in one of ``user``'s own calendars (and their groups'
-    calendars), the inbox aside."""
+def organizer_copy_of(conn: Connection, organizer: str, uid: str) -> Stored | None:
+    """The copy of the meeting ``uid`` that the user ``organizer`` wrote as its
+    organizer (RFC 6638 3.1: the organizer's scheduling object resource), in a calendar
+    of their own or a group calendar; None when they organize no such meeting. An item
+    someone else wrote with that UID, anywhere, is never it."""
     rows = conn.execute(
         select(items.c.collection_id, collections.c.path, items.c.href, items.c.text)
         .join(collections, collections.c.id == items.c.collection_id)
         .where(
-            collections.c.parent.in_(_homes(conn, user, with_groups)),
+            items.c.sched_organizer == organizer,
+            items.c.sched_role == ORGANIZER_COPY,
+            items.c.uid == uid,
+            collections.c.tag == "VCALENDAR",
+        )
+        .order_by(collections.c.path, items.c.href)
+    ).all()
+    me = addresses.me(conn, organizer)
+    for row in rows:
+        if _not_mailbox(row) and me(itip.organizer(itip.parse(row.text))):
+            return Stored(row.collection_id, row.path, row.href, row.text)
+    return None
+
+
+@dataclass
+class Holding:
+    """What an attendee's calendars hold with a meeting's UID: their copy of that
+    organizer's meeting (``copy``) and whether anything else has the UID (``other``)."""
+
+    copy: Stored | None
+    other: bool
+
+
+def attendee_holding(
+    conn: Connection, user: str, uid: str, organizer: str, address: str
+) -> Holding:
+    """``user``'s items with ``uid`` in their own calendars (the inbox aside): the copy
+    scheduling wrote for the user ``organizer`` whose ORGANIZER is ``address``, and
+    whether another item has that UID."""
+    rows = conn.execute(
+        select(
+            items.c.collection_id,
+            collections.c.path,
+            items.c.href,
+            items.c.text,
+            items.c.sched_organizer,
+            items.c.sched_role,
+        )
+        .join(collections, collections.c.id == items.c.collection_id)
+        .where(
+            collections.c.parent == user,
             collections.c.tag == "VCALENDAR",
             items.c.uid == uid,
         )
-        .order_by(collections.c.path)
+        .order_by(collections.c.path, items.c.href)
     ).all()
+    copy = None
+    other = False
     for row in rows:
-        if row.path.rpartition("/")[2] not in RESERVED:
-            return Stored(row.collection_id, row.path, row.href, row.text)
-    return None
+        if not _not_mailbox(row):
+            continue
+        mine = (
+            copy is None
+            and row.sched_role == ATTENDEE_COPY
+            and row.sched_organizer == organizer
+            and addresses.same(itip.organizer(itip.parse(row.text)), address)
+        )
+        if mine:
+            copy = Stored(row.collection_id, row.path, row.href, row.text)
+        else:
+            other = True
+    return Holding(copy, other)
+
+
+def provenance_after_put(
+    collection_path: str, actor: str, old: Any | None, new_uid: str, organized: str | None
+) -> Provenance:
+    """The provenance of an item a client stores (``calserver.storage.upload``):
+    ``organized`` names the organizer when the engine scheduled it as their copy; an
+    edit of the same UID at the same href keeps what ``old`` (the row there) had, an
+    organizer's copy only when its organizer (or their delegate) writes; anything else
+    has none. A PUT can never make an item a scheduling copy."""
+    if organized is not None:
+        return (organized, ORGANIZER_COPY)
+    if old is None or old.sched_organizer is None or old.uid != new_uid:
+        return NO_PROVENANCE
+    if old.sched_role == ORGANIZER_COPY and actor and (
+        _principal_of(collection_path, actor) != old.sched_organizer
+    ):
+        return NO_PROVENANCE
+    return (old.sched_organizer, old.sched_role)
 
 
 def _collection_id(conn: Connection, path: str) -> int:
@@ -363,7 +456,8 @@ def _invite(meeting: Meeting, attendee: Any, *, changed: bool) -> str:
     name = _cn(attendee)
     request = itip.request(meeting.calendar)
     if person is not None and person.name != meeting.principal:
-        _deliver_copy(meeting, person.name)
+        if not _deliver_copy(meeting, person.name):
+            return REFUSED_DELIVERY
         _to_inbox(meeting.storage, conn, person.name, request)
         if person.email and not meeting.email_off:
             _mail(conn, meeting.notice("REQUEST", request, person.email, name, changed=changed))
@@ -385,9 +479,23 @@ def _invite(meeting: Meeting, attendee: Any, *, changed: bool) -> str:
     return "1.1"
 
 
-def _deliver_copy(meeting: Meeting, user: str) -> None:
+def _deliver_copy(meeting: Meeting, user: str) -> bool:
+    """Create or update ``user``'s copy of the meeting (RFC 6638 3.2.2.1); False, and
+    nothing touched, when ``user`` holds an item with the meeting's UID that is not
+    their copy of this organizer's meeting (their own event, a private one, another
+    organizer's meeting): it is never overwritten, moved or deleted."""
     conn = meeting.conn
-    found = find_item(conn, user, meeting.uid)
+    holding = attendee_holding(conn, user, meeting.uid, meeting.principal, meeting.address)
+    if holding.copy is None and holding.other:
+        logger.info(
+            "scheduling: %s already has an item with UID %r that is not %s's meeting: "
+            "not delivered",
+            user,
+            meeting.uid,
+            meeting.principal,
+        )
+        return False
+    found = holding.copy
     if found is None:
         path = default_calendar(conn, user)
         collection_id = _collection_id(conn, path)
@@ -401,18 +509,30 @@ def _deliver_copy(meeting: Meeting, user: str) -> None:
         found = Stored(collection_id, path, safe_href_for(meeting.uid, taken), "")
     text = _copy_for(meeting, found.text or None)
     if text != found.text:
-        _write(meeting.storage, conn, found.collection_id, found.path, found.href, text)
+        _write(
+            meeting.storage,
+            conn,
+            found.collection_id,
+            found.path,
+            found.href,
+            text,
+            provenance=(meeting.principal, ATTENDEE_COPY),
+        )
+    return True
 
 
 def _uninvite(meeting: Meeting, attendee: Any) -> None:
     """An attendee removed from the meeting: their copy goes, silently (the issue; RFC
-    6638 3.2.2.2 would send a CANCEL)."""
+    6638 3.2.2.2 would send a CANCEL); only the copy scheduling wrote for this
+    meeting, nothing else with its UID."""
     person = addresses.user_for(meeting.conn, str(attendee))
     if person is None or person.name == meeting.principal:
         return
-    found = find_item(meeting.conn, person.name, meeting.uid)
-    if found is not None:
-        remove_item(meeting.conn, found.collection_id, found.href)
+    holding = attendee_holding(
+        meeting.conn, person.name, meeting.uid, meeting.principal, meeting.address
+    )
+    if holding.copy is not None:
+        remove_item(meeting.conn, holding.copy.collection_id, holding.copy.href)
 
 
 def _organize(
@@ -420,7 +540,7 @@ def _organize(
 ) -> str:
     """The organizer stores a meeting (RFC 6638 3.2.1): answers kept or reset, SEQUENCE,
     group attendees expanded, every attendee invited, updated or dropped."""
-    _expand_groups(conn, new)
+    _expand_groups(conn, new, principal)
     org_address = itip.organizer(new) or address
     if len(itip.all_attendees(new, org_address)) > MAX_ATTENDEES:
         raise Refused(
@@ -463,8 +583,9 @@ def _organize(
             statuses[normal_address] = _invite(meeting, attendee, changed=normal_address in before)
         else:
             person = addresses.user_for(conn, str(attendee))
-            if person is not None and person.name != principal:
-                _deliver_copy(meeting, person.name)
+            local = person is not None and person.name != principal
+            if local and person is not None and not _deliver_copy(meeting, person.name):
+                statuses[normal_address] = REFUSED_DELIVERY
     for _key, _component, attendee in itip.iter_answers(new):
         status = statuses.get(itip.normal(str(attendee)))
         if status is not None:
@@ -475,19 +596,29 @@ def _organize(
     return itip.serialize(new)
 
 
-def _expand_groups(conn: Connection, calendar: Any) -> None:
+def _expand_groups(conn: Connection, calendar: Any, principal: str) -> None:
     """RFC 5545 3.2.11 / 3.2.3: an ATTENDEE that is a group (``/@team/``, CUTYPE=GROUP)
     becomes one ATTENDEE per member, MEMBER naming the group; the group entry stays as
-    a non-scheduled CUTYPE=GROUP attendee."""
+    a non-scheduled CUTYPE=GROUP attendee. Only a member of the group may expand it
+    (its member list is the group's): for anyone else the group entry stays alone,
+    with SCHEDULE-STATUS 3.8 (RFC 6638 3.2.9, insufficient privileges)."""
     for component in itip.components(calendar):
         present = {itip.normal(str(a)) for a in itip.attendees(component)}
         added = []
         for attendee in itip.attendees(component):
+            if not addresses.is_group(str(attendee)):
+                continue
+            if not addresses.is_member(conn, principal, str(attendee)):
+                attendee.params["CUTYPE"] = "GROUP"
+                attendee.params["SCHEDULE-AGENT"] = "NONE"
+                attendee.params["SCHEDULE-STATUS"] = NOT_A_MEMBER
+                continue
             found = addresses.group_members_of(conn, str(attendee))
             if found is None:
                 continue
             attendee.params["CUTYPE"] = "GROUP"
             attendee.params["SCHEDULE-AGENT"] = "NONE"
+            attendee.params.pop("SCHEDULE-STATUS", None)
             for person in found[1]:
                 if itip.normal(person.address) in present:
                     continue
@@ -514,9 +645,13 @@ def _cancel(storage: Any, conn: Connection, principal: str, address: str, old: A
         person = addresses.user_for(conn, str(attendee))
         name = _cn(attendee)
         if person is not None and person.name != principal:
-            found = find_item(conn, person.name, meeting.uid)
-            if found is not None:
-                remove_item(conn, found.collection_id, found.href)
+            holding = attendee_holding(conn, person.name, meeting.uid, principal, org_address)
+            if holding.copy is None and holding.other:
+                # never delivered (5.3): their item with this UID is not this meeting,
+                # and a CANCEL in their inbox would make their client delete it
+                continue
+            if holding.copy is not None:
+                remove_item(conn, holding.copy.collection_id, holding.copy.href)
             _to_inbox(storage, conn, person.name, message)
             if person.email and not meeting.email_off:
                 _mail(conn, meeting.notice("CANCEL", message, person.email, name))
@@ -537,11 +672,12 @@ ORGANIZER_CHANGE = "C:allowed-organizer-scheduling-object-change"
 def _organizer_copy(
     conn: Connection, organizer_address: str, uid: str
 ) -> tuple[str, Stored] | None:
-    """(organizer user, their copy) of the meeting ``uid`` organized by a user here."""
+    """(organizer user, their copy) of the meeting ``uid`` organized by a user here
+    (:func:`organizer_copy_of`)."""
     person = addresses.user_for(conn, organizer_address)
     if person is None:
         return None
-    found = find_item(conn, person.name, uid, with_groups=True)
+    found = organizer_copy_of(conn, person.name, uid)
     if found is None:
         return None
     if not addresses.same(itip.organizer(itip.parse(found.text)), organizer_address):
@@ -588,7 +724,15 @@ def _apply_answers(
             attendee.params[COMMENT_PARAM] = reason
         else:
             attendee.params.pop(COMMENT_PARAM, None)
-    _write(storage, conn, stored.collection_id, stored.path, stored.href, itip.serialize(calendar))
+    _write(
+        storage,
+        conn,
+        stored.collection_id,
+        stored.path,
+        stored.href,
+        itip.serialize(calendar),
+        provenance=(organizer, ORGANIZER_COPY),
+    )
     meeting = Meeting(storage, conn, organizer, calendar, org_address)
     message = itip.reply(calendar, attendee_address, answers, comment)
     _to_inbox(storage, conn, organizer, message, attendee_address)
@@ -765,6 +909,15 @@ def _may_schedule(text: str | None) -> bool:
     return text is not None and "ORGANIZER" in text.upper()
 
 
+@dataclass(frozen=True)
+class Organized:
+    """What the engine made of an organizer's PUT: the text to store instead, and the
+    organizer (a user name) whose copy of the meeting it is."""
+
+    text: str
+    organizer: str
+
+
 def on_store(
     storage: Any,
     conn: Connection,
@@ -773,18 +926,23 @@ def on_store(
     new_text: str,
     actor: str,
     reread: Callable[[], str | None] | None = None,
-) -> str | None:
-    """Called in the write of a PUT; the text to store instead, or None. A meeting the
-    engine cannot take apart is refused (400) with nothing written, never a 500.
-    ``reread`` gives the stored text again once the scheduling lock is held (another
-    request's scheduling may have changed it since ``old_text`` was read)."""
+    *,
+    location: tuple[int, str] | None = None,
+) -> Organized | None:
+    """Called in the write of a PUT at ``location`` (collection id, href); what to
+    store instead when it is an organizer's copy, or None. A meeting the engine cannot
+    take apart is refused (400) with nothing written, never a 500. ``reread`` gives the
+    stored text again once the scheduling lock is held (another request's scheduling
+    may have changed it since ``old_text`` was read)."""
     if not (_may_schedule(old_text) or _may_schedule(new_text)):
         return None
     if collection_path.rpartition("/")[2] in RESERVED:
         return None
     try:
         with conn.begin_nested():
-            return _on_store(storage, conn, collection_path, old_text, new_text, actor, reread)
+            return _on_store(
+                storage, conn, collection_path, old_text, new_text, actor, reread, location
+            )
     except (Refused, DBAPIError):
         raise
     except Exception as exc:
@@ -814,7 +972,8 @@ def _on_store(
     new_text: str,
     actor: str,
     reread: Callable[[], str | None] | None,
-) -> str | None:
+    location: tuple[int, str] | None,
+) -> Organized | None:
     principal = _principal_of(collection_path, actor)
     me = addresses.me(conn, principal)
     # most events stored with an ORGANIZER are invitations from elsewhere, copied in:
@@ -844,7 +1003,8 @@ def _on_store(
             and not _has_groups(new)
         ):
             return None
-        return _organize(storage, conn, principal, org, old, new)
+        _check_unique(conn, principal, itip.uid(new), location)
+        return Organized(_organize(storage, conn, principal, org, old, new), principal)
     if (
         old is not None
         and itip.organizer(old)
@@ -853,6 +1013,21 @@ def _on_store(
         raise Refused("an attendee may not change the organizer", ATTENDEE_CHANGE)
     _attend(storage, conn, me, old, new)
     return None
+
+
+def _check_unique(
+    conn: Connection, organizer: str, uid: str, location: tuple[int, str] | None
+) -> None:
+    """RFC 6638 3.2.4.1 (CALDAV:unique-scheduling-object-resource): one organizer's
+    copy per meeting. Another item with the UID of a meeting ``organizer`` organizes,
+    written by someone else (a delegate or writer of their calendar) elsewhere, would
+    become a second organizer's copy and take the meeting over: refused (403)."""
+    found = organizer_copy_of(conn, organizer, uid)
+    if found is not None and (found.collection_id, found.href) != location:
+        raise Refused(
+            f"the meeting {uid!r} is already stored in another calendar of its organizer",
+            "C:unique-scheduling-object-resource",
+        )
 
 
 def _has_groups(calendar: Any) -> bool:
@@ -989,7 +1164,7 @@ def answer_by_link(
     if partstat.upper() not in itip.ANSWERS:
         raise Refused(f"unknown answer {partstat!r}", status=400)
     with _in_transaction(storage) as conn:
-        found = find_item(conn, organizer, uid, with_groups=True)
+        found = organizer_copy_of(conn, organizer, uid)
         if found is None:
             raise Refused("this meeting no longer exists", status=404)
         current = itip.parse(found.text)
@@ -1018,7 +1193,7 @@ def set_email(storage: Any, organizer: str, uid: str, on: bool) -> None:
     from calserver.errors import NotFound
 
     with _in_transaction(storage) as conn:
-        found = find_item(conn, organizer, uid, with_groups=True)
+        found = organizer_copy_of(conn, organizer, uid)
         if found is None:
             raise NotFound(f"no meeting {uid!r} organized by {organizer}")
         calendar = itip.parse(found.text)
@@ -1028,12 +1203,20 @@ def set_email(storage: Any, organizer: str, uid: str, on: bool) -> None:
             component.pop(itip.EMAIL_SWITCH, None)
             if not on:
                 component.add(itip.EMAIL_SWITCH, "OFF")
-        _write(storage, conn, found.collection_id, found.path, found.href, itip.serialize(calendar))
+        _write(
+            storage,
+            conn,
+            found.collection_id,
+            found.path,
+            found.href,
+            itip.serialize(calendar),
+            provenance=(organizer, ORGANIZER_COPY),
+        )
 
 
 def meeting_for_link(storage: Any, *, organizer: str, uid: str) -> Any | None:
     from calserver.storage.context import read_connection
 
     with read_connection(storage.engine) as conn:
-        found = find_item(conn, organizer, uid, with_groups=True)
+        found = organizer_copy_of(conn, organizer, uid)
     return itip.parse(found.text) if found is not None else None

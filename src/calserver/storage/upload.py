@@ -274,30 +274,42 @@ class UploadMixin(CollectionBase):
         ).scalar()
 
     def _schedule_store(
-        self, conn: Connection, href: str, old_text: str | None, text: str
+        self, conn: Connection, href: str, old: Any | None, row: dict[str, Any]
     ) -> str | None:
-        actor = self._scheduling()
-        if actor is None:
-            return None
+        """Implicit scheduling of a PUT (``calserver.scheduling.engine``): the text to
+        store instead, or None; sets the row's scheduling provenance (only the engine
+        makes an item a scheduling copy)."""
         from calserver.scheduling import engine
 
+        actor = self._scheduling()
         target = self._view.target if self._view is not None else self.path
-        try:
-            stored = engine.on_store(
-                self._storage,
-                conn,
-                target,
-                old_text,
-                text,
-                actor,
-                lambda: self._text_at(conn, href),
-            )
-        except engine.Refused as exc:
-            engine.refusal.set(exc)
-            raise
-        if stored is not None:
-            engine.rewritten.set(True)
-        return stored
+        organized = None
+        if actor is not None:
+            try:
+                organized = engine.on_store(
+                    self._storage,
+                    conn,
+                    target,
+                    old.text if old is not None else None,
+                    row["text"],
+                    actor,
+                    lambda: self._text_at(conn, href),
+                    location=(self.id, href),
+                )
+            except engine.Refused as exc:
+                engine.refusal.set(exc)
+                raise
+            if organized is not None:
+                engine.rewritten.set(True)
+        provenance = engine.provenance_after_put(
+            target,
+            actor or "",
+            old,
+            row["uid"],
+            organized.organizer if organized is not None else None,
+        )
+        row["sched_organizer"], row["sched_role"] = provenance
+        return organized.text if organized is not None else None
 
     def _schedule_delete(self, conn: Connection, href: str) -> None:
         actor = self._scheduling()
@@ -342,10 +354,13 @@ class UploadMixin(CollectionBase):
                 old = conn.execute(
                     select(items).where(items.c.collection_id == cid, items.c.href == href)
                 ).first()
-                scheduled = self._schedule_store(conn, href, old.text if old else None, row["text"])
+                sent = row
+                scheduled = self._schedule_store(conn, href, old, sent)
                 if scheduled is not None:
                     item = radicale_item.Item(collection_path=self.path, text=scheduled)
                     row, spans = item_row(self._storage, cid, href, item)
+                    row["sched_organizer"] = sent["sched_organizer"]
+                    row["sched_role"] = sent["sched_role"]
                 if old is not None:
                     old_item = self._make_item(old)
                 revision = replace_item(conn, cid, href, (row, spans))
