@@ -416,3 +416,21 @@ def test_email_switch_of_the_api_changes_the_organizers_copy_only(server: LiveSe
     assert reply.status in (200, 204), (reply.status, reply.text)
     assert fetched(server, "erin", path) == before
     assert "X-CALSERVER-EMAIL:OFF" in get(server, "alice", f"/alice/work/{uid}.ics")[1]
+
+
+def test_deleting_a_shadow_copy_does_not_cancel_the_meeting(server: LiveServer) -> None:
+    """Alice deletes the item Erin wrote in ``@team/plans`` with the UID and ORGANIZER
+    of Alice's meeting: that item alone goes; the meeting is not cancelled (Bob keeps
+    his copy, gets no CANCEL; Alice's copy stays)."""
+    uid = unique("shadow-delete")
+    organize(server, meeting(uid, ["bob", "zoe"]))
+    path, _before = store_shadow(server, "group", uid)
+    bob_path = copy_paths(server, uid)["bob"]
+    bob_before = untouched(server, "bob", uid, bob_path)
+
+    reply = send(server, "DELETE", path, user="alice")
+    assert reply.status in (200, 204), (reply.status, reply.text)
+
+    assert untouched(server, "bob", uid, bob_path) == bob_before
+    assert "CANCEL" not in methods(inbox(server, "bob", uid))
+    assert get(server, "alice", f"/alice/work/{uid}.ics")[0] == 200

@@ -1045,14 +1045,17 @@ def on_delete(
     old_text: str,
     actor: str,
     reread: Callable[[], str | None] | None = None,
+    *,
+    location: tuple[int, str] | None = None,
 ) -> None:
-    """Called in the write of a DELETE of one item. The item goes even when the engine
-    cannot take it apart (logged; nothing of the engine's is written then)."""
+    """Called in the write of a DELETE of one item (at ``location``: collection id,
+    href). The item goes even when the engine cannot take it apart (logged; nothing of
+    the engine's is written then)."""
     if not _may_schedule(old_text) or collection_path.rpartition("/")[2] in RESERVED:
         return
     try:
         with conn.begin_nested():
-            _on_delete(storage, conn, collection_path, old_text, actor, reread)
+            _on_delete(storage, conn, collection_path, old_text, actor, reread, location)
     except (Refused, DBAPIError):
         raise
     except Exception:
@@ -1066,6 +1069,7 @@ def _on_delete(
     old_text: str,
     actor: str,
     reread: Callable[[], str | None] | None,
+    location: tuple[int, str] | None,
 ) -> None:
     principal = _principal_of(collection_path, actor)
     me = addresses.me(conn, principal)
@@ -1081,9 +1085,22 @@ def _on_delete(
     if not org:
         return
     if me(org):
-        _cancel(storage, conn, principal, org, old)
+        # only the organizer's copy cancels the meeting (RFC 6638 3.2.1.3): deleting
+        # another item with its UID and ORGANIZER (an import, a copy someone wrote in
+        # a group calendar) deletes that item alone
+        if location is None or _provenance_at(conn, location) == (principal, ORGANIZER_COPY):
+            _cancel(storage, conn, principal, org, old)
     else:
         _attend(storage, conn, me, old, None)
+
+
+def _provenance_at(conn: Connection, location: tuple[int, str]) -> Provenance:
+    row = conn.execute(
+        select(items.c.sched_organizer, items.c.sched_role).where(
+            items.c.collection_id == location[0], items.c.href == location[1]
+        )
+    ).first()
+    return (row.sched_organizer, row.sched_role) if row is not None else NO_PROVENANCE
 
 
 # --- answers from outside CalDAV: e-mail and links -------------------------------------

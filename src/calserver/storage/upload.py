@@ -323,7 +323,13 @@ class UploadMixin(CollectionBase):
         target = self._view.target if self._view is not None else self.path
         try:
             engine.on_delete(
-                self._storage, conn, target, old_text, actor, lambda: self._text_at(conn, href)
+                self._storage,
+                conn,
+                target,
+                old_text,
+                actor,
+                lambda: self._text_at(conn, href),
+                location=(self.id, href),
             )
         except engine.Refused as exc:
             engine.refusal.set(exc)
