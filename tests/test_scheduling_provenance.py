@@ -121,3 +121,33 @@ def test_upgrade_marks_the_meetings_written_before(client: WSGIClient, engine: A
         "SCHEDULE-STATUS=5.3"
         in organizer_copy.split("carol@example.org")[0].rsplit("ATTENDEE", 1)[1]
     )
+
+
+def test_provenance_after_a_put() -> None:
+    """Only the engine makes a copy; an edit keeps the mark, an organizer's copy only
+    when its organizer (or the owner's delegate) writes it."""
+    from types import SimpleNamespace
+
+    from calserver.scheduling.engine import provenance_after_put
+
+    copy = SimpleNamespace(uid="u", sched_organizer="alice", sched_role="attendee")
+    organizer = SimpleNamespace(uid="u", sched_organizer="alice", sched_role="organizer")
+    plain = SimpleNamespace(uid="u", sched_organizer=None, sched_role=None)
+    assert provenance_after_put("bob/calendar", "bob", None, "u", None) == (None, None)
+    assert provenance_after_put("bob/calendar", "bob", plain, "u", None) == (None, None)
+    assert provenance_after_put("bob/calendar", "bob", copy, "u", None) == ("alice", "attendee")
+    assert provenance_after_put("bob/calendar", "bob", copy, "v", None) == (None, None)
+    assert provenance_after_put("alice/work", "alice", None, "u", "alice") == (
+        "alice",
+        "organizer",
+    )
+    # the owner's delegate writes for the owner; a group calendar's writer for themself
+    assert provenance_after_put("alice/work", "dave", organizer, "u", None) == (
+        "alice",
+        "organizer",
+    )
+    assert provenance_after_put("@team/plans", "alice", organizer, "u", None) == (
+        "alice",
+        "organizer",
+    )
+    assert provenance_after_put("@team/plans", "erin", organizer, "u", None) == (None, None)
