@@ -7,7 +7,9 @@ naming another user as ORGANIZER (as a client that imported an invitation writes
 them); then a random sequence of scheduling deliveries runs over the same UIDs:
 meetings organized (created and updated, with users and the group ``/@team/`` as
 attendees), cancelled, answered by an attendee's client and declined by deleting the
-copy. Every request must answer below 500, and afterwards:
+copy; and "shadow copies" (items with a meeting's UID and ORGANIZER that Alice, the
+group's administrator, writes in the group calendar). Every request must answer below
+500, and afterwards:
 
 - every user's own event is byte for byte what they stored (text and ETag);
 - every other item in a user's calendars is either a meeting they organize (the text
@@ -48,6 +50,10 @@ ICS = {"Content-Type": "text/calendar; charset=utf-8"}
 OWN = "a-own"
 MEET = "meet"
 UIDS = 3
+#: A group calendar Alice (the group's administrator) writes: she stores there items
+#: with the UID and ORGANIZER of other users' meetings ("shadow copies"), sorted
+#: before every user's calendars.
+SHADOWS = "@team/plans"
 
 
 @pytest.fixture(scope="module", params=ENGINES)
@@ -61,6 +67,7 @@ def server(
         calserver(live, "group", "create", "team", "--admin", "alice")
         for member in sorted(TEAM - {"alice"}):
             calserver(live, "group", "add-member", "team", member)
+        calserver(live, "calendar", "create", SHADOWS, "--name", "Team plans")
         yield live
 
 
@@ -86,6 +93,7 @@ ACTION = st.one_of(
         st.just("answer"), USER, UID_INDEX, st.sampled_from(["ACCEPTED", "DECLINED", "TENTATIVE"])
     ),
     st.tuples(st.just("delete-copy"), USER, UID_INDEX),
+    st.tuples(st.just("shadow"), USER, UID_INDEX, INVITEES),
 )
 ACTIONS = st.lists(ACTION, min_size=1, max_size=7)
 
@@ -199,6 +207,16 @@ def answer(world: World, user: str, uid: str, partstat: str) -> None:
     world.request("PUT", path, user, calendar.to_ical().decode())
 
 
+def shadow(world: World, organizer: str, uid: str, invitees: set[str]) -> None:
+    """Alice stores in the group calendar an item with ``uid`` naming ``organizer``
+    (someone else) as ORGANIZER, and other attendees than Alice: nothing is scheduled
+    for it, and no answer or delivery may ever take it for ``organizer``'s meeting."""
+    if organizer == "alice":
+        return
+    text = meeting_text(organizer, uid, invitees - {"alice", "@team"}, f"shadow of {uid}")
+    world.request("PUT", f"/{SHADOWS}/{uid}.ics", "alice", text)
+
+
 def delete_copy(world: World, user: str, uid: str) -> None:
     found = world.copy_of(user, uid)
     if found is not None:
@@ -304,6 +322,8 @@ def test_scheduling_changes_no_ones_own_items(server: LiveServer) -> None:
                 cancel(world, user, uid)
             elif name == "answer":
                 answer(world, user, uid, *rest)
+            elif name == "shadow":
+                shadow(world, user, uid, *rest)
             else:
                 delete_copy(world, user, uid)
             check(world)
