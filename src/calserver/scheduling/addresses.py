@@ -15,7 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, func, select
 
-from calserver.db.models import group_members, groups, users
+from calserver.db.models import groups, users
+from calserver.sharing.membership import accepted_members
 
 
 def email_of(address: str) -> str:
@@ -116,15 +117,18 @@ def is_group(address: str) -> bool:
 
 def group_members_of(conn: Connection, address: str) -> tuple[str, list[Person]] | None:
     """(group name, its enabled members) when ``address`` is a group's principal URL
-    (``/@team/``) or ``mailto:@team`` is not an address; groups have no e-mail."""
+    (``/@team/``) or ``mailto:@team`` is not an address; groups have no e-mail.
+    Members are those who accepted (``calserver.sharing.membership``): a pending
+    invitation is no way to put someone in a meeting."""
     name = _principal(address)
     if name is None or not name.startswith("@"):
         return None
     group = name[1:]
+    members = accepted_members()
     rows = conn.execute(
         select(users.c.name, users.c.email)
-        .join(group_members, group_members.c.user_id == users.c.id)
-        .join(groups, groups.c.id == group_members.c.group_id)
+        .join(members, members.c.user_id == users.c.id)
+        .join(groups, groups.c.id == members.c.group_id)
         .where(groups.c.name == group, users.c.disabled.is_(False))
         .order_by(users.c.name)
     ).all()

@@ -24,8 +24,9 @@ import icalendar
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
-from calserver.db.models import MAILBOXES, collections, group_members, groups, items, users
+from calserver.db.models import MAILBOXES, collections, groups, items, users
 from calserver.scheduling import addresses, itip
+from calserver.sharing.membership import accepted_members
 from calserver.storage.upload import (
     bump_revision,
     insert_collection,
@@ -177,12 +178,13 @@ def _write(
 def _homes(conn: Connection, user: str, with_groups: bool) -> list[str]:
     homes = [user]
     if with_groups:
+        members = accepted_members()
         homes += [
             "@" + name
             for name in conn.execute(
                 select(groups.c.name)
-                .join(group_members, group_members.c.group_id == groups.c.id)
-                .join(users, users.c.id == group_members.c.user_id)
+                .join(members, members.c.group_id == groups.c.id)
+                .join(users, users.c.id == members.c.user_id)
                 .where(users.c.name == user)
             ).scalars()
         ]
