@@ -263,6 +263,10 @@ def test_declining_removes_the_invitation(server: LiveServer, scene: dict[str, s
     assert json.loads(api(server, "GET", f"/groups/{group}").body)["invited"] == []
     assert_sees_nothing_of(server, group, victim)
     assert api(server, "POST", f"/me/groups/{group}/decline", user=victim).status == 404
+    # the admin may withdraw an invitation too
+    invite(server, group, victim)
+    assert api(server, "DELETE", f"/groups/{group}/members/{victim}").status == 204
+    assert group not in my_groups(server, victim)
     assert api(server, "POST", f"/me/groups/{group}/accept", user=victim).status == 404
     # a member declines nothing: they leave
     assert api(server, "POST", f"/me/groups/{group}/decline", user="bob").status == 409
@@ -375,6 +379,11 @@ def test_pending_members_make_no_proxy_and_no_meeting_attendee(
         assert found is not None and [p.name for p in found[1]] == ["alice", "bob", "carol"]
         assert proxies.proxies_of(conn, "carol").write == ["alice", "bob"]
         assert proxies.proxy_for(conn, "bob").write == ["carol"]
+    # an invitation outlives the account of the admin who sent it
+    manage.create_group(engine, "club", admin="alice")
+    manage.add_member(engine, "club", "carol", actor="alice")
+    users.remove(engine, "alice")
+    assert manage.Membership("club", False, "pending", None) in manage.memberships(engine, "carol")
 
 
 def test_existing_memberships_stay_in_force_after_the_upgrade(engine: Any) -> None:
