@@ -452,7 +452,7 @@ def test_a_group_admin_manages_members_calendars_and_their_grants(client: Client
     # an invitation: carol is a co-admin only once she accepts (issue 12, item 2)
     assert {"name": "carol", "admin": True} in payload(made)["invited"]
     assert {"name": "carol", "admin": True} not in payload(made)["members"]
-    made = client.call("POST", "/me/groups/{group}/accept", user="carol", **g)
+    made = client.call("POST", "/me/groups/{group}/accept", user="carol", headers=JSON, **g)
     assert made.status == 200
     made = client.call("GET", "/groups/{group}", **g)
     assert {"name": "carol", "admin": True} in payload(made)["members"]

@@ -20,14 +20,10 @@ from calserver.db.models import MEMBER_ACCEPTED, group_members
 
 
 def accepted_members(name: str = "members") -> Subquery:
-    """The accepted memberships, as a table with ``group_id``, ``user_id`` and
-    ``admin``: join it where you would join ``group_members``. ``name`` tells two
-    uses in one statement apart."""
-    return (
-        select(group_members.c.group_id, group_members.c.user_id, group_members.c.admin)
-        .where(group_members.c.state == MEMBER_ACCEPTED)
-        .subquery(name)
-    )
+    """The accepted memberships, with every column of ``group_members`` (``group_id``,
+    ``user_id``, ``admin``, ...): join it where you would join the table. ``name``
+    tells two uses in one statement apart (like ``Table.alias``)."""
+    return select(group_members).where(group_members.c.state == MEMBER_ACCEPTED).subquery(name)
 
 
 def groups_of(user_id: int) -> Select[tuple[int]]:
