@@ -449,6 +449,12 @@ def test_a_group_admin_manages_members_calendars_and_their_grants(client: Client
     member = "/groups/{group}/members/{member}"
     made = client.call("PUT", member, {"admin": True}, member="carol", **g)
     assert made.status == 200
+    # an invitation: carol is a co-admin only once she accepts (issue 12, item 2)
+    assert {"name": "carol", "admin": True} in payload(made)["invited"]
+    assert {"name": "carol", "admin": True} not in payload(made)["members"]
+    made = client.call("POST", "/me/groups/{group}/accept", user="carol", headers=JSON, **g)
+    assert made.status == 200
+    made = client.call("GET", "/groups/{group}", **g)
     assert {"name": "carol", "admin": True} in payload(made)["members"]
     # carol, now a co-admin, grants the group calendar to bob at write
     rota = {"owner": "@" + group, "calendar": "rota"}

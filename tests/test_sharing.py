@@ -68,6 +68,11 @@ def test_group_admin_rules(world: WSGIClient, engine: Any) -> None:
     with pytest.raises(Conflict):
         manage.create_group(engine, "@staff")
     group = manage.add_member(engine, "@staff", "carol", actor="alice")
+    # a group admin only invites: carol is in once she accepts (issue 12, item 2)
+    assert [m.name for m in group.members] == ["alice", "bob"]
+    assert [(m.name, m.admin) for m in group.invited] == [("carol", False)]
+    manage.accept(engine, "staff", "carol")
+    group = manage.get_group(engine, "staff")
     assert [(m.name, m.admin) for m in group.members] == [
         ("alice", True),
         ("bob", False),

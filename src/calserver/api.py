@@ -246,6 +246,52 @@ OPENAPI: dict[str, Any] = {
                 "responses": {**_NO_CONTENT, **_errors(401)},
             }
         },
+        "/me/groups": {
+            "get": {
+                "operationId": "list_my_groups",
+                "summary": "The groups you are in, and the invitations waiting for your answer",
+                "description": (
+                    "A group administrator's invitation is pending until you accept it: "
+                    "until then it grants nothing, and the group's members cannot see "
+                    "your free/busy time."
+                ),
+                "responses": {
+                    "200": _json(_ref("Memberships"), "Your memberships."),
+                    **_errors(401),
+                },
+            }
+        },
+        "/me/groups/{group}": {
+            "parameters": [_GROUP],
+            "delete": {
+                "operationId": "leave_group",
+                "summary": "Leave the group, or drop an invitation to it (always possible)",
+                "description": (
+                    "The last administrator may leave too; the group keeps its members "
+                    "and calendars, and the server administrator names a new one."
+                ),
+                "responses": {**_NO_CONTENT, **_errors(401, 404)},
+            },
+        },
+        "/me/groups/{group}/accept": {
+            "parameters": [_GROUP],
+            "post": {
+                "operationId": "accept_group",
+                "summary": "Accept an invitation to the group: from now on you are a member",
+                "responses": {
+                    "200": _json(_ref("Membership"), "Your membership."),
+                    **_errors(401, 404),
+                },
+            },
+        },
+        "/me/groups/{group}/decline": {
+            "parameters": [_GROUP],
+            "post": {
+                "operationId": "decline_group",
+                "summary": "Decline an invitation to the group: it is gone",
+                "responses": {**_NO_CONTENT, **_errors(401, 404, 409)},
+            },
+        },
         "/me/invitations": {
             "get": {
                 "operationId": "list_invitations",
@@ -325,7 +371,12 @@ OPENAPI: dict[str, Any] = {
             "parameters": [_GROUP, _MEMBER],
             "put": {
                 "operationId": "put_member",
-                "summary": "Add a member, or change their role (administrators only)",
+                "summary": "Invite a user, or change a member's role (administrators only)",
+                "description": (
+                    "A new member is invited: they are listed under invited, and count "
+                    "for nothing (no free/busy, no group calendars, no grants) until "
+                    "they accept (POST /me/groups/{group}/accept)."
+                ),
                 "requestBody": _body("MemberInput", required=False),
                 "responses": {
                     "200": _json(_ref("Group"), "The group as it is now."),
@@ -334,7 +385,8 @@ OPENAPI: dict[str, Any] = {
             },
             "delete": {
                 "operationId": "delete_member",
-                "summary": "Remove a member (administrators), or leave the group (yourself)",
+                "summary": "Remove a member or withdraw an invitation (administrators), "
+                "or leave the group (yourself)",
                 "responses": {**_NO_CONTENT, **_errors(401, 403, 404)},
             },
         },
@@ -556,8 +608,31 @@ OPENAPI: dict[str, Any] = {
                     "name": {"type": "string"},
                     "admin": {"type": "boolean", "description": "you administer it"},
                     "members": {"type": "array", "items": _ref("Role")},
+                    "invited": {
+                        "type": "array",
+                        "items": _ref("Role"),
+                        "description": "invitations not accepted yet (to administrators)",
+                    },
                     "calendars": {"type": "array", "items": _ref("GroupCalendarRef")},
                 },
+            },
+            "Membership": {
+                "type": "object",
+                "required": ["group", "admin", "state", "invited_by"],
+                "properties": {
+                    "group": {"type": "string"},
+                    "admin": {"type": "boolean", "description": "as an administrator"},
+                    "state": {"type": "string", "enum": ["pending", "accepted"]},
+                    "invited_by": {
+                        "type": ["string", "null"],
+                        "description": "the group administrator who invited you",
+                    },
+                },
+            },
+            "Memberships": {
+                "type": "object",
+                "required": ["groups"],
+                "properties": {"groups": {"type": "array", "items": _ref("Membership")}},
             },
             "Groups": {
                 "type": "object",
@@ -901,10 +976,12 @@ class Api:
         }
 
     def _group(self, request: Request, group: manage.Group) -> dict[str, Any]:
+        admin = any(m.name == request.user and m.admin for m in group.members)
         return {
             "name": group.name,
-            "admin": any(m.name == request.user and m.admin for m in group.members),
+            "admin": admin,
             "members": [{"name": m.name, "admin": m.admin} for m in group.members],
+            "invited": [{"name": m.name, "admin": m.admin} for m in group.invited if admin],
             "calendars": [
                 {
                     "calendar": path,
@@ -1064,6 +1141,33 @@ class Api:
 
     def op_reset_feeds(self, request: Request) -> Answer:
         access.reset_feeds(self._engine, request.user)
+        return Answer(204)
+
+    @staticmethod
+    def _membership(entry: manage.Membership) -> dict[str, Any]:
+        return {
+            "group": entry.group,
+            "admin": entry.admin,
+            "state": entry.state,
+            "invited_by": entry.invited_by,
+        }
+
+    def op_list_my_groups(self, request: Request) -> Answer:
+        found = manage.memberships(self._engine, request.user)
+        return Answer(200, {"groups": [self._membership(entry) for entry in found]})
+
+    def op_accept_group(self, request: Request) -> Answer:
+        entry = manage.accept(self._engine, request.params["group"], request.user)
+        return Answer(200, self._membership(entry))
+
+    def op_decline_group(self, request: Request) -> Answer:
+        manage.decline(self._engine, request.params["group"], request.user)
+        return Answer(204)
+
+    def op_leave_group(self, request: Request) -> Answer:
+        manage.remove_member(
+            self._engine, request.params["group"], request.user, actor=request.user
+        )
         return Answer(204)
 
     def op_list_invitations(self, request: Request) -> Answer:

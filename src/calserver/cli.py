@@ -155,10 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = group_cmd("create", cmd_group_create, "create a group")
     p.add_argument("--admin", metavar="USER", help="its administrator")
     group_cmd("delete", cmd_group_delete, "delete a group and its calendars")
-    p = group_cmd("add-member", cmd_group_add_member, "add a member (again: change the role)")
+    p = group_cmd(
+        "add-member",
+        cmd_group_add_member,
+        "add a member directly, no consent asked (again: change the role)",
+    )
     p.add_argument("user", metavar="USER")
     p.add_argument("--admin", action="store_true", help="as an (co-)administrator")
-    p = group_cmd("remove-member", cmd_group_remove_member, "remove a member")
+    p = group_cmd("remove-member", cmd_group_remove_member, "remove a member (or an invitation)")
+    p.add_argument("user", metavar="USER")
+    p = group_cmd("accept", cmd_group_accept, "accept USER's invitation to the group for them")
+    p.add_argument("user", metavar="USER")
+    p = group_cmd("decline", cmd_group_decline, "decline USER's invitation to the group")
     p.add_argument("user", metavar="USER")
     p = grp_sub.add_parser("list", help="list groups and their members", parents=[parent])
     p.set_defaults(func=cmd_group_list)
@@ -446,10 +454,36 @@ def cmd_group_remove_member(cfg: radicale_config.Configuration, args: argparse.N
     return EXIT_OK
 
 
+def cmd_group_accept(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    membership = manage.accept(_engine(cfg), args.group, args.user)
+    role = "administrator" if membership.admin else "member"
+    print(f"{args.user} is a {role} of @{membership.group}")
+    return EXIT_OK
+
+
+def cmd_group_decline(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    manage.decline(_engine(cfg), args.group, args.user)
+    print(f"{args.user} declined the invitation to @{manage.group_name(args.group)}")
+    return EXIT_OK
+
+
 def cmd_group_list(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
-    for group in manage.list_groups(_engine(cfg), args.user):
-        members = ", ".join(m.name + (" (admin)" if m.admin else "") for m in group.members)
-        print(f"@{group.name}\t{members}\t{' '.join(group.calendars)}")
+    """One line per group: members, then invitations not accepted yet, then calendars.
+    With USER: the groups USER is in or invited to."""
+    engine = _engine(cfg)
+    invited_to = set()
+    if args.user is not None:
+        invited_to = {
+            m.group for m in manage.memberships(engine, args.user) if m.state != "accepted"
+        }
+    found = manage.list_groups(engine, args.user)
+    found += [manage.get_group(engine, name) for name in sorted(invited_to)]
+    for group in sorted(found, key=lambda g: g.name):
+        people = [m.name + (" (admin)" if m.admin else "") for m in group.members]
+        people += [
+            m.name + (" (admin, pending)" if m.admin else " (pending)") for m in group.invited
+        ]
+        print(f"@{group.name}\t{', '.join(people)}\t{' '.join(group.calendars)}")
     return EXIT_OK
 
 

@@ -279,8 +279,36 @@ def _v6_scheduling_provenance(conn: Connection) -> None:
         )
 
 
+def _v7_group_consent(conn: Connection) -> None:
+    """Group membership by consent: a membership is ``pending`` (a group administrator's
+    invitation, which grants nothing) or ``accepted``; the memberships already there
+    were made before consent existed and stay in force (``accepted``)."""
+    columns = {column["name"] for column in inspect(conn).get_columns("group_members")}
+    if "state" not in columns:
+        conn.execute(
+            text(
+                "ALTER TABLE group_members ADD COLUMN state VARCHAR(16) NOT NULL DEFAULT 'accepted'"
+            )
+        )
+    if "invited_by" not in columns:
+        conn.execute(
+            text(
+                "ALTER TABLE group_members ADD COLUMN invited_by INTEGER "
+                "REFERENCES users (id) ON DELETE SET NULL"
+            )
+        )
+
+
 #: Ordered migrations; the schema version is the number of migrations applied.
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6_scheduling_provenance]
+MIGRATIONS: list[Migration] = [
+    _v1,
+    _v2,
+    _v3,
+    _v4,
+    _v5,
+    _v6_scheduling_provenance,
+    _v7_group_consent,
+]
 LATEST = len(MIGRATIONS)
 
 

@@ -202,14 +202,23 @@ groups = Table(
     Column("created", Float, nullable=False),
 )
 
+#: States of a group membership: a group administrator's invitation waits for the
+#: user's consent (``pending``, it grants nothing); ``accepted`` counts.
+MEMBER_PENDING = "pending"
+MEMBER_ACCEPTED = "accepted"
+
 #: Members of a group; ``admin`` members (the administrator and co-administrators)
-#: manage the group, write its calendars and publish them.
+#: manage the group, write its calendars and publish them. Only ``accepted`` rows
+#: count for access: read memberships through ``calserver.sharing.membership``.
+#: ``invited_by`` names the group administrator who invited a pending member.
 group_members = Table(
     "group_members",
     metadata,
     Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("admin", Boolean, nullable=False, default=False),
+    Column("state", String(16), nullable=False, server_default=MEMBER_ACCEPTED),
+    Column("invited_by", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
 )
 Index("ix_group_members_user", group_members.c.user_id)
 

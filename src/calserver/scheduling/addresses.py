@@ -15,7 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Connection, func, select
 
-from calserver.db.models import group_members, groups, users
+from calserver.db.models import groups, users
+from calserver.sharing.membership import groups_of
 
 
 def email_of(address: str) -> str:
@@ -116,11 +117,9 @@ def is_group(address: str) -> bool:
 
 def _in_group(user_id: Any) -> Any:
     """The condition "the group ``groups.c.id`` is one of ``user_id``'s groups", with
-    the membership lookup of ``calserver.sharing`` (only memberships that count: the
-    one place scheduling reads group membership)."""
-    from calserver.sharing import levels
-
-    return groups.c.id.in_(levels._groups_of(user_id).correlate_except(group_members))
+    the membership lookup of ``calserver.sharing`` (only accepted memberships count:
+    the one place scheduling reads group membership)."""
+    return groups.c.id.in_(groups_of(user_id))
 
 
 def is_member(conn: Connection, user: str, address: str) -> bool:
@@ -138,7 +137,9 @@ def is_member(conn: Connection, user: str, address: str) -> bool:
 
 def group_members_of(conn: Connection, address: str) -> tuple[str, list[Person]] | None:
     """(group name, its enabled members) when ``address`` is a group's principal URL
-    (``/@team/``) or ``mailto:@team`` is not an address; groups have no e-mail."""
+    (``/@team/``) or ``mailto:@team`` is not an address; groups have no e-mail.
+    Members are those who accepted (``calserver.sharing.membership``): a pending
+    invitation is no way to put someone in a meeting."""
     name = _principal(address)
     if name is None or not name.startswith("@"):
         return None

@@ -8,6 +8,9 @@ A viewer's level on a calendar is the highest of (DESIGN.md, "Rules in detail"):
 - an "other calendar" the viewer added, of someone in one of their groups: BUSY;
 - a calendar of someone in one of their groups: FREEBUSY (free/busy look-ups only).
 
+"Their groups" are the groups whose invitation they accepted
+(``calserver.sharing.membership``): a pending invitation counts for nothing here.
+
 A calendar the viewer sees at BUSY or above, and does not own, appears in the
 viewer's home as ``/VIEWER/OWNER~CAL/`` (an alias: user and group names cannot hold
 ``~``), so every client discovers it; the owner's own URL gives the same level. Rights
@@ -28,10 +31,10 @@ from calserver.db.models import (
     calendar_views,
     collections,
     grants,
-    group_members,
     groups,
     users,
 )
+from calserver.sharing.membership import accepted_members, groups_of
 
 ALIAS_SEPARATOR = "~"
 
@@ -96,19 +99,21 @@ def _user_id(conn: Connection, name: str) -> int | None:
 
 
 def _groups_of(viewer_id: int) -> Select[tuple[int]]:
-    return select(group_members.c.group_id).where(group_members.c.user_id == viewer_id)
+    return groups_of(viewer_id)
 
 
 def _share_a_group(conn: Connection, viewer_id: int, owner: str) -> bool:
+    """Whether both have accepted to be in one group."""
     owner_id = _user_id(conn, owner)
     if owner_id is None:
         return False
+    members = accepted_members()
     return bool(
         conn.execute(
             select(
                 exists().where(
-                    group_members.c.user_id == owner_id,
-                    group_members.c.group_id.in_(_groups_of(viewer_id)),
+                    members.c.user_id == owner_id,
+                    members.c.group_id.in_(_groups_of(viewer_id)),
                 )
             )
         ).scalar()
@@ -135,10 +140,11 @@ def level_for(conn: Connection, viewer: str, calendar_path: str) -> Level:
     collection_id = row.id
     level = Level.NONE
     if owner.startswith("@"):
+        members = accepted_members()
         admin = conn.execute(
-            select(group_members.c.admin)
-            .join(groups, groups.c.id == group_members.c.group_id)
-            .where(groups.c.name == owner[1:], group_members.c.user_id == viewer_id)
+            select(members.c.admin)
+            .join(groups, groups.c.id == members.c.group_id)
+            .where(groups.c.name == owner[1:], members.c.user_id == viewer_id)
         ).first()
         if admin is not None:
             level = Level.WRITE if admin.admin else Level.READ
@@ -193,13 +199,14 @@ def _resolve(conn: Connection, viewer: str, path: str) -> Resolved:
             return Resolved(Level.OWNER, path)
         if home.startswith("@"):
             viewer_id = _user_id(conn, viewer)
+            members = accepted_members()
             member = (
                 viewer_id is not None
                 and conn.execute(
                     select(
                         exists().where(
-                            group_members.c.user_id == viewer_id,
-                            group_members.c.group_id
+                            members.c.user_id == viewer_id,
+                            members.c.group_id
                             == select(groups.c.id)
                             .where(groups.c.name == home[1:])
                             .scalar_subquery(),

@@ -2,7 +2,15 @@
 operations for the CLI (``actor=None``: the administrator) and the HTTP API (``actor``:
 the signed-in user, who may manage only their own calendars and the groups they
 administer). Every change is one transaction; views change on the next request in
-every process (nothing is cached across requests)."""
+every process (nothing is cached across requests).
+
+Group membership is by consent (issue 12, item 2): a group administrator's
+``add_member`` only *invites* — the membership stays ``pending``, granting nothing
+(``calserver.sharing.membership``), until the user accepts it (:func:`accept`) — while
+the server administrator (``actor=None``, the CLI) adds directly. Anyone may leave a
+group, or decline an invitation, at any time: the last administrator too, after which
+only the server administrator can name a new one (``calserver group add-member GROUP
+USER --admin``); the group, its calendars and its other members stay."""
 
 from __future__ import annotations
 
@@ -15,6 +23,8 @@ from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 from calserver.db import write_connection
 from calserver.db.models import (
     MAILBOXES,
+    MEMBER_ACCEPTED,
+    MEMBER_PENDING,
     calendar_views,
     collections,
     grants,
@@ -24,6 +34,7 @@ from calserver.db.models import (
 )
 from calserver.errors import Conflict, Forbidden, InvalidInput, NotFound
 from calserver.sharing.levels import Level, alias_name, level_for, shared_with
+from calserver.sharing.membership import accepted_members, groups_of
 from calserver.storage.meta import save_calendar_view
 from calserver.users import validate_name
 
@@ -37,8 +48,21 @@ class Member:
 @dataclass(frozen=True)
 class Group:
     name: str
+    #: Those who are in the group (accepted); only they count.
     members: list[Member] = field(default_factory=list)
     calendars: list[str] = field(default_factory=list)
+    #: Invitations waiting for the user's consent (with the role they would get).
+    invited: list[Member] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A user's place in a group as they see it: ``pending`` (invited) or ``accepted``."""
+
+    group: str
+    admin: bool
+    state: str
+    invited_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,11 +104,13 @@ def group_name(spelling: str) -> str:
 
 
 def _is_admin(conn: Connection, group_id: int, user: str) -> bool:
+    """An administrator who accepted: an invitation as admin administers nothing yet."""
+    members = accepted_members()
     return bool(
         conn.execute(
-            select(group_members.c.admin)
-            .join(users, users.c.id == group_members.c.user_id)
-            .where(group_members.c.group_id == group_id, users.c.name == user)
+            select(members.c.admin)
+            .join(users, users.c.id == members.c.user_id)
+            .where(members.c.group_id == group_id, users.c.name == user)
         ).scalar()
     )
 
@@ -108,7 +134,9 @@ def create_group(engine: Engine, spelling: str, admin: str | None = None) -> Gro
         ).scalar_one()
         if admin_id is not None:
             conn.execute(
-                insert(group_members).values(group_id=group_id, user_id=admin_id, admin=True)
+                insert(group_members).values(
+                    group_id=group_id, user_id=admin_id, admin=True, state=MEMBER_ACCEPTED
+                )
             )
     return get_group(engine, name)
 
@@ -127,26 +155,105 @@ def delete_group(engine: Engine, spelling: str) -> None:
 def add_member(
     engine: Engine, spelling: str, user: str, admin: bool = False, actor: str | None = None
 ) -> Group:
-    """Add ``user`` to the group, or change their role (run again with another role)."""
+    """Add ``user`` to the group, or change their role (run again with another role).
+
+    The server administrator (``actor=None``) adds directly, accepting a pending
+    invitation on the user's behalf. A group administrator (``actor``) only invites:
+    a new member is ``pending`` until they accept; the role of someone already in the
+    group, or already invited, changes in place and their state stays."""
     name = group_name(spelling)
     with write_connection(engine) as conn, conn.begin():
         group_id = _group_id(conn, name)
         _check_group_admin(conn, group_id, name, actor)
         user_id = _user_id(conn, user)
+        values: dict[str, object] = {"admin": admin}
+        if actor is None:
+            values["state"] = MEMBER_ACCEPTED
         changed = conn.execute(
             update(group_members)
             .where(group_members.c.group_id == group_id, group_members.c.user_id == user_id)
-            .values(admin=admin)
+            .values(**values)
         )
         if not changed.rowcount:
             conn.execute(
-                insert(group_members).values(group_id=group_id, user_id=user_id, admin=admin)
+                insert(group_members).values(
+                    group_id=group_id,
+                    user_id=user_id,
+                    admin=admin,
+                    state=MEMBER_ACCEPTED if actor is None else MEMBER_PENDING,
+                    invited_by=None if actor is None else _user_id(conn, actor),
+                )
             )
     return get_group(engine, name)
 
 
+def _membership_state(conn: Connection, group_id: int, user_id: int) -> str | None:
+    return conn.execute(
+        select(group_members.c.state).where(
+            group_members.c.group_id == group_id, group_members.c.user_id == user_id
+        )
+    ).scalar()
+
+
+def accept(engine: Engine, spelling: str, user: str) -> Membership:
+    """``user`` accepts their invitation to the group: from now on it counts (for
+    free/busy, the group's calendars and grants). Accepting again changes nothing."""
+    name = group_name(spelling)
+    with write_connection(engine) as conn, conn.begin():
+        group_id = _group_id(conn, name)
+        user_id = _user_id(conn, user)
+        if _membership_state(conn, group_id, user_id) is None:
+            raise NotFound(f"{user!r} has no invitation to the group {name!r}")
+        conn.execute(
+            update(group_members)
+            .where(group_members.c.group_id == group_id, group_members.c.user_id == user_id)
+            .values(state=MEMBER_ACCEPTED)
+        )
+    return _membership(engine, name, user)
+
+
+def decline(engine: Engine, spelling: str, user: str) -> None:
+    """``user`` declines their pending invitation to the group: it is gone (the group
+    administrators may invite again). A member leaves with :func:`remove_member`."""
+    name = group_name(spelling)
+    with write_connection(engine) as conn, conn.begin():
+        group_id = _group_id(conn, name)
+        user_id = _user_id(conn, user)
+        state = _membership_state(conn, group_id, user_id)
+        if state is None:
+            raise NotFound(f"{user!r} has no invitation to the group {name!r}")
+        if state != MEMBER_PENDING:
+            raise Conflict(f"{user!r} is a member of the group {name!r}: leave it instead")
+        conn.execute(
+            delete(group_members).where(
+                group_members.c.group_id == group_id, group_members.c.user_id == user_id
+            )
+        )
+
+
+def memberships(engine: Engine, user: str) -> list[Membership]:
+    """Every group ``user`` is in or invited to, by group name."""
+    inviter = users.alias("inviter")
+    with engine.connect() as conn:
+        user_id = _user_id(conn, user)
+        rows = conn.execute(
+            select(groups.c.name, group_members.c.admin, group_members.c.state, inviter.c.name)
+            .join(groups, groups.c.id == group_members.c.group_id)
+            .outerjoin(inviter, inviter.c.id == group_members.c.invited_by)
+            .where(group_members.c.user_id == user_id)
+            .order_by(groups.c.name)
+        ).all()
+    return [Membership(row[0], bool(row[1]), row[2], row[3]) for row in rows]
+
+
+def _membership(engine: Engine, name: str, user: str) -> Membership:
+    return next(m for m in memberships(engine, user) if m.group == name)
+
+
 def remove_member(engine: Engine, spelling: str, user: str, actor: str | None = None) -> Group:
-    """A member who leaves loses what the group was granted (on the next request)."""
+    """A member who leaves loses what the group was granted (on the next request).
+    Anyone may leave (or drop an invitation), the last administrator too; a group
+    administrator removes members and withdraws invitations."""
     name = group_name(spelling)
     with write_connection(engine) as conn, conn.begin():
         group_id = _group_id(conn, name)
@@ -171,15 +278,17 @@ def get_group(engine: Engine, spelling: str) -> Group:
 
 
 def _group(conn: Connection, group_id: int, name: str) -> Group:
-    members = [
-        Member(row.name, bool(row.admin))
-        for row in conn.execute(
-            select(users.c.name, group_members.c.admin)
-            .join(users, users.c.id == group_members.c.user_id)
-            .where(group_members.c.group_id == group_id)
-            .order_by(users.c.name)
+    members: list[Member] = []
+    invited: list[Member] = []
+    for row in conn.execute(
+        select(users.c.name, group_members.c.admin, group_members.c.state)
+        .join(users, users.c.id == group_members.c.user_id)
+        .where(group_members.c.group_id == group_id)
+        .order_by(users.c.name)
+    ):
+        (members if row.state == MEMBER_ACCEPTED else invited).append(
+            Member(row.name, bool(row.admin))
         )
-    ]
     calendars = list(
         conn.execute(
             select(collections.c.path)
@@ -187,21 +296,16 @@ def _group(conn: Connection, group_id: int, name: str) -> Group:
             .order_by(collections.c.path)
         ).scalars()
     )
-    return Group(name, members, calendars)
+    return Group(name, members, calendars, invited)
 
 
 def list_groups(engine: Engine, member: str | None = None) -> list[Group]:
-    """Every group, or the groups ``member`` belongs to."""
+    """Every group, or the groups ``member`` belongs to (accepted; invitations are
+    :func:`memberships`)."""
     with engine.connect() as conn:
         query = select(groups.c.id, groups.c.name).order_by(groups.c.name)
         if member is not None:
-            query = query.where(
-                groups.c.id.in_(
-                    select(group_members.c.group_id).where(
-                        group_members.c.user_id == _user_id(conn, member)
-                    )
-                )
-            )
+            query = query.where(groups.c.id.in_(groups_of(_user_id(conn, member))))
         return [_group(conn, row.id, row.name) for row in conn.execute(query).all()]
 
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Select, select, union_all
 
-from calserver.db.models import collections, grants, group_members, users
+from calserver.db.models import collections, grants, users
 from calserver.sharing.levels import GRANT_LEVELS, Level
+from calserver.sharing.membership import accepted_members
 
 #: Grant levels that make a proxy, and which group they put the grantee in.
 _PROXY_LEVELS = ("read", "write")
@@ -57,11 +58,12 @@ def _granted() -> tuple[Select[tuple[str, str, str]], Select[tuple[str, str, str
         .join(users, users.c.id == grants.c.user_id)
         .where(*own_calendar)
     )
+    members = accepted_members()  # an invitation not yet accepted makes no proxy
     to_groups = (
         select(collections.c.parent.label("owner"), users.c.name.label("grantee"), grants.c.level)
         .join(collections, collections.c.id == grants.c.collection_id)
-        .join(group_members, group_members.c.group_id == grants.c.group_id)
-        .join(users, users.c.id == group_members.c.user_id)
+        .join(members, members.c.group_id == grants.c.group_id)
+        .join(users, users.c.id == members.c.user_id)
         .where(*own_calendar)
     )
     return to_users, to_groups
