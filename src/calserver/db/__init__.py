@@ -169,7 +169,19 @@ def _v5(conn: Connection) -> None:
 
 
 #: Ordered migrations; the schema version is the number of migrations applied.
-MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5]
+def _v6_feed_salts(conn: Connection) -> None:
+    """A random ``feed_salt`` per grant and group membership, part of the secret feed
+    URLs of calendars seen through it. Rows already there keep "" and with it the URLs
+    they have today; every new grant or membership gets a fresh value."""
+    for table in ("grants", "group_members"):
+        columns = {column["name"] for column in inspect(conn).get_columns(table)}
+        if "feed_salt" not in columns:
+            conn.execute(
+                text(f"ALTER TABLE {table} ADD COLUMN feed_salt VARCHAR(32) NOT NULL DEFAULT ''")
+            )
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3, _v4, _v5, _v6_feed_salts]
 LATEST = len(MIGRATIONS)
 
 

@@ -8,6 +8,8 @@ and incremental sync (RFC 6578) are index lookups instead of scans.
 
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -24,6 +26,14 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+
+
+def new_feed_salt() -> str:
+    """A fresh random value for a grant or a group membership: part of the secret feed
+    URL of whoever sees a calendar through it (``calserver.feeds.access``), so a share
+    granted again gets a new URL and the old one stays dead."""
+    return secrets.token_hex(16)
+
 
 #: Parent of the hidden collections imports are built in before they are swapped in.
 #: Dot-prefixed: no user name can start with a dot, so no request can reach them.
@@ -202,6 +212,9 @@ group_members = Table(
     Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("admin", Boolean, nullable=False, default=False),
+    # New with every membership (a re-added member gets a new one, a role change keeps
+    # it); "" for memberships older than it. See new_feed_salt.
+    Column("feed_salt", String(32), nullable=False, default=new_feed_salt, server_default=""),
 )
 Index("ix_group_members_user", group_members.c.user_id)
 
@@ -220,6 +233,9 @@ grants = Table(
     Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=True),
     Column("level", String(8), nullable=False),
     Column("created", Float, nullable=False),
+    # New with every grant (a grant taken back and given again gets a new one, a level
+    # change keeps it); "" for grants older than it. See new_feed_salt.
+    Column("feed_salt", String(32), nullable=False, default=new_feed_salt, server_default=""),
 )
 Index(
     "uq_grants_user",
@@ -259,8 +275,10 @@ calendar_views = Table(
 
 
 #: Secret feed URLs, stored hashed. The token itself is an HMAC under the server key of
-#: (user, calendar path as the user sees it, the user's feed epoch): it can be shown
-#: again on demand, but neither this table nor a dump of the database reveals it.
+#: (user, calendar path as the user sees it, the user's feed epoch, and for a calendar
+#: of someone else's the feed_salt of the grant or membership it is seen through): it
+#: can be shown again on demand, but neither this table nor a dump of the database
+#: reveals it.
 feed_tokens = Table(
     "feed_tokens",
     metadata,
