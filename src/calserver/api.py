@@ -20,9 +20,15 @@ Creating and deleting groups is the administrator's (``calserver group``).
   gets 415; and one that the browser itself marks as coming from another site
   (``Sec-Fetch-Site: cross-site`` or ``same-site``, Fetch Metadata) gets 403. PUT,
   PATCH and DELETE with no body need no Content-Type: a browser sends them cross-site
-  only after a preflight, which fails. Errors are ``{"error": "..."}`` with the status of the
-  ``calserver.errors`` exception (RFC 9110 15.5): 400 bad JSON or body shape, 404
-  unknown route, 405 wrong method (with ``Allow``), 415 wrong media type.
+  only after a preflight, which fails. The other side routes need no such guard:
+  ``/.feeds``, ``/.secret`` and ``/.public`` answer GET and HEAD only (405), and
+  ``/.invite/TOKEN`` takes a form POST by design, but its one credential is the
+  token in its own URL, never a login the browser keeps, so a foreign page that
+  does not know the token cannot answer for anyone. CalDAV's writing methods are
+  not ones a form sends, and POST to a schedule outbox only asks for free/busy.
+- Errors are ``{"error": "..."}`` with the status of the ``calserver.errors``
+  exception (RFC 9110 15.5): 400 bad JSON or body shape, 403 cross-site, 404 unknown
+  route, 405 wrong method (with ``Allow``), 415 wrong media type.
 - URLs it returns carry the prefix of ``X-Script-Name`` / ``SCRIPT_NAME``.
 
 ``OPENAPI`` (OpenAPI 3.1) is the one source of truth: the dispatcher routes exactly the
