@@ -198,18 +198,25 @@ def _legacy_token(configuration: Any, user: str, path: str, epoch: int) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def _epochs(engine: Any) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(db.models.users.c.name, db.models.users.c.feed_epoch))
+        return {row.name: row.feed_epoch for row in rows}
+
+
 def test_own_calendars_keep_their_secret_urls_and_older_grants_theirs(world: Any) -> None:
     """Subscribers of the URLs shown before issue 12 keep working: a user's own
     calendar, and a grant made before grants had a feed_salt (``""``), until that
     grant is taken back."""
     engine, configuration = world
+    epochs = _epochs(engine)
     own = access.secret_token(engine, configuration, "alice", "alice/work")
-    assert own == _legacy_token(configuration, "alice", "alice/work", 0)
+    assert own == _legacy_token(configuration, "alice", "alice/work", epochs["alice"])
     manage.share(engine, "alice/work", "bob", "read")
     with engine.begin() as conn:
         conn.execute(db.models.grants.update().values(feed_salt=""))  # as after the migration
     older = access.secret_token(engine, configuration, "bob", "bob/alice~work")
-    assert older == _legacy_token(configuration, "bob", "bob/alice~work", 0)
+    assert older == _legacy_token(configuration, "bob", "bob/alice~work", epochs["bob"])
     with engine.connect() as conn:
         assert access.find_secret(conn, configuration, older) is not None
     manage.unshare(engine, "alice/work", "bob")
@@ -271,4 +278,29 @@ def test_the_feed_salt_migration_keeps_today_s_urls(world: Any) -> None:
             salts = conn.execute(text(f"SELECT feed_salt FROM {table}")).scalars().all()
             assert salts == [""]
     token = access.secret_token(engine, configuration, "bob", "bob/alice~work")
-    assert token == _legacy_token(configuration, "bob", "bob/alice~work", 0)
+    assert token == _legacy_token(configuration, "bob", "bob/alice~work", _epochs(engine)["bob"])
+
+
+def test_a_user_or_a_calendar_made_again_under_the_same_name_gets_new_urls(world: Any) -> None:
+    """Secret and public tokens are HMACs of names and an epoch: a new account named
+    like a deleted one, or a calendar made again where a published one was, must not
+    bring back the URLs of the one before (the first epoch is random)."""
+    from calserver import calendars
+    from calserver.storage import Storage
+
+    engine, configuration = world
+    storage = Storage(configuration)
+    secret = access.secret_token(engine, configuration, "alice", "alice/work")
+    public = access.publish(engine, configuration, "alice/work", "details").token
+    calendars.delete_calendar(storage, "alice/work")
+    calendars.create(storage, "alice/work")
+    again = access.publish(engine, configuration, "alice/work", "details").token
+    assert again != public
+    with engine.connect() as conn:
+        assert access.find_public(conn, configuration, public) is None
+    users.remove(engine, "alice")
+    users.add_with_hash(engine, "alice", "", "alice@example.org")
+    calendars.create(storage, "alice/work")
+    assert access.secret_token(engine, configuration, "alice", "alice/work") != secret
+    with engine.connect() as conn:
+        assert access.find_secret(conn, configuration, secret) is None

@@ -35,6 +35,13 @@ def new_feed_salt() -> str:
     return secrets.token_hex(16)
 
 
+def first_epoch() -> int:
+    """A random first feed or publication epoch: a user or a calendar deleted and made
+    again under the same name must not get the secret or public URLs of the one before
+    (they are HMACs of the name and the epoch). Room is left for the resets to count up."""
+    return secrets.randbelow(2**30)
+
+
 #: Parent of the hidden collections imports are built in before they are swapped in.
 #: Dot-prefixed: no user name can start with a dot, so no request can reach them.
 STAGING = ".staging"
@@ -156,7 +163,7 @@ users = Table(
     Column("week_start", Integer, nullable=False, default=0, server_default="0"),
     # Bumped by "reset my calendar feeds": every secret URL of the user is derived
     # from it (calserver.feeds.tokens), so the old ones stop matching at once.
-    Column("feed_epoch", Integer, nullable=False, default=0, server_default="0"),
+    Column("feed_epoch", Integer, nullable=False, default=first_epoch, server_default="0"),
 )
 
 #: Recently verified logins, shared by every process and surviving restarts, so that

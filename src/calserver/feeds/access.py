@@ -26,6 +26,10 @@ has one public token, an HMAC of (calendar, publication epoch); unpublishing or
 resetting bumps the epoch, so the old URLs end at once and a later publication gets
 new ones. A group calendar is published by the group's administrators.
 
+The first feed epoch of a user and the first publication epoch of a calendar are
+random (``models.first_epoch``), so an account or a calendar deleted and made again
+under the same name does not bring back the URLs of the one before.
+
 Tokens never reach a log: the side endpoints log their requests without the path.
 """
 
@@ -46,6 +50,7 @@ from calserver.db.models import (
     calendar_views,
     collections,
     feed_tokens,
+    first_epoch,
     grants,
     group_members,
     groups,
@@ -285,7 +290,7 @@ def publish(
         row = conn.execute(
             select(publications).where(publications.c.collection_id == collection_id)
         ).first()
-        epoch = row.epoch if row is not None else 0
+        epoch = row.epoch if row is not None else first_epoch()
         token = _mac(configuration, "public", path, epoch)
         values = {"level": level, "digest": _digest(token), "changed": time.time()}
         if row is None:
