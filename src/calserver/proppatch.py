@@ -20,8 +20,9 @@ written what must never be written:
   would keep more than ``max_properties`` properties or ``max_properties_size`` bytes
   of them, or a value larger than ``max_property_size``, gets 507 Insufficient Storage
   for the properties that do not fit and 424 for the others (RFC 4918 9.2.1, 11.5).
-  A collection already beyond a limit (from before it, or from an import) may still
-  shrink: only a change that adds to what is over the limit is refused.
+  The same limits hold for the properties MKCALENDAR and a whole-calendar PUT set
+  (``Storage.create_collection``). A collection already beyond a limit (from before
+  it) may still shrink: only a change that adds to what is over the limit is refused.
 
 Nothing here does I/O: the functions take the request body and property mappings.
 """
