@@ -14,6 +14,7 @@ Ops (/health, /.health; request metrics when [server] metrics_hosts is set: cals
        + free/busy availability rules (calserver.freebusy, installed below)
        + scheduling DAV: principal properties, inbox/outbox, outbox free/busy POST
          (calserver.scheduling.dav, the lines marked "scheduling")
+       + PROPPATCH all or nothing, protected properties, limits (calserver.proppatch)
 """
 
 from __future__ import annotations
