@@ -686,3 +686,131 @@ def test_urls_carry_the_script_name_prefix_of_a_proxy(client: Client) -> None:
     assert created.headers["location"] == f"/dav/%40{group}/p/"
     bad = send(server, "GET", api.ROOT + "/me", headers={"X-Script-Name": "dav"})
     assert bad.status == 400
+
+
+# --- cross-site request forgery ----------------------------------------------------------
+
+#: What a page of another site can make a browser send without a CORS preflight.
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain")
+#: A body each state-changing operation would act on, were it JSON.
+FORGED_BODIES: dict[str, Any] = {
+    "put_share": {"level": "write"},
+    "patch_settings": {"displayname": "Forged"},
+    "put_publication": {"level": "details", "reset": True},
+    "patch_my_settings": {"timezone": "Pacific/Kiritimati"},
+    "patch_meeting": {"email": False},
+    "put_member": {"admin": True},
+    "create_group_calendar": {"name": "forged"},
+}
+
+
+def snapshot(server: LiveServer, cal: str, group: str, bobcal: str) -> dict[str, Any]:
+    """Everything the forged requests would change, as alice and bob read it."""
+    reads = {
+        ("alice", f"/calendars/alice/{cal}/shares"),
+        ("alice", f"/calendars/alice/{cal}/publication"),
+        ("alice", f"/calendars/alice/{cal}/urls"),
+        ("alice", "/me/settings"),
+        ("alice", "/other-calendars"),
+        ("alice", f"/groups/{group}"),
+        ("alice", "/groups"),
+        ("bob", "/calendars"),
+        ("bob", f"/calendars/bob/{bobcal}/shares"),
+        ("bob", f"/calendars/bob/alice~{cal}/urls"),
+    }
+    found = {}
+    for user, path in sorted(reads):
+        reply = send(server, "GET", api.ROOT + path, user=user)
+        assert reply.status == 200, (path, reply.text)
+        found[user, path] = payload(reply)
+    return found
+
+
+def test_no_cross_site_request_changes_anything_through_the_api(client: Client) -> None:
+    """A browser with alice's cached Basic credentials, driven by a page of another
+    site, can send a form POST (or a body-less POST) to any URL: every state-changing
+    operation refuses it (415, or 405 for a route without POST), and also any request
+    the browser marks as cross-site (403), whatever its Content-Type. Nothing
+    changes: not the grants, the publication, the settings, the secret feed URLs, the
+    other calendars or the group."""
+    server = client.server
+    cal = new_calendar(server)
+    bobcal, bobcal2 = new_calendar(server, "bob"), new_calendar(server, "bob")
+    group = new_group(server, members=("bob",))
+    shares = "/calendars/{owner}/{calendar}/shares/{grantee}"
+    where = {"owner": "alice", "calendar": cal}
+    assert client.call("PUT", shares, {"level": "read"}, grantee="bob", **where).status == 200
+    publication = "/calendars/{owner}/{calendar}/publication"
+    assert client.call("PUT", publication, {"level": "busy"}, **where).status == 200
+    other = "/other-calendars/{owner}/{calendar}"
+    assert client.call("PUT", other, owner="bob", calendar=bobcal2).status == 200
+    made = client.call("POST", "/groups/{group}/calendars", {"name": "plan"}, group=group)
+    assert made.status == 201
+    before = snapshot(server, cal, group, bobcal)
+
+    params = {
+        "owner": "alice",
+        "calendar": cal,
+        "grantee": "bob",
+        "group": group,
+        "member": "bob",
+        "uid": "no-meeting",
+    }
+    # what each operation would change: a new grant, member, calendar; an existing one
+    special = {
+        "put_share": {"grantee": "carol"},
+        "put_member": {"member": "carol"},
+        "put_other_calendar": {"owner": "bob", "calendar": bobcal},
+        "delete_other_calendar": {"owner": "bob", "calendar": bobcal2},
+        "delete_group_calendar": {"calendar": "plan"},
+        "patch_settings": {"owner": "bob", "calendar": bobcal},
+    }
+    refused: list[tuple[str, str, str, int]] = []
+    for route in api.routes():
+        if route.method in ("GET", "HEAD"):
+            continue
+        values = {**params, **special.get(route.operation_id, {})}
+        path = api.ROOT + route.template.format(
+            **{k: quote(v, safe="@~") for k, v in values.items()}
+        )
+        forged = json.dumps(FORGED_BODIES.get(route.operation_id, {}))
+        attempts: list[tuple[str, bytes | str, dict[str, str]]] = []
+        for media in FORM_TYPES:
+            for body in (forged, "", "level=write&name=forged"):
+                attempts.append(("POST", body, {"Content-Type": media}))
+                attempts.append((route.method, body, {"Content-Type": media}))
+        attempts.append(("POST", "", {}))  # fetch(..., {method: "POST", mode: "no-cors"})
+        json_type = {"Content-Type": "application/json"}
+        for site in ("cross-site", "same-site"):
+            attempts.append((route.method, forged, {**json_type, "Sec-Fetch-Site": site}))
+        for method, body, headers in attempts:
+            reply = send(server, method, path, body, headers)
+            if method == route.method:
+                assert reply.status in (403, 415), (route.operation_id, headers, reply.text)
+            else:
+                assert reply.status in (403, 405, 415), (route.operation_id, headers, reply.text)
+            assert "error" in payload(reply)
+            refused.append(
+                (route.operation_id, method, headers.get("Content-Type", ""), reply.status)
+            )
+    assert {entry[0] for entry in refused} == {
+        route.operation_id for route in api.routes() if route.method not in ("GET", "HEAD")
+    }
+    assert snapshot(server, cal, group, bobcal) == before
+    # the same requests from the API's own clients still work
+    reset = send(
+        server, "POST", api.ROOT + "/me/reset-feeds", "", {"Content-Type": "application/json"}
+    )
+    assert reset.status == 204
+    same_origin = {"Content-Type": "application/json", "Sec-Fetch-Site": "same-origin"}
+    body = json.dumps({"level": "busy"})
+    regrant = send(
+        server, "PUT", api.ROOT + f"/calendars/alice/{cal}/shares/bob", body, same_origin
+    )
+    assert regrant.status == 200, regrant.text
+    after = snapshot(server, cal, group, bobcal)
+    assert (
+        after[("alice", f"/calendars/alice/{cal}/urls")]
+        != before[("alice", f"/calendars/alice/{cal}/urls")]
+    )
+    assert send(server, "DELETE", api.ROOT + f"/calendars/alice/{cal}/shares/bob").status == 204

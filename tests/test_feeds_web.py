@@ -290,6 +290,87 @@ def test_secret_urls_work_without_a_login_until_reset(server: LiveServer) -> Non
     assert token not in log and _path(fresh).split("/")[2] not in log
 
 
+def _secret_ics(server: LiveServer, path: str) -> str:
+    return _path(_urls(server, path)["secret_ics"])
+
+
+def test_a_share_granted_again_gets_a_new_secret_url_and_the_old_one_stays_dead(
+    server: LiveServer,
+) -> None:
+    """Issue 12 item 4: Alice takes back Bob's grant and gives it again; the URL Bob
+    had (and might have passed on) must not come back to life. A level change keeps
+    the URL, which serves the level Bob has now."""
+    cal = f"regrant{uuid.uuid4().hex[:8]}"
+    calserver(server, "calendar", "create", f"alice/{cal}")
+    uid = "regrant-" + cal
+    put = send(
+        server,
+        "PUT",
+        f"/alice/{cal}/{uid}.ics",
+        _event(uid, _today_at(11), "SUMMARY:Regrant talk\r\n"),
+        ICS,
+    )
+    assert put.status == 201, put.body
+    calserver(server, "share", f"alice/{cal}", "--with", "carol", "--level", "read")
+    seen = f"carol/alice~{cal}"
+    first = _secret_ics(server, seen)
+    reply = send(server, "GET", first, user=None)
+    assert reply.status == 200 and b"Regrant talk" in reply.body
+    # a level change keeps the URL; the feed serves the new level
+    calserver(server, "share", f"alice/{cal}", "--with", "carol", "--level", "busy")
+    assert _secret_ics(server, seen) == first
+    busy = send(server, "GET", first, user=None)
+    assert busy.status == 200 and uid.encode() in busy.body and b"Regrant talk" not in busy.body
+    calserver(server, "unshare", f"alice/{cal}", "--with", "carol")
+    assert send(server, "GET", first, user=None).status == 404
+    calserver(server, "share", f"alice/{cal}", "--with", "carol", "--level", "read")
+    assert send(server, "GET", first, user=None).status == 404  # dead for good
+    second = _secret_ics(server, seen)
+    assert second != first
+    again = send(server, "GET", second, user=None)
+    assert again.status == 200 and b"Regrant talk" in again.body
+    assert send(server, "GET", first, user=None).status == 404
+
+
+def test_a_group_member_added_again_or_a_group_granted_again_gets_a_new_secret_url(
+    server: LiveServer,
+) -> None:
+    """The same through a group: the grant to the group taken back and given again,
+    and the member removed from the group and added again."""
+    cal = f"teamcal{uuid.uuid4().hex[:8]}"
+    group = f"team{uuid.uuid4().hex[:8]}"
+    calserver(server, "calendar", "create", f"alice/{cal}")
+    calserver(server, "group", "create", group, "--admin", "alice")
+    calserver(server, "group", "add-member", group, "carol")
+    calserver(server, "share", f"alice/{cal}", "--with", f"@{group}", "--level", "read")
+    seen = f"carol/alice~{cal}"
+    urls = [_secret_ics(server, seen)]
+    assert send(server, "GET", urls[-1], user=None).status == 200
+    for change in (
+        [("unshare", f"alice/{cal}", "--with", f"@{group}")],
+        [("group", "remove-member", group, "carol")],
+    ):
+        for args in change:
+            calserver(server, *args)
+        assert send(server, "GET", urls[-1], user=None).status == 404
+        calserver(server, "share", f"alice/{cal}", "--with", f"@{group}", "--level", "read")
+        calserver(server, "group", "add-member", group, "carol")
+        assert all(send(server, "GET", url, user=None).status == 404 for url in urls)
+        urls.append(_secret_ics(server, seen))
+        assert urls[-1] not in urls[:-1]
+        assert send(server, "GET", urls[-1], user=None).status == 200
+    # a group calendar, seen through the membership alone
+    calserver(server, "calendar", "create", f"@{group}/plan")
+    seen = f"carol/@{group}~plan"
+    plan = _secret_ics(server, seen)
+    assert send(server, "GET", plan, user=None).status == 200
+    calserver(server, "group", "remove-member", group, "carol")
+    calserver(server, "group", "add-member", group, "carol")
+    assert send(server, "GET", plan, user=None).status == 404
+    fresh = _secret_ics(server, seen)
+    assert fresh != plan and send(server, "GET", fresh, user=None).status == 200
+
+
 @pytest.mark.parametrize("token", ["short", "A" * 43, "%2e%2e", "A" * 400])
 def test_unknown_tokens_are_404(server: LiveServer, token: str) -> None:
     for area in (".secret", ".public"):
@@ -460,7 +541,10 @@ def test_user_settings_through_the_api(server: LiveServer) -> None:
     urls = json.loads(send(server, "GET", "/.api/v1/calendars/alice/cal/urls", user="dave").body)
     assert "/.feeds/dave/alice~cal/calendar.ics" in urls["ics"]
     assert send(server, "GET", "/.api/v1/calendars/alice/cal/urls", user="carol").status == 404
-    assert send(server, "POST", "/.api/v1/me/reset-feeds", user="carol").status == 204
+    # a POST is application/json even without a body (the CSRF guard, calserver.api)
+    json_type = {"Content-Type": "application/json"}
+    reset = send(server, "POST", "/.api/v1/me/reset-feeds", "", json_type, user="carol")
+    assert reset.status == 204
 
 
 def test_chromium_shows_the_public_page_and_the_embed(server: LiveServer, tmp_path: Path) -> None:

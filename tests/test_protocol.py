@@ -9,6 +9,7 @@ which must get a 4xx that says what was wrong and leave nothing behind - never a
 from __future__ import annotations
 
 import base64
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -18,9 +19,9 @@ from typing import Any
 
 import pytest
 import vobject
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from calserver import users
+from calserver import db, users
 from calserver.app import make_app
 from calserver.db.models import collections, items
 from calserver.storage.collection import Collection
@@ -688,11 +689,6 @@ ODD_BODIES = {
     ),
     "proppatch-other-root": ("PROPPATCH", "<x/>"),
     "proppatch-empty-set": ("PROPPATCH", f"<D:propertyupdate {XMLNS}><D:set/></D:propertyupdate>"),
-    "proppatch-remove-resourcetype": (
-        "PROPPATCH",
-        f"<D:propertyupdate {XMLNS}><D:remove><D:prop><D:resourcetype/>"
-        "</D:prop></D:remove></D:propertyupdate>",
-    ),
     "mkcalendar-other-root": ("MKCALENDAR", "<x/>"),
     "mkcol-other-root": ("MKCOL", "<x/>"),
 }
@@ -772,6 +768,228 @@ def test_failed_proppatch_leaves_properties_and_ctag_unchanged(
     monkeypatch.undo()
     assert displayname(cal) == "Before"
     assert cal.request("PROPFIND", CAL, propfind_body("CS:getctag"), {"Depth": "0"}).body == before
+
+
+DAV_NS = (
+    'xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav" '
+    'xmlns:CS="http://calendarserver.org/ns/" xmlns:A="http://apple.com/ns/ical/" '
+    'xmlns:X="urn:example:dead"'
+)
+#: Every kind of property a client keeps on a calendar, with text that a careless
+#: round trip would change (non-ASCII, markup, spaces, line breaks).
+KEPT_PROPS = (
+    "<D:displayname>Équipe &amp; co</D:displayname>"
+    "<A:calendar-color>#3A7BD5FF</A:calendar-color>"
+    "<C:calendar-description>  Two lines\nof &lt;text&gt;  </C:calendar-description>"
+    "<A:calendar-order>3</A:calendar-order>"
+    "<X:dead>kept ✓</X:dead>"
+    '<X:nested><X:child a="1">x</X:child></X:nested>'
+)
+
+
+def propertyupdate(set_props: str = "", remove_props: str = "") -> str:
+    parts = [f'<?xml version="1.0" encoding="utf-8"?><D:propertyupdate {DAV_NS}>']
+    if set_props:
+        parts.append(f"<D:set><D:prop>{set_props}</D:prop></D:set>")
+    if remove_props:
+        parts.append(f"<D:remove><D:prop>{remove_props}</D:prop></D:remove>")
+    parts.append("</D:propertyupdate>")
+    return "".join(parts)
+
+
+def collection_row(engine: Any, path: str = "alice/cal") -> tuple[Any, ...]:
+    """Everything stored of a collection: type, properties (as text), revision, sync
+    key, what its change log holds."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(
+                collections.c.id,
+                collections.c.tag,
+                collections.c.props,
+                collections.c.revision,
+                collections.c.min_revision,
+                collections.c.sync_key,
+                collections.c.modified,
+            ).where(collections.c.path == path)
+        ).one()
+    return tuple(row)
+
+
+def everything_seen(client: WSGIClient, path: str = CAL) -> bytes:
+    response = client.request(
+        "PROPFIND", path, '<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>', {"Depth": "0"}
+    )
+    assert response.status == 207, response.text
+    return response.body
+
+
+def propstat_statuses(response: Response) -> dict[str, int]:
+    """{property (Clark name): status} of a PROPPATCH 207 answer."""
+    assert response.status == 207, response.text
+    found = {}
+    for propstat in xml(response).iter("{DAV:}propstat"):
+        status = int((propstat.findtext("D:status", namespaces=NS) or "").split()[1])
+        prop = propstat.find("D:prop", NS)
+        assert prop is not None
+        for element in prop:
+            found[element.tag] = status
+    return found
+
+
+D_, C_, X_ = "{DAV:}", "{urn:ietf:params:xml:ns:caldav}", "{urn:example:dead}"
+#: Refused PROPPATCHes (RFC 4918 9.2: all or nothing) and the status each property
+#: gets: 403 protected (cannot-modify-protected-property), 424 Failed Dependency.
+REFUSED_PROPPATCHES = {
+    "set-resourcetype-folder": (
+        propertyupdate(
+            "<D:displayname>New</D:displayname><X:other>new</X:other>"
+            "<D:resourcetype><D:collection/></D:resourcetype>"
+        ),
+        {D_ + "displayname": 424, X_ + "other": 424, D_ + "resourcetype": 403},
+    ),
+    "set-resourcetype-calendar": (
+        propertyupdate(
+            "<D:displayname>New</D:displayname>"
+            "<D:resourcetype><D:collection/><C:calendar/></D:resourcetype>"
+        ),
+        {D_ + "displayname": 424, D_ + "resourcetype": 403},
+    ),
+    "remove-resourcetype": (
+        propertyupdate("<X:dead>changed</X:dead>", "<D:resourcetype/><D:displayname/>"),
+        {X_ + "dead": 424, D_ + "resourcetype": 403, D_ + "displayname": 424},
+    ),
+    "set-getetag": (
+        propertyupdate('<D:getetag>"forged"</D:getetag><D:displayname>New</D:displayname>'),
+        {D_ + "getetag": 403, D_ + "displayname": 424},
+    ),
+    "set-component-set": (
+        propertyupdate(
+            '<C:supported-calendar-component-set><C:comp name="VTODO"/>'
+            "</C:supported-calendar-component-set><D:displayname>New</D:displayname>"
+        ),
+        {C_ + "supported-calendar-component-set": 403, D_ + "displayname": 424},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_PROPPATCHES))
+def test_a_refused_proppatch_leaves_the_collection_exactly_as_it_was(
+    cal: WSGIClient, engine: Any, name: str
+) -> None:
+    """RFC 4918 9.2: a PROPPATCH is carried out whole or not at one. One that sets or
+    removes a protected property (the resource type above all: a calendar would
+    become a plain folder) gets 207 with 403 for it and 424 for every other property,
+    and the collection keeps every property byte for byte, its type, revision and
+    sync state."""
+    assert cal.request("PROPPATCH", CAL, propertyupdate(KEPT_PROPS)).status == 207
+    assert put(cal, "a.ics", event("a")).status == 201
+    before, seen = collection_row(engine), everything_seen(cal)
+    body, expected = REFUSED_PROPPATCHES[name]
+    response = cal.request("PROPPATCH", CAL, body)
+    assert propstat_statuses(response) == expected
+    assert b"cannot-modify-protected-property" in response.body
+    assert collection_row(engine) == before
+    assert everything_seen(cal) == seen
+    assert cal.request("GET", CAL + "a.ics").status == 200
+    # and the same request without the protected property is carried out
+    allowed = propertyupdate("<D:displayname>Allowed</D:displayname>")
+    assert cal.request("PROPPATCH", CAL, allowed).status == 207
+    assert displayname(cal) == "Allowed"
+
+
+def test_a_refused_proppatch_of_someone_else_s_calendar_says_nothing_more(
+    cal: WSGIClient, engine: Any
+) -> None:
+    """The protected-property answer comes after the access checks: bob learns no
+    more about alice's calendar than from any other PROPPATCH."""
+    before = collection_row(engine)
+    body = REFUSED_PROPPATCHES["set-resourcetype-folder"][0]
+    response = cal.request("PROPPATCH", CAL, body, user="bob")
+    assert response.status in (403, 404)
+    assert cal.request("PROPPATCH", "/alice/missing/", body).status == 404
+    assert collection_row(engine) == before
+
+
+@pytest.fixture
+def small(database_url: str, tmp_path: Path) -> tuple[WSGIClient, Any]:
+    """Alice's calendar on a server with small property limits."""
+    limits = {
+        "max_properties": "6",
+        "max_property_size": "100",
+        "max_properties_size": "300",
+        "max_proppatch_size": "2000",
+    }
+    configuration = make_configuration(database_url, tmp_path, storage=limits)
+    application = make_app(configuration)  # creates the schema
+    engine = db.engine_for(configuration)
+    users.add(engine, "alice", PASSWORD)
+    client = WSGIClient(application, configuration, default_user="alice")
+    assert client.request("MKCALENDAR", CAL).status == 201
+    return client, engine
+
+
+def dead(*pairs: tuple[str, str]) -> str:
+    return "".join(f"<X:{name}>{value}</X:{name}>" for name, value in pairs)
+
+
+def test_proppatch_limits_refuse_what_does_not_fit_and_keep_the_rest(
+    small: tuple[WSGIClient, Any],
+) -> None:
+    """``[storage] max_properties`` / ``max_property_size`` / ``max_properties_size``:
+    the properties that do not fit get 507 Insufficient Storage, the others of the
+    request 424, and nothing is stored (RFC 4918 9.2.1); ``max_proppatch_size`` and
+    more instructions than ``max_properties`` refuse the request whole (413)."""
+    client, engine = small
+    kept = dead(("p1", "a"), ("p2", "b"), ("p3", "c"), ("p4", "d"))
+    assert client.request("PROPPATCH", CAL, propertyupdate(kept)).status == 207
+    # 4 properties of 6 (the MKCALENDAR of the fixture set none): two more fit
+    before = collection_row(engine)
+    too_many = propertyupdate(dead(("n1", "x"), ("n2", "y"), ("n3", "z")))
+    response = client.request("PROPPATCH", CAL, too_many)
+    assert propstat_statuses(response) == {X_ + "n1": 507, X_ + "n2": 507, X_ + "n3": 507}
+    assert collection_row(engine) == before
+    big = propertyupdate(dead(("p1", "changed"), ("huge", "x" * 101)))
+    response = client.request("PROPPATCH", CAL, big)
+    assert propstat_statuses(response) == {X_ + "p1": 424, X_ + "huge": 507}
+    assert collection_row(engine) == before
+    heavy = propertyupdate(dead(("w1", "x" * 100), ("w2", "y" * 100)))
+    response = client.request("PROPPATCH", CAL, heavy)  # 300 bytes of properties at most
+    assert set(propstat_statuses(response).values()) == {507}
+    assert collection_row(engine) == before
+    many = propertyupdate("", dead(*((f"r{i}", "") for i in range(7))))
+    assert client.request("PROPPATCH", CAL, many).status == 413
+    huge_body = propertyupdate(dead(("p1", "x" * 50)) + "<!--" + "." * 2000 + "-->")
+    assert client.request("PROPPATCH", CAL, huge_body).status == 413
+    assert collection_row(engine) == before
+    # what fits is stored, and a collection over a limit may always shrink
+    fits = propertyupdate(dead(("n1", "x"), ("n2", "y")))
+    assert client.request("PROPPATCH", CAL, fits).status == 207
+    with engine.begin() as conn:  # as a calendar from before the limits could be
+        crowded = {f"{{urn:example:dead}}old{i}": "v" for i in range(10)}
+        conn.execute(
+            update(collections)
+            .where(collections.c.path == "alice/cal")
+            .values(props=json.dumps({"tag": "VCALENDAR", **crowded}))
+        )
+    shrink = propertyupdate("", dead(("old0", ""), ("old1", "")))
+    assert client.request("PROPPATCH", CAL, shrink).status == 207
+    grow = propertyupdate(dead(("new", "v")))
+    assert propstat_statuses(client.request("PROPPATCH", CAL, grow)) == {X_ + "new": 507}
+
+
+def test_mkcalendar_with_more_properties_than_the_limits_creates_nothing(
+    small: tuple[WSGIClient, Any],
+) -> None:
+    client, engine = small
+    body = (
+        f'<?xml version="1.0"?><C:mkcalendar {DAV_NS}><D:set><D:prop>'
+        + dead(*((f"m{i}", "v") for i in range(7)))
+        + "</D:prop></D:set></C:mkcalendar>"
+    )
+    assert client.request("MKCALENDAR", "/alice/crowded/", body).status == 507
+    with engine.connect() as conn:
+        paths = set(conn.execute(select(collections.c.path)).scalars())
+    assert "alice/crowded" not in paths
 
 
 def test_proppatch_of_a_missing_collection_is_404_and_creates_nothing(

@@ -10,6 +10,7 @@ from typing import Any
 
 import icalendar
 import pytest
+from sqlalchemy import inspect as sqlalchemy_inspect
 from sqlalchemy import select, text
 
 from calserver import db, icsfile, settings, users
@@ -182,3 +183,124 @@ def test_cli_user_set_publish_urls_and_import(database_url: str, tmp_path: Path)
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT text, end_ts - start_ts FROM items")).one()
     assert "DURATION:PT45M" in stored[0] and stored[1] == 45 * 60
+
+
+def _legacy_token(configuration: Any, user: str, path: str, epoch: int) -> str:
+    """A secret token as calserver derived it before accesses were part of it."""
+    import base64
+    import hashlib
+    import hmac
+
+    from calserver import keys
+
+    message = "\x00".join(("feed", user, path, str(epoch))).encode()
+    digest = hmac.new(keys.server_key(configuration), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _epochs(engine: Any) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(db.models.users.c.name, db.models.users.c.feed_epoch))
+        return {row.name: row.feed_epoch for row in rows}
+
+
+def test_own_calendars_keep_their_secret_urls_and_older_grants_theirs(world: Any) -> None:
+    """Subscribers of the URLs shown before issue 12 keep working: a user's own
+    calendar, and a grant made before grants had a feed_salt (``""``), until that
+    grant is taken back."""
+    engine, configuration = world
+    epochs = _epochs(engine)
+    own = access.secret_token(engine, configuration, "alice", "alice/work")
+    assert own == _legacy_token(configuration, "alice", "alice/work", epochs["alice"])
+    manage.share(engine, "alice/work", "bob", "read")
+    with engine.begin() as conn:
+        conn.execute(db.models.grants.update().values(feed_salt=""))  # as after the migration
+    older = access.secret_token(engine, configuration, "bob", "bob/alice~work")
+    assert older == _legacy_token(configuration, "bob", "bob/alice~work", epochs["bob"])
+    with engine.connect() as conn:
+        assert access.find_secret(conn, configuration, older) is not None
+    manage.unshare(engine, "alice/work", "bob")
+    manage.share(engine, "alice/work", "bob", "read")
+    with engine.connect() as conn:
+        assert access.find_secret(conn, configuration, older) is None
+    assert access.secret_token(engine, configuration, "bob", "bob/alice~work") != older
+
+
+def test_a_secret_url_lives_as_long_as_what_it_was_made_from(world: Any) -> None:
+    """Bob sees alice/work through his grant and through a group grant: his URL is
+    the one made from the grant he had first, shown again while it lasts; it dies
+    with that grant although the group still gives him the calendar, and then the
+    group's access gives a new one."""
+    engine, configuration = world
+    seen = "bob/alice~work"
+    manage.share(engine, "alice/work", "bob", "read")
+    first = access.secret_token(engine, configuration, "bob", seen)
+    manage.create_group(engine, "team", admin="alice")
+    manage.add_member(engine, "team", "bob")
+    manage.share(engine, "alice/work", "@team", "busy")
+    assert access.secret_token(engine, configuration, "bob", seen) == first
+    manage.share(engine, "alice/work", "bob", "write")  # a level change keeps it
+    assert access.secret_token(engine, configuration, "bob", seen) == first
+    manage.add_member(engine, "team", "bob", admin=True)  # and so does a role change
+    assert access.secret_token(engine, configuration, "bob", seen) == first
+    manage.unshare(engine, "alice/work", "bob")
+    with engine.connect() as conn:
+        assert access.find_secret(conn, configuration, first) is None
+    second = access.secret_token(engine, configuration, "bob", seen)
+    assert second != first
+    with engine.connect() as conn:
+        assert access.find_secret(conn, configuration, second) == access.Secret("bob", seen)
+    manage.remove_member(engine, "team", "bob")
+    with engine.connect() as conn:
+        assert access.find_secret(conn, configuration, second) is None
+    with pytest.raises(NotFound):  # nothing gives bob the calendar any more
+        access.secret_token(engine, configuration, "bob", seen)
+
+
+def test_the_feed_salt_migration_keeps_today_s_urls(world: Any) -> None:
+    """A database from before the salts: the migration gives the grants and
+    memberships there "" (the URLs of today keep working), and running it again
+    changes nothing."""
+    engine, configuration = world
+    manage.share(engine, "alice/work", "bob", "read")
+    manage.create_group(engine, "team", admin="alice")
+    with engine.begin() as conn:
+        for table in ("grants", "group_members"):
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN feed_salt"))
+    migration = next(m for m in db.MIGRATIONS if m.__name__.endswith("_feed_salts"))
+    with engine.begin() as conn:
+        migration(conn)
+        migration(conn)
+    with engine.connect() as conn:
+        for table in ("grants", "group_members"):
+            columns = {c["name"] for c in sqlalchemy_inspect(conn).get_columns(table)}
+            assert "feed_salt" in columns
+            salts = conn.execute(text(f"SELECT feed_salt FROM {table}")).scalars().all()
+            assert salts == [""]
+    token = access.secret_token(engine, configuration, "bob", "bob/alice~work")
+    assert token == _legacy_token(configuration, "bob", "bob/alice~work", _epochs(engine)["bob"])
+
+
+def test_a_user_or_a_calendar_made_again_under_the_same_name_gets_new_urls(world: Any) -> None:
+    """Secret and public tokens are HMACs of names and an epoch: a new account named
+    like a deleted one, or a calendar made again where a published one was, must not
+    bring back the URLs of the one before (the first epoch is random)."""
+    from calserver import calendars
+    from calserver.storage import Storage
+
+    engine, configuration = world
+    storage = Storage(configuration)
+    secret = access.secret_token(engine, configuration, "alice", "alice/work")
+    public = access.publish(engine, configuration, "alice/work", "details").token
+    calendars.delete_calendar(storage, "alice/work")
+    calendars.create(storage, "alice/work")
+    again = access.publish(engine, configuration, "alice/work", "details").token
+    assert again != public
+    with engine.connect() as conn:
+        assert access.find_public(conn, configuration, public) is None
+    users.remove(engine, "alice")
+    users.add_with_hash(engine, "alice", "", "alice@example.org")
+    calendars.create(storage, "alice/work")
+    assert access.secret_token(engine, configuration, "alice", "alice/work") != secret
+    with engine.connect() as conn:
+        assert access.find_secret(conn, configuration, secret) is None

@@ -10,9 +10,25 @@ Creating and deleting groups is the administrator's (``calserver group``).
   the fail2ban log line); 401 with ``WWW-Authenticate: Basic realm=...`` otherwise.
 - JSON (RFC 8259) in and out. A request body must be ``application/json`` (415
   otherwise: a cross-site form cannot send one without a CORS preflight, which this
-  API never grants). Errors are ``{"error": "..."}`` with the status of the
-  ``calserver.errors`` exception (RFC 9110 15.5): 400 bad JSON or body shape, 404
-  unknown route, 405 wrong method (with ``Allow``), 415 wrong media type.
+  API never grants).
+- No cross-site request changes anything (CSRF, :func:`refuse_cross_site`): a browser
+  that cached Alice's Basic credentials sends them with any request, also one a
+  foreign page triggers. What a foreign page can send without a CORS preflight is a
+  GET/HEAD/POST whose Content-Type is a form's or text (Fetch, "CORS-safelisted
+  request-header"), or none at all. So every state-changing request with such a
+  Content-Type, and every POST that is not ``application/json`` (even without a body),
+  gets 415; and one that the browser itself marks as coming from another site
+  (``Sec-Fetch-Site: cross-site`` or ``same-site``, Fetch Metadata) gets 403. PUT,
+  PATCH and DELETE with no body need no Content-Type: a browser sends them cross-site
+  only after a preflight, which fails. The other side routes need no such guard:
+  ``/.feeds``, ``/.secret`` and ``/.public`` answer GET and HEAD only (405), and
+  ``/.invite/TOKEN`` takes a form POST by design, but its one credential is the
+  token in its own URL, never a login the browser keeps, so a foreign page that
+  does not know the token cannot answer for anyone. CalDAV's writing methods are
+  not ones a form sends, and POST to a schedule outbox only asks for free/busy.
+- Errors are ``{"error": "..."}`` with the status of the ``calserver.errors``
+  exception (RFC 9110 15.5): 400 bad JSON or body shape, 403 cross-site, 404 unknown
+  route, 405 wrong method (with ``Allow``), 415 wrong media type.
 - URLs it returns carry the prefix of ``X-Script-Name`` / ``SCRIPT_NAME``.
 
 ``OPENAPI`` (OpenAPI 3.1) is the one source of truth: the dispatcher routes exactly the
@@ -427,10 +443,10 @@ OPENAPI: dict[str, Any] = {
             for code, text in (
                 (400, "Bad JSON, a body of the wrong shape, or a value that is not allowed."),
                 (401, "No or wrong credentials (WWW-Authenticate: Basic)."),
-                (403, "Not yours to manage."),
+                (403, "Not yours to manage, or a cross-site request."),
                 (404, "No such user, group, calendar or grant."),
                 (409, "It exists already."),
-                (415, "The body is not application/json."),
+                (415, "The body is not application/json (a POST needs it even without a body)."),
             )
         },
         "schemas": {
@@ -733,6 +749,22 @@ OPENAPI: dict[str, Any] = {
 }
 
 METHODS = ("get", "put", "post", "patch", "delete")
+#: Methods that change nothing (RFC 9110 9.2.1): no CSRF guard.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Content-Types a page of another site may send without a CORS preflight (Fetch,
+#: "CORS-safelisted request-header"): a form's and text.
+SIMPLE_MEDIA_TYPES = frozenset(
+    {"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"}
+)
+#: Sec-Fetch-Site values of a request that a page of another origin caused.
+FOREIGN_SITES = frozenset({"cross-site", "same-site"})
+
+# every state-changing operation may be refused as cross-site (403) or for its media
+# type (415): documented once here rather than on each operation
+for _item in OPENAPI["paths"].values():
+    for _method in ("put", "post", "patch", "delete"):
+        if _method in _item:
+            _item[_method]["responses"].update(_errors(403, 415))
 
 
 # --- request bodies against the document's schemas ------------------------------------
@@ -837,6 +869,21 @@ def routes() -> list[Route]:
     return found
 
 
+def refuse_cross_site(environ: dict[str, Any], method: str) -> None:
+    """Refuse a state-changing request that a page of another site could have made a
+    browser send with the user's cached credentials (CSRF; see the module docstring)."""
+    if method in SAFE_METHODS:
+        return
+    site = str(environ.get("HTTP_SEC_FETCH_SITE", "")).strip().lower()
+    if site in FOREIGN_SITES:
+        raise _Refusal(403, f"a {site} request may not change anything here")
+    media = str(environ.get("CONTENT_TYPE", "")).split(";")[0].strip().lower()
+    if media in SIMPLE_MEDIA_TYPES:
+        raise _Refusal(415, f"a change must be sent as application/json, not {media}")
+    if method == "POST" and media != "application/json" and not media.endswith("+json"):
+        raise _Refusal(415, "a POST must be application/json (even without a body)")
+
+
 def owns(path: str) -> bool:
     return path == RESERVED or path.startswith(RESERVED + "/")
 
@@ -904,6 +951,8 @@ class Api:
         head = method == "HEAD"
         try:
             route, params = self._match(environ.get("PATH_INFO", ""), "GET" if head else method)
+            # before the login: a forged request gets no further, not even a 401
+            refuse_cross_site(environ, method)
             prefix = base_prefix(environ)
             user = "" if route.anonymous else httpauth.authenticate(self._application, environ)
             request = Request(user, prefix, params, origin=origin(environ, self._config))

@@ -14,12 +14,14 @@ Ops (/health, /.health; request metrics when [server] metrics_hosts is set: cals
        + free/busy availability rules (calserver.freebusy, installed below)
        + scheduling DAV: principal properties, inbox/outbox, outbox free/busy POST
          (calserver.scheduling.dav, the lines marked "scheduling")
+       + PROPPATCH all or nothing, protected properties, limits (calserver.proppatch)
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import io
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
@@ -34,7 +36,7 @@ from radicale import httputils, pathutils, types, xmlutils
 from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
-from calserver import api, db, delegation, freebusy, icsfile, ops, propfind
+from calserver import api, db, delegation, freebusy, icsfile, ops, propfind, proppatch
 from calserver.errors import CalserverError
 from calserver.feeds import web as feeds_web
 from calserver.httpbody import read_body
@@ -44,6 +46,7 @@ from calserver.scheduling import engine as scheduling_engine
 from calserver.scheduling import web as invite_web
 from calserver.storage.base import ViewForbidden
 from calserver.storage.context import expand_window, put_body, request_memo, request_method
+from calserver.storage.meta import refused_properties
 
 logger = logging.getLogger("calserver")
 
@@ -57,6 +60,15 @@ MAX_PATH_LENGTH = 4096
 # Radicale's free-busy-query with calserver's availability rules (all-day events free
 # by default, X-MICROSOFT-CDO-BUSYSTATUS): one wrap of one Radicale function.
 freebusy.install()
+
+
+class _TakeBack(Exception):
+    """Leaves a request's write transaction, taking back what it wrote, with the
+    answer to give."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__("taken back")
+        self.answer = answer
 
 
 class CalserverApplication(radicale_app.Application):
@@ -165,7 +177,41 @@ class CalserverApplication(radicale_app.Application):
             return self._webdav_error_response(
                 403, "D:cannot-modify-protected-property", request_info
             )
-        return super().do_PROPPATCH(environ, base_prefix, path, user, user_groups, request_info)
+        # RFC 4918 9.2: limits, protected properties, all or nothing (calserver.proppatch)
+        found = proppatch.instructions(body)
+        limits = self._storage.property_limits  # type: ignore[attr-defined]
+        too_large = proppatch.too_large(body, found, limits)
+        if too_large:
+            return 413, {"Content-Type": "text/plain; charset=utf-8"}, too_large, None
+        protected = proppatch.protected(found or [])
+        if protected:  # a dry run: the access checks of Radicale's handler, nothing to set
+            empty = b'<propertyupdate xmlns="DAV:"/>'
+            environ = {**environ, "wsgi.input": io.BytesIO(empty)}
+            environ["CONTENT_LENGTH"] = str(len(empty))
+        refused_properties.set(None)
+        try:
+            with self._storage.acquire_lock("w", user, path=path, request="PROPPATCH"):
+                answer = super().do_PROPPATCH(
+                    environ, base_prefix, path, user, user_groups, request_info
+                )
+                if answer[0] != 207 or protected:
+                    raise _TakeBack(answer)  # whatever was written: not a success
+        except _TakeBack as back:
+            answer = back.answer
+        statuses: dict[str, int] = {}
+        reason = ""
+        if protected and answer[0] == 207:
+            statuses = {i.name: 403 if i.name in protected else 424 for i in found or []}
+        elif answer[0] == 507 and (refused := refused_properties.get()) is not None:
+            keys, reason = refused
+            names = {xmlutils.make_clark(key) for key in keys}
+            statuses = {i.name: 507 if i.name in names else 424 for i in found or []}
+        if not statuses:
+            return answer
+        href = xmlutils.make_href(base_prefix, path)
+        headers = {"DAV": httputils.DAV_HEADERS, "Content-Type": "text/xml; charset=utf-8"}
+        content = proppatch.multistatus(href, statuses, reason).decode("utf-8")
+        return 207, headers, content, None
 
     def do_MKCALENDAR(
         self,

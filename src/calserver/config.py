@@ -196,6 +196,40 @@ CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
                             "type": _positive_int,
                         },
                     ),
+                    (
+                        "max_properties",
+                        {
+                            "value": "100",
+                            "help": "most WebDAV properties a collection keeps, and most a "
+                            "PROPPATCH may change (RFC 4918: 507 / 413 above)",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "max_property_size",
+                        {
+                            "value": "65536",
+                            "help": "most bytes of one property value (507 above)",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "max_properties_size",
+                        {
+                            "value": "262144",
+                            "help": "most bytes of all the properties of one collection "
+                            "(507 above)",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "max_proppatch_size",
+                        {
+                            "value": "262144",
+                            "help": "most bytes of a PROPPATCH request body (413 above)",
+                            "type": _positive_int,
+                        },
+                    ),
                 ]
             ),
         ),

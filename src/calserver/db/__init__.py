@@ -299,6 +299,18 @@ def _v7_group_consent(conn: Connection) -> None:
         )
 
 
+def _v8_feed_salts(conn: Connection) -> None:
+    """A random ``feed_salt`` per grant and group membership, part of the secret feed
+    URLs of calendars seen through it. Rows already there keep "" and with it the URLs
+    they have today; every new grant or membership gets a fresh value."""
+    for table in ("grants", "group_members"):
+        columns = {column["name"] for column in inspect(conn).get_columns(table)}
+        if "feed_salt" not in columns:
+            conn.execute(
+                text(f"ALTER TABLE {table} ADD COLUMN feed_salt VARCHAR(32) NOT NULL DEFAULT ''")
+            )
+
+
 #: Ordered migrations; the schema version is the number of migrations applied.
 MIGRATIONS: list[Migration] = [
     _v1,
@@ -308,6 +320,7 @@ MIGRATIONS: list[Migration] = [
     _v5,
     _v6_scheduling_provenance,
     _v7_group_consent,
+    _v8_feed_salts,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -8,6 +8,8 @@ and incremental sync (RFC 6578) are index lookups instead of scans.
 
 from __future__ import annotations
 
+import secrets
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -24,6 +26,21 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+
+
+def new_feed_salt() -> str:
+    """A fresh random value for a grant or a group membership: part of the secret feed
+    URL of whoever sees a calendar through it (``calserver.feeds.access``), so a share
+    granted again gets a new URL and the old one stays dead."""
+    return secrets.token_hex(16)
+
+
+def first_epoch() -> int:
+    """A random first feed or publication epoch: a user or a calendar deleted and made
+    again under the same name must not get the secret or public URLs of the one before
+    (they are HMACs of the name and the epoch). Room is left for the resets to count up."""
+    return secrets.randbelow(2**30)
+
 
 #: Parent of the hidden collections imports are built in before they are swapped in.
 #: Dot-prefixed: no user name can start with a dot, so no request can reach them.
@@ -154,7 +171,7 @@ users = Table(
     Column("week_start", Integer, nullable=False, default=0, server_default="0"),
     # Bumped by "reset my calendar feeds": every secret URL of the user is derived
     # from it (calserver.feeds.tokens), so the old ones stop matching at once.
-    Column("feed_epoch", Integer, nullable=False, default=0, server_default="0"),
+    Column("feed_epoch", Integer, nullable=False, default=first_epoch, server_default="0"),
 )
 
 #: Recently verified logins, shared by every process and surviving restarts, so that
@@ -219,6 +236,9 @@ group_members = Table(
     Column("admin", Boolean, nullable=False, default=False),
     Column("state", String(16), nullable=False, server_default=MEMBER_ACCEPTED),
     Column("invited_by", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    # New with every membership (a re-added member gets a new one, a role change keeps
+    # it); "" for memberships older than it. See new_feed_salt.
+    Column("feed_salt", String(32), nullable=False, default=new_feed_salt, server_default=""),
 )
 Index("ix_group_members_user", group_members.c.user_id)
 
@@ -237,6 +257,9 @@ grants = Table(
     Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=True),
     Column("level", String(8), nullable=False),
     Column("created", Float, nullable=False),
+    # New with every grant (a grant taken back and given again gets a new one, a level
+    # change keeps it); "" for grants older than it. See new_feed_salt.
+    Column("feed_salt", String(32), nullable=False, default=new_feed_salt, server_default=""),
 )
 Index(
     "uq_grants_user",
@@ -276,8 +299,10 @@ calendar_views = Table(
 
 
 #: Secret feed URLs, stored hashed. The token itself is an HMAC under the server key of
-#: (user, calendar path as the user sees it, the user's feed epoch): it can be shown
-#: again on demand, but neither this table nor a dump of the database reveals it.
+#: (user, calendar path as the user sees it, the user's feed epoch, and for a calendar
+#: of someone else's the feed_salt of the grant or membership it is seen through): it
+#: can be shown again on demand, but neither this table nor a dump of the database
+#: reveals it.
 feed_tokens = Table(
     "feed_tokens",
     metadata,

@@ -2,16 +2,33 @@
 
 Secret URLs (issue 4 item 2). Each user has one token per calendar they see, an HMAC
 under the server key (kept outside the database, ``calserver.keys``) of (user, the
-calendar's path as the user sees it, the user's feed epoch): 256 bits, shown again on
-demand (``calserver urls``), never stored. The database holds only its SHA-256, which
-finds the token's row; the row is checked against the recomputed HMAC in constant time
-and against the user's current epoch. "Reset my calendar feeds" bumps the epoch and
-deletes the rows: every old URL fails on the next request, in every process.
+calendar's path as the user sees it, the user's feed epoch, the access it is seen
+through): 256 bits, shown again on demand (``calserver urls``), never stored. The
+database holds only its SHA-256, which finds the token's row; the row is checked
+against the recomputed HMAC in constant time and against the user's current epoch.
+"Reset my calendar feeds" bumps the epoch and deletes the rows: every old URL fails on
+the next request, in every process.
+
+The access (issue 12 item 4, :func:`_accesses`): a user's own calendar adds nothing
+(its URLs are those of before). A calendar of someone else's adds the random
+``feed_salt`` of what the user sees it through - the grant to them, the grant to a
+group of theirs and their membership of it, their membership of the group that owns
+it, or the membership they share with the owner of an "other calendar" they added.
+A grant taken back and given again, or a member removed and added again, has a new
+salt: the old URL stays dead, the new one is new. A level change or a role change
+keeps the row and so the URL (the feed serves the level the user has now). A URL
+works while what it was made from still gives access; a calendar seen through two
+grants keeps the URL of the first one shown. Grants and memberships older than the
+salt have "" and keep the URL they had.
 
 Public calendars (item 4): off, ``busy`` or ``details``. While published the calendar
 has one public token, an HMAC of (calendar, publication epoch); unpublishing or
 resetting bumps the epoch, so the old URLs end at once and a later publication gets
 new ones. A group calendar is published by the group's administrators.
+
+The first feed epoch of a user and the first publication epoch of a calendar are
+random (``models.first_epoch``), so an account or a calendar deleted and made again
+under the same name does not bring back the URLs of the one before.
 
 Tokens never reach a log: the side endpoints log their requests without the path.
 """
@@ -29,10 +46,20 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from calserver import keys
 from calserver.db import write_connection
-from calserver.db.models import collections, feed_tokens, publications, users
+from calserver.db.models import (
+    calendar_views,
+    collections,
+    feed_tokens,
+    first_epoch,
+    grants,
+    groups,
+    publications,
+    users,
+)
 from calserver.errors import Forbidden, InvalidInput, NotFound
 from calserver.sharing.levels import Level, resolve
 from calserver.sharing.manage import calendar_id
+from calserver.sharing.membership import accepted_members
 
 #: Published levels and the view each one serves.
 PUBLIC_LEVELS = {"busy": Level.BUSY, "details": Level.READ}
@@ -59,29 +86,113 @@ def well_formed(token: str) -> bool:
 # --- secret feed URLs ------------------------------------------------------------------
 
 
+def _accesses(conn: Connection, user_id: int, user: str, path: str) -> list[str]:
+    """What ``user`` sees the calendar at ``path`` (in their home) through, each as the
+    string its secret token is derived from, the most direct first: "" for their own
+    calendar (and for grants and memberships older than ``feed_salt``)."""
+    found = resolve(conn, user, path)
+    if not found.alias:
+        return [""] if found.level >= Level.OWNER else []
+    target = found.target
+    owner = target.partition("/")[0]
+    collection_id = conn.execute(
+        select(collections.c.id).where(collections.c.path == target)
+    ).scalar()
+    if collection_id is None:
+        return []
+    member = accepted_members("member")
+    accesses: list[tuple[str, ...]] = []
+    granted = conn.execute(
+        select(grants.c.user_id, grants.c.feed_salt, member.c.feed_salt.label("member_salt"))
+        .outerjoin(
+            member, (member.c.group_id == grants.c.group_id) & (member.c.user_id == user_id)
+        )
+        .where(
+            grants.c.collection_id == collection_id,
+            (grants.c.user_id == user_id) | (member.c.user_id == user_id),
+        )
+        .order_by(grants.c.id)
+    ).all()
+    accesses += [("grant", row.feed_salt) for row in granted if row.user_id == user_id]
+    if owner.startswith("@"):
+        accesses += [
+            ("member", salt)
+            for salt in conn.execute(
+                select(member.c.feed_salt)
+                .join(groups, groups.c.id == member.c.group_id)
+                .where(groups.c.name == owner[1:], member.c.user_id == user_id)
+            ).scalars()
+        ]
+    accesses += [
+        ("group-grant", row.feed_salt, row.member_salt)
+        for row in granted
+        if row.user_id != user_id
+    ]
+    added = conn.execute(
+        select(calendar_views.c.added).where(
+            calendar_views.c.user_id == user_id,
+            calendar_views.c.collection_id == collection_id,
+        )
+    ).scalar()
+    if added and not owner.startswith("@"):
+        mates = accepted_members("mates")
+        owners = users.alias("owners")
+        accesses += [
+            ("added", row.mine, row.theirs)
+            for row in conn.execute(
+                select(member.c.feed_salt.label("mine"), mates.c.feed_salt.label("theirs"))
+                .join(mates, mates.c.group_id == member.c.group_id)
+                .join(owners, owners.c.id == mates.c.user_id)
+                .where(member.c.user_id == user_id, owners.c.name == owner)
+                .order_by(member.c.group_id)
+            )
+        ]
+    # all salts "": a grant or membership from before salts, which keeps its URL
+    return ["\x00".join(access) if any(access[1:]) else "" for access in accesses]
+
+
+def _secret_mac(configuration: Any, user: str, path: str, epoch: int, access: str) -> str:
+    if not access:  # the URL such a calendar had before accesses were part of it
+        return _mac(configuration, "feed", user, path, epoch)
+    return _mac(configuration, "feed", user, path, epoch, access)
+
+
 def secret_token(engine: Engine, configuration: Any, user: str, path: str) -> str:
-    """The user's token for the calendar they see at ``path`` (registered on first use)."""
+    """The user's token for the calendar they see at ``path`` (registered on first use):
+    the one already in use when what it was made from still gives access, else the
+    token of the most direct access."""
     with write_connection(engine) as conn, conn.begin():
         row = conn.execute(
             select(users.c.id, users.c.feed_epoch).where(users.c.name == user)
         ).first()
         if row is None:
             raise NotFound(f"no user {user!r}")
-        token = _mac(configuration, "feed", user, path, row.feed_epoch)
-        digest = _digest(token)
-        known = conn.execute(
-            select(feed_tokens.c.digest).where(feed_tokens.c.digest == digest)
-        ).first()
-        if known is None:
+        candidates = [
+            _secret_mac(configuration, user, path, row.feed_epoch, access)
+            for access in _accesses(conn, row.id, user, path)
+        ]
+        if not candidates:
+            raise NotFound(f"no calendar {path!r} that {user!r} may see")
+        known = set(
             conn.execute(
-                insert(feed_tokens).values(
-                    digest=digest,
-                    user_id=row.id,
-                    path=path,
-                    epoch=row.feed_epoch,
-                    created=time.time(),
+                select(feed_tokens.c.digest).where(
+                    feed_tokens.c.digest.in_([_digest(token) for token in candidates])
                 )
+            ).scalars()
+        )
+        for token in candidates:
+            if _digest(token) in known:
+                return token
+        token = candidates[0]
+        conn.execute(
+            insert(feed_tokens).values(
+                digest=_digest(token),
+                user_id=row.id,
+                path=path,
+                epoch=row.feed_epoch,
+                created=time.time(),
             )
+        )
     return token
 
 
@@ -92,19 +203,31 @@ class Secret:
 
 
 def find_secret(conn: Connection, configuration: Any, token: str) -> Secret | None:
-    """The (user, calendar path) a secret token stands for, or None: unknown, reset, or
-    the user disabled."""
+    """The (user, calendar path) a secret token stands for, or None: unknown, reset,
+    the user disabled, or what it was made from no longer gives access (a grant or
+    membership taken back, even when given again since)."""
     if not well_formed(token):
         return None
     row = conn.execute(
-        select(feed_tokens.c.path, feed_tokens.c.epoch, users.c.name, users.c.feed_epoch)
+        select(
+            feed_tokens.c.path,
+            feed_tokens.c.epoch,
+            users.c.id,
+            users.c.name,
+            users.c.feed_epoch,
+        )
         .join(users, users.c.id == feed_tokens.c.user_id)
         .where(feed_tokens.c.digest == _digest(token), users.c.disabled.is_(False))
     ).first()
     if row is None or row.epoch != row.feed_epoch:
         return None
-    expected = _mac(configuration, "feed", row.name, row.path, row.feed_epoch)
-    if not hmac.compare_digest(expected, token):
+    matches = [
+        hmac.compare_digest(
+            _secret_mac(configuration, row.name, row.path, row.feed_epoch, access), token
+        )
+        for access in _accesses(conn, row.id, row.name, row.path)
+    ]
+    if not any(matches):
         return None
     return Secret(row.name, row.path)
 
@@ -167,7 +290,7 @@ def publish(
         row = conn.execute(
             select(publications).where(publications.c.collection_id == collection_id)
         ).first()
-        epoch = row.epoch if row is not None else 0
+        epoch = row.epoch if row is not None else first_epoch()
         token = _mac(configuration, "public", path, epoch)
         values = {"level": level, "digest": _digest(token), "changed": time.time()}
         if row is None:

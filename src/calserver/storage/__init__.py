@@ -30,11 +30,13 @@ from sqlalchemy.exc import IntegrityError
 from calserver import db
 from calserver.db import models
 from calserver.db.models import calendar_views, changes, collections, instances, items, users
+from calserver.proppatch import PropertyLimits
 from calserver.sharing import levels
 from calserver.sharing.levels import Level
 from calserver.storage.base import View
 from calserver.storage.collection import Collection, CollectionState
 from calserver.storage.context import RequestScope, current_scope, read_connection, write_scope
+from calserver.storage.meta import check_property_limits
 from calserver.storage.upload import (
     bump_revision,
     check_fits,
@@ -72,6 +74,7 @@ class Storage(radicale_storage.BaseStorage):
         self.engine = db.engine_for(configuration)
         self._horizon_days = configuration.get("storage", "index_horizon_days")
         self.index_max_instances = configuration.get("storage", "index_max_instances")
+        self.property_limits = PropertyLimits.from_configuration(configuration)
         #: Instances a query may walk per stored series (timeindex.cap_recurrences).
         self.scan_limit = max(SCAN_LIMIT, self.index_max_instances)
         self._max_sync_token_age = configuration.get("storage", "max_sync_token_age")
@@ -287,6 +290,8 @@ class Storage(radicale_storage.BaseStorage):
                 return Collection(self, self._ensure(conn, sane_path)), {}, []
             replaced: dict[str, radicale_item.Item] = {}
             existing = self._load(conn, sane_path)
+            old_props = existing.props if existing is not None else {}
+            check_property_limits(self.property_limits, old_props, props)
             if existing is None:
                 state = self._ensure(conn, sane_path)
                 old_revision = 0

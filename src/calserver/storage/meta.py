@@ -1,17 +1,46 @@
-"""WebDAV properties of a collection (displayname, calendar-color, ...), as JSON."""
+"""WebDAV properties of a collection (displayname, calendar-color, ...), as JSON,
+within the limits of ``[storage] max_properties...`` (``calserver.proppatch``)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import overload
 
 from sqlalchemy import Connection, insert, select, update
 
 from calserver.db.models import calendar_views, collections, users
+from calserver.proppatch import PropertyLimits, over_limits
 from calserver.storage.base import CollectionBase
 from calserver.storage.context import write_scope
 from calserver.storage.upload import bump_revision
+
+#: The properties that did not fit in the last refused write of this request, and
+#: why: ``calserver.app`` names them in its 207 answer (RFC 4918 9.2.1, 507).
+refused_properties: ContextVar[tuple[list[str], str] | None] = ContextVar(
+    "calserver_refused_properties", default=None
+)
+
+
+class PropertyLimitExceeded(ValueError):
+    """More properties than the limits allow. Radicale answers a ValueError naming
+    ENOSPC with 507 Insufficient Storage (app/proppatch.py, app/mkcalendar.py)."""
+
+    def __init__(self, keys: list[str], reason: str) -> None:
+        super().__init__(f"[Errno 28] {reason}")
+        self.keys = keys
+        self.reason = reason
+
+
+def check_property_limits(
+    limits: PropertyLimits, old: Mapping[str, str], new: Mapping[str, str]
+) -> None:
+    """Refuse, before anything is written, a property set beyond ``limits``."""
+    keys, reason = over_limits(old, new, limits)
+    if reason:
+        refused_properties.set((keys, reason))
+        raise PropertyLimitExceeded(keys, reason)
 
 
 def save_calendar_view(
@@ -44,6 +73,7 @@ class MetaMixin(CollectionBase):
         """Replace all properties (Radicale passes the complete new set). Through a
         view they are the viewer's own: laid over the owner's, changing nothing for
         the owner (colour, name, order)."""
+        check_property_limits(self._storage.property_limits, self.get_meta(), props)
         cid = self.id
         if self._view is not None:
             self._set_own_meta(props)
