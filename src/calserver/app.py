@@ -13,6 +13,7 @@ Ops (/health, /.health; request metrics when [server] metrics_hosts is set: cals
        + Apple delegation: caldav-proxy, expand-property, principal search
          (calserver.delegation, the do_* overrides marked "delegation")
        + free/busy availability rules (calserver.freebusy, installed below)
+       + [reporting] max_expand_occurrence on expand only (calserver.expandlimit, below)
        + scheduling DAV: principal properties, inbox/outbox, outbox free/busy POST
          (calserver.scheduling.dav, the lines marked "scheduling")
 """
@@ -35,7 +36,7 @@ from radicale import httputils, pathutils, types, xmlutils
 from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
-from calserver import api, db, delegation, freebusy, icsfile, ops, outage, propfind
+from calserver import api, db, delegation, expandlimit, freebusy, icsfile, ops, outage, propfind
 from calserver.errors import CalserverError
 from calserver.feeds import web as feeds_web
 from calserver.httpbody import read_body
@@ -60,6 +61,8 @@ MAX_PATH_LENGTH = 4096
 freebusy.install()
 # A database out of reach or out of space is a 503, not a 500 (calserver.outage).
 outage.install()
+# [reporting] max_expand_occurrence limits expand only, and says so (calserver.expandlimit).
+expandlimit.install()
 
 
 class CalserverApplication(radicale_app.Application):
