@@ -232,6 +232,9 @@ def test_sqlite_on_a_full_disk_gives_503_and_recovers_once_space_is_freed(
             filler = fill(disk)
             big = event(f"uid-{uuid.uuid4()}", "does not fit", "x" * 60_000)
             assert_unavailable(put(server, "big.ics", big), "out of space")
+            # the database still answers (reads go on), but /health reports the writes
+            got = requests.get(f"{server.url}/alice/cal/e0.ics", auth=AUTH, timeout=60)
+            assert got.status_code == 200 and got.text == stored["e0.ics"]
             health = requests.get(server.url + "/health", timeout=30)
             assert health.status_code == 503
             assert health.json() == {"status": "unavailable", "database": "full"}

@@ -5,7 +5,8 @@ An outage is a condition of the server, not of the request: the database does no
 answer (refused, cut or timed-out connection, no connection left in the pool), or it
 cannot write (SQLite's "database or disk is full", "disk I/O error", "unable to open
 database file", "database is locked" after the busy timeout; PostgreSQL's connection
-errors and transaction conflicts, PEP 249 ``OperationalError``). The same request may
+errors, transaction conflicts and exhausted resources, PEP 249 ``OperationalError``,
+and a database that is read-only, SQLSTATE 25006). The same request may
 succeed later, so the client is told when to try again, and nothing of it was kept:
 every write runs in one transaction (``Storage.acquire_lock``), which is rolled back.
 
@@ -45,6 +46,17 @@ _seen: ContextVar[list[BaseException] | None] = ContextVar("calserver_outage", d
 
 _OUTAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
 
+#: PostgreSQL conditions the driver does not class as OperationalError: a database that
+#: takes no writes (a standby after a failover, default_transaction_read_only).
+_OUTAGE_SQLSTATES = frozenset({"25006"})
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of a PostgreSQL error (psycopg 3 ``sqlstate``, psycopg2 ``pgcode``)."""
+    original = getattr(error, "orig", error)
+    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    return state if isinstance(state, str) else None
+
 
 def is_outage(error: BaseException | None) -> bool:
     """Whether ``error`` (or what it was raised from) is the database being out of
@@ -64,6 +76,8 @@ def is_outage(error: BaseException | None) -> bool:
         ):
             return True
         if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+            return True
+        if _sqlstate(error) in _OUTAGE_SQLSTATES:
             return True
         if isinstance(error, OSError) and error.errno in _OUTAGE_ERRNOS:
             return True
