@@ -1,7 +1,8 @@
 """The composition root: what calserver mounts, on one screen.
 
 Ops (/health, /.health; request metrics when [server] metrics_hosts is set: calserver.ops)
--> Front (request hygiene, limits, error boundary)
+-> Front (request hygiene, limits, error boundary; a database out of reach or out of
+   space is 503 + Retry-After: calserver.outage)
   -> /.api/v1/: the management JSON API (calserver.api; same auth plugin and storage)
   -> /.feeds/, /.secret/, /.public/: calendar.ics, RSS, public pages (calserver.feeds.web)
   -> /.invite/: answer links of meeting invitations (calserver.scheduling.web)
@@ -12,6 +13,7 @@ Ops (/health, /.health; request metrics when [server] metrics_hosts is set: cals
        + Apple delegation: caldav-proxy, expand-property, principal search
          (calserver.delegation, the do_* overrides marked "delegation")
        + free/busy availability rules (calserver.freebusy, installed below)
+       + [reporting] max_expand_occurrence on expand only (calserver.expandlimit, below)
        + scheduling DAV: principal properties, inbox/outbox, outbox free/busy POST
          (calserver.scheduling.dav, the lines marked "scheduling")
        + PROPPATCH all or nothing, protected properties, limits (calserver.proppatch)
@@ -36,7 +38,18 @@ from radicale import httputils, pathutils, types, xmlutils
 from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
-from calserver import api, db, delegation, freebusy, icsfile, ops, propfind, proppatch
+from calserver import (
+    api,
+    db,
+    delegation,
+    expandlimit,
+    freebusy,
+    icsfile,
+    ops,
+    outage,
+    propfind,
+    proppatch,
+)
 from calserver.errors import CalserverError
 from calserver.feeds import web as feeds_web
 from calserver.httpbody import read_body
@@ -60,6 +73,10 @@ MAX_PATH_LENGTH = 4096
 # Radicale's free-busy-query with calserver's availability rules (all-day events free
 # by default, X-MICROSOFT-CDO-BUSYSTATUS): one wrap of one Radicale function.
 freebusy.install()
+# A database out of reach or out of space is a 503, not a 500 (calserver.outage).
+outage.install()
+# [reporting] max_expand_occurrence limits expand only, and says so (calserver.expandlimit).
+expandlimit.install()
 
 
 class _TakeBack(Exception):
@@ -454,23 +471,21 @@ class Front:
         method = request_method.set(environ.get("REQUEST_METHOD", "").upper())
         link_base = scheduling_engine.link_base_var.set(self._link_base(environ))
         try:
-            try:
-                self._check(environ)
-            except BadRequest as exc:
-                return self._refuse(environ, start_response, exc.status, exc.reason)
-            if self._api is not None and api.owns(environ["PATH_INFO"]):
-                return self._api(environ, start_response)
-            if self._feeds is not None and feeds_web.owns(environ["PATH_INFO"]):
-                return self._feeds(environ, start_response)
-            if self._invitations is not None and invite_web.owns(environ["PATH_INFO"]):
-                return self._invitations(environ, start_response)
-            return self._application(environ, start_response)
-        except Exception:
-            logger.exception(
-                "unexpected error on %s %r",
+            with outage.watch():
+                try:
+                    self._check(environ)
+                except BadRequest as exc:
+                    return self._refuse(environ, start_response, exc.status, exc.reason)
+                return self._answer(self._route(environ), environ, start_response)
+        except Exception as exc:
+            where = (
                 environ.get("REQUEST_METHOD"),
                 invite_web.log_path(feeds_web.log_path(environ.get("PATH_INFO", ""))),
             )
+            if outage.is_outage(exc):
+                logger.error("database unavailable on %s %r: %s", *where, exc)
+                return self._unavailable(environ, start_response, exc)
+            logger.exception("unexpected error on %s %r", *where)
             return self._refuse(
                 environ, start_response, "500 Internal Server Error", "internal error"
             )
@@ -479,6 +494,63 @@ class Front:
             request_memo.reset(memo)
             request_method.reset(method)
             scheduling_engine.link_base_var.reset(link_base)
+
+    def _route(self, environ: dict[str, Any]) -> WSGIApp:
+        path = environ["PATH_INFO"]
+        if self._api is not None and api.owns(path):
+            return self._api
+        if self._feeds is not None and feeds_web.owns(path):
+            return self._feeds
+        if self._invitations is not None and invite_web.owns(path):
+            return self._invitations
+        return self._application
+
+    def _answer(
+        self, application: WSGIApp, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """``application``'s answer; its 500 becomes a 503 when the request met a
+        database outage (Radicale answers every exception with a bare 500:
+        calserver.outage)."""
+        failed: list[BaseException] = []
+
+        def answering(status: str, headers: Any, *exc_info: Any) -> Any:
+            error = outage.noticed() if status.startswith("500") else None
+            if error is None:
+                return start_response(status, headers, *exc_info)
+            failed.append(error)
+            return lambda _data: None
+
+        body = application(environ, answering)
+        if not failed:
+            return body
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+        logger.error(
+            "database unavailable on %s %r: %s",
+            environ.get("REQUEST_METHOD"),
+            invite_web.log_path(feeds_web.log_path(environ.get("PATH_INFO", ""))),
+            failed[0],
+        )
+        return self._unavailable(environ, start_response, failed[0])
+
+    def _unavailable(
+        self, environ: dict[str, Any], start_response: StartResponse, error: BaseException
+    ) -> list[bytes]:
+        """RFC 9110 15.6.4: 503 with Retry-After (10.2.3), the reason in words."""
+        reason = outage.describe(error)
+        if self._api is not None and api.owns(environ.get("PATH_INFO", "")):
+            return api.respond(start_response, outage.STATUS, {"error": reason}, outage.headers())
+        body = (reason + "\n").encode("utf-8")
+        start_response(
+            outage.STATUS,
+            [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                *outage.headers(),
+            ],
+        )
+        return [] if environ.get("REQUEST_METHOD", "").upper() == "HEAD" else [body]
 
     def _link_base(self, environ: dict[str, Any]) -> str:
         """Origin and prefix of the answer links the request's meetings send

@@ -1,9 +1,16 @@
 """Operations endpoints: ``/health`` for load balancers, ``/metrics`` for Prometheus.
 
-``/health`` (alias ``/.health``), GET or HEAD, anonymous: 200 ``{"status": "ok"}`` when
-the database answers ``SELECT 1``, else 503 ``{"status": "unavailable"}``. It lives at the
-root beside the principals, so ``health`` and ``metrics`` are reserved user names
-(``calserver.users.RESERVED_NAMES``).
+``/health`` (alias ``/.health``), GET or HEAD, anonymous: 200 ``{"status": "ok",
+"database": "ok"}`` when the database both answers and takes a write, else 503
+``{"status": "unavailable", "database": WHY}`` with WHY one of ``unreachable`` (no answer
+to ``SELECT 1``), ``full`` (a write failed for want of space, or less than
+``MIN_FREE_BYTES`` are free beside an SQLite database) or ``not writable`` (any other
+failed write: read-only file or standby, the write lock not free within the busy
+timeout). The write probe (:func:`database_state`) commits one tiny row, the heartbeat in
+``calserver_meta`` (an upsert of its time stamp): one short write transaction per probe,
+which waits behind a long writer like any write would, and touches no user data. It
+lives at the root beside the principals, so ``health`` and ``metrics`` are reserved user
+names (``calserver.users.RESERVED_NAMES``).
 
 ``/metrics``: Prometheus' text exposition format (prometheus_client), off by default. It
 is served only by a listener of its own on ``[server] metrics_hosts``, never on the
@@ -33,6 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import socketserver
 import sys
@@ -49,6 +57,7 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 
 from calserver import db
+from calserver.db import models
 from calserver.errors import CalserverError
 
 logger = logging.getLogger("calserver")
@@ -214,6 +223,50 @@ def database_answers(engine: Engine) -> bool:
     return True
 
 
+#: The row of ``calserver_meta`` that /health's write probe updates.
+HEARTBEAT_KEY = "health_heartbeat"
+
+#: Less free space than this beside an SQLite database, and /health reports "full":
+#: the next write that needs new pages would fail.
+MIN_FREE_BYTES = 1 << 20
+
+
+def database_state(engine: Engine) -> str:
+    """``ok``, or why the database cannot serve writes: ``unreachable``, ``full`` or
+    ``not writable`` (see the module's docstring)."""
+    if not database_answers(engine):
+        return "unreachable"
+    try:
+        with db.write_connection(engine) as conn, conn.begin():
+            db.upsert(
+                conn,
+                models.meta,
+                {"key": HEARTBEAT_KEY, "value": "%.3f" % time.time()},
+                ["key"],
+            )
+    except SQLAlchemyError as exc:
+        first_line = (str(exc).splitlines() or [exc.__class__.__name__])[0]
+        logger.warning("health check: the database does not take a write: %s", first_line)
+        return "full" if "full" in first_line.lower() else "not writable"
+    folder = _sqlite_folder(engine)
+    if folder is not None:
+        free = shutil.disk_usage(folder).free
+        if free < MIN_FREE_BYTES:
+            logger.warning("health check: %d bytes free beside the database", free)
+            return "full"
+    return "ok"
+
+
+def _sqlite_folder(engine: Engine) -> str | None:
+    """The folder of the SQLite database file, None for PostgreSQL or in memory."""
+    if not db.is_sqlite(engine):
+        return None
+    database = engine.url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return os.path.dirname(os.path.abspath(database))
+
+
 def _respond(
     start_response: StartResponse, status: str, content_type: str, body: bytes, head: bool
 ) -> list[bytes]:
@@ -253,16 +306,11 @@ class Ops:
         return self._application(environ, start_response)
 
     def _health(self, start_response: StartResponse, head: bool) -> list[bytes]:
-        if database_answers(self._engine):
+        state = database_state(self._engine)
+        if state == "ok":
             status, answer = "200 OK", {"status": "ok", "database": "ok"}
         else:
-            status, answer = (
-                "503 Service Unavailable",
-                {
-                    "status": "unavailable",
-                    "database": "unreachable",
-                },
-            )
+            status, answer = "503 Service Unavailable", {"status": "unavailable", "database": state}
         body = (json.dumps(answer) + "\n").encode("utf-8")
         return _respond(start_response, status, "application/json", body, head)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from radicale import auth as radicale_auth
 from radicale import config as radicale_config
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import select, update
 
 from calserver import db, keys, ops
 from calserver.auth import passwords
@@ -150,14 +150,18 @@ class Auth(radicale_auth.BaseAuth):
                     update(users).where(users.c.id == row.id).values(password_hash=new_hash)
                 )
             if self._ttl:
-                conn.execute(delete(login_cache).where(login_cache.c.user_id == row.id))
-                conn.execute(
-                    insert(login_cache).values(
-                        user_id=row.id,
-                        digest=digest.hex(),
-                        epoch=row.auth_epoch,
-                        expires=now + self._ttl,
-                    )
+                # an upsert: a user's first requests, in parallel, all verify and store
+                # the same login (a delete and an insert would collide on the key)
+                db.upsert(
+                    conn,
+                    login_cache,
+                    {
+                        "user_id": row.id,
+                        "digest": digest.hex(),
+                        "epoch": row.auth_epoch,
+                        "expires": now + self._ttl,
+                    },
+                    ["user_id"],
                 )
         if forget_failures:
             self._throttle.clear("user:" + login)

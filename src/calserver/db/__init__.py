@@ -8,7 +8,19 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, create_engine, event, inspect, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -99,6 +111,29 @@ def advisory_lock(conn: Connection, name: str) -> None:
     if conn.dialect.name == "postgresql":
         key = zlib.crc32(name.encode("utf-8"))
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def _insert(conn: Connection, table: Table, values: dict[str, Any]) -> Any:
+    """INSERT with ON CONFLICT: SQLite and PostgreSQL spell it alike."""
+    if conn.dialect.name == "postgresql":
+        return postgresql_insert(table).values(**values)
+    return sqlite_insert(table).values(**values)
+
+
+def upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[str]) -> None:
+    """Insert a row, or update the row that has the same ``keys`` (one statement, so two
+    transactions writing the same row never collide into a unique violation: the later
+    one waits for the earlier and then updates)."""
+    statement = _insert(conn, table, values)
+    changes = {name: statement.excluded[name] for name in values if name not in keys}
+    conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changes))
+
+
+def insert_missing(conn: Connection, table: Table, values: dict[str, Any], keys: list[str]) -> bool:
+    """Insert a row unless one with the same ``keys`` exists or is being inserted by
+    another transaction (which this one then waits for); whether this one inserted it."""
+    statement = _insert(conn, table, values).on_conflict_do_nothing(index_elements=keys)
+    return bool(conn.execute(statement).rowcount)
 
 
 # --- schema versions -----------------------------------------------------------------

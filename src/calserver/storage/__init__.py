@@ -41,7 +41,7 @@ from calserver.storage.upload import (
     bump_revision,
     check_fits,
     delete_collections,
-    insert_collection,
+    ensure_collection_row,
     insert_items,
     item_row,
     log_changes,
@@ -270,7 +270,7 @@ class Storage(radicale_storage.BaseStorage):
         parent = path.rpartition("/")[0]
         if parent:
             self._ensure(conn, parent)
-        insert_collection(conn, path, parent)
+        ensure_collection_row(conn, path, parent)
         state = self._load(conn, path)
         assert state is not None
         return state

@@ -18,6 +18,7 @@ from radicale import storage as radicale_storage
 from sqlalchemy import Column, Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from calserver import db
 from calserver.db.models import changes, collections, instances, items
 from calserver.sharing.levels import Level
 from calserver.sharing.redact import item_class
@@ -51,6 +52,27 @@ def insert_collection(
             )
             .returning(collections.c.id)
         ).scalar_one()
+    )
+
+
+def ensure_collection_row(conn: Connection, path: str, parent: str) -> None:
+    """A plain collection at ``path`` unless there is one: a user's first requests, in
+    parallel on several processes, all create the principal collection, and the later
+    ones find it made (no unique violation, no 500)."""
+    db.insert_missing(
+        conn,
+        collections,
+        {
+            "path": path,
+            "parent": parent,
+            "tag": "",
+            "props": "{}",
+            "revision": 0,
+            "min_revision": 0,
+            "sync_key": secrets.token_hex(8),
+            "modified": time.time(),
+        },
+        ["path"],
     )
 
 
