@@ -75,6 +75,14 @@ class ViewForbidden(ValueError):
         super().__init__(f"[Errno 13] {reason}")
 
 
+class HiddenConflict(Exception):
+    """A write onto the href of an item the writer's view does not contain (a private
+    event in a calendar they may write). Not a ValueError, so that Radicale's handler
+    lets it through: the application answers it exactly as a UID conflict (409
+    CALDAV:no-uid-conflict, RFC 4791 5.3.2.1), the one existence answer the RFC
+    requires anyway, so that neither its CLASS nor anything else about it shows."""
+
+
 @functools.lru_cache(maxsize=4096)
 def _http_date(seconds: int) -> str:
     return formatdate(seconds, usegmt=True)
