@@ -400,3 +400,65 @@ def test_a_writer_cannot_tell_a_hidden_item_from_a_free_name_or_a_uid_in_use(
             reply.headers["etag"],
             reply.body,
         )
+
+
+# --- every way items change is logged with who saw them ---------------------------------
+
+
+def test_import_and_move_are_synced_by_what_the_viewer_saw(
+    server: LiveServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """``calserver import`` into a calendar Bob sees at the busy level (new items and
+    items replaced by UID), and MOVEs into and out of it: Bob's sync names the public
+    ones only, and an item replaced by a private one as removed."""
+    name = unique("moves")
+    calserver(server, "calendar", "create", f"alice/{name}")
+    calserver(server, "share", f"alice/{name}", "--with", "bob", "--level", "busy")
+    calserver(server, "calendar", "create", f"alice/{name}-other")
+    own, other, bobs = f"/alice/{name}/", f"/alice/{name}-other/", f"/bob/alice~{name}/"
+    for href in ("stays.ics", "goes-private.ics", "leaves.ics"):
+        reply = send(server, "PUT", own + href, item_text(href, "PUBLIC", "VEVENT", 0), ICS)
+        assert reply.status == 201
+    assert (
+        send(
+            server, "PUT", own + "secret.ics", item_text("secret.ics", "PRIVATE", "VEVENT", 0), ICS
+        ).status
+        == 201
+    )
+    for href, klass in (("visitor.ics", "PUBLIC"), ("shy.ics", "PRIVATE")):
+        assert (
+            send(server, "PUT", other + href, item_text(href, klass, "VEVENT", 0), ICS).status
+            == 201
+        )
+    token, _ = sync(server, bobs, "", "bob")
+    # an import: one new public event, one new private one, one public made private
+    imported = tmp_path_factory.mktemp("import") / "import.ics"
+    bodies = [
+        item_text("fresh.ics", "PUBLIC", "VEVENT", 1),
+        item_text("hidden-fresh.ics", "PRIVATE", "VEVENT", 1),
+        item_text("goes-private.ics", "PRIVATE", "VEVENT", 1),
+    ]
+    events = "".join(
+        body.split("PRODID:-//calserver tests//sync//EN\r\n", 1)[1].rsplit("END:VCALENDAR", 1)[0]
+        for body in bodies
+    )
+    imported.write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calserver tests//sync//EN\r\n"
+        + events
+        + "END:VCALENDAR\r\n",
+        encoding="utf-8",
+    )
+    calserver(server, "import", str(imported), f"alice/{name}")
+    token, listed = sync(server, bobs, token, "bob")
+    assert listed == {"fresh.ics": 200, "goes-private.ics": 404}
+    # MOVEs by Alice: in from her other calendar, out to it
+    for source, target in (
+        (other + "visitor.ics", own + "visitor.ics"),
+        (other + "shy.ics", own + "shy.ics"),
+        (own + "leaves.ics", other + "leaves.ics"),
+        (own + "secret.ics", other + "secret.ics"),
+    ):
+        move = send(server, "MOVE", source, headers={"Destination": server.url + target})
+        assert move.status in (201, 204), (source, move.status, move.text)
+    _, listed = sync(server, bobs, token, "bob")
+    assert listed == {"visitor.ics": 200, "leaves.ics": 404}
