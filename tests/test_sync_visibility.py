@@ -462,3 +462,27 @@ def test_import_and_move_are_synced_by_what_the_viewer_saw(
         assert move.status in (201, 204), (source, move.status, move.text)
     _, listed = sync(server, bobs, token, "bob")
     assert listed == {"visitor.ics": 200, "leaves.ics": 404}
+
+
+def test_a_token_older_than_the_kept_history_gets_valid_sync_token(server: LiveServer) -> None:
+    """Once the change log before a viewer's token is pruned (``[storage]
+    max_sync_token_age``), the token gets 403 DAV:valid-sync-token, never a listing.
+    Last in this module: it prunes every calendar's history on the server."""
+    from calserver.storage import Storage
+    from tests.conftest import make_configuration
+
+    name = unique("old")
+    calserver(server, "calendar", "create", f"alice/{name}")
+    calserver(server, "share", f"alice/{name}", "--with", "bob", "--level", "busy")
+    own, bobs = f"/alice/{name}/", f"/bob/alice~{name}/"
+    send(server, "PUT", own + "a.ics", item_text("a.ics", "PUBLIC", "VEVENT", 0), ICS)
+    old, _ = sync(server, bobs, "", "bob")
+    send(server, "PUT", own + "b.ics", item_text("b.ics", "PRIVATE", "VEVENT", 0), ICS)
+    send(server, "PUT", own + "c.ics", item_text("c.ics", "PUBLIC", "VEVENT", 0), ICS)
+    assert sync(server, bobs, old, "bob")[1] == {"c.ics": 200}
+    configuration = make_configuration(
+        server.database_url, server.data_folder, storage={"max_sync_token_age": "0"}
+    )
+    assert Storage(configuration).prune_changes() > 0
+    assert refused(server, bobs, old, "bob")
+    assert sync(server, bobs, "", "bob")[1] == {"a.ics": 200, "c.ics": 200}
