@@ -163,7 +163,8 @@ class CollectionBase(radicale_storage.BaseCollection):
         return super().owner
 
     def _view_key(self) -> str:
-        """Sync key of this view: a token or ctag of another level is not valid here."""
+        """Key of this view's ctag: it differs between the busy view, the readers'
+        view and the owner's (sync tokens: calserver.storage.sync)."""
         return self._state.sync_key + self.level.view_key
 
     def _visible(self) -> ColumnElement[bool] | None:
