@@ -18,6 +18,14 @@ availability tokens, identifiers).
 Kept on purpose, as identifiers, not text (DESIGN.md, sharing/redact.py): the UID, the
 resource's href and the TZID. They are generated from a safe alphabet here.
 
+Sync from arbitrary tokens (issue 12): in every example Bob and Carol also sync from
+tokens drawn from all those they were given before (earlier examples' included, whose
+events were stored and deleted since) and from tokens forged from them or given to
+someone else. A model of every change says what each answer must name: exactly the
+hrefs changed since the token that the viewer saw at some point since (200 if they
+see them now, 404 if not); an href they never saw never appears. Forged and foreign
+tokens get 403 ``DAV:valid-sync-token``.
+
 Runs ``MAX_EXAMPLES`` generated calendars of one to three events (50 on SQLite, 25 on
 PostgreSQL); the test asserts that hypothesis ran them all and prints the count.
 """
@@ -40,11 +48,13 @@ from calserver.sharing import redact
 from tests.conftest import LiveServer
 from tests.e2e_support import (
     ENGINES,
+    NS,
     calserver,
     module_server_with,
     report,
     responses,
     send,
+    status_code,
 )
 
 #: Generated calendars per engine. The redaction is the same Python on both engines and
@@ -442,20 +452,115 @@ def busy_reads(server: LiveServer, path: str, calendar: list[Leaky], user: str) 
     assert len(responses(listing.xml())) == 1 + len(busy)
 
 
+#: The CLASSes (as generated) of the events each viewer sees: Bob's busy view holds the
+#: public ones, Carol (a reader) the confidential ones too; "x-marker" counts as PRIVATE.
+SEEN_CLASSES = {"bob": ("", "PUBLIC"), "carol": ("", "PUBLIC", "CONFIDENTIAL")}
+
+
+def sync_from(token: str) -> str:
+    return SYNC.replace("<D:sync-token/>", f"<D:sync-token>{token}</D:sync-token>")
+
+
+@dataclass
+class History:
+    """Every change of the calendar, as (href, CLASS; None for a deletion), and the
+    sync tokens each (viewer, path) was given, with the number of changes before."""
+
+    changes: list[tuple[str, str | None]] = field(default_factory=list)
+    tokens: dict[tuple[str, str], list[tuple[str, int]]] = field(default_factory=dict)
+
+    def expected(self, user: str, since: int) -> dict[str, int]:
+        """href -> status a sync from a token given after ``since`` changes names."""
+        seen = SEEN_CLASSES[user]
+        state: dict[str, str | None] = {}
+        for href, klass in self.changes[:since]:
+            state[href] = klass
+        saw = {href for href, klass in state.items() if klass in seen}
+        touched = set()
+        for href, klass in self.changes[since:]:
+            touched.add(href)
+            state[href] = klass
+            if klass in seen:
+                saw.add(href)
+        return {href: 200 if state[href] in seen else 404 for href in touched & saw}
+
+
+def forged(token: str) -> list[str]:
+    prefix, _, revision = token.rpartition("-")
+    mac = prefix.rpartition("/")[2]
+    other_mac = prefix[: -len(mac)] + mac[::-1]
+    return [
+        f"{prefix}-{int(revision) - 1 if int(revision) else 2}",
+        f"{prefix}-{int(revision) + 1}",
+        f"{other_mac}-{revision}" if other_mac != prefix else token + "x",
+        token + "0",
+    ]
+
+
+def sync_reads(
+    server: LiveServer,
+    history: History,
+    path: str,
+    user: str,
+    calendar: list[Leaky],
+    picks: list[int],
+) -> None:
+    """``user`` syncs ``path`` from earlier tokens chosen (by ``picks``, 4 numbers) from
+    all theirs, and from forged and foreign ones; then takes a fresh token for later
+    examples. (Drawn as numbers: hypothesis wants strategies that do not depend on
+    what earlier examples did.)"""
+    mine = history.tokens.setdefault((user, path), [])
+    # the public events' details are Carol's to read
+    secret = [leaky for leaky in calendar if user == "bob" or leaky.klass not in ("", "PUBLIC")]
+    if mine:
+        chosen = {mine[pick % len(mine)] for pick in picks[:2]} | {mine[0]}
+        for token, since in sorted(chosen, key=lambda pair: pair[1]):
+            reply = report(server, path, sync_from(token), depth="0", user=user)
+            assert reply.status == 207, (user, path, reply.status, reply.text)
+            assert_no_marker(reply.text, secret, f"sync-collection from {token} as {user}")
+            named = {
+                href.rpartition("/")[2]: status_code(response)
+                for href, response in responses(reply.xml()).items()
+            }
+            assert named == history.expected(user, since), (user, path, token, since)
+        others = [
+            token
+            for (someone, where), theirs in history.tokens.items()
+            if (someone, where) != (user, path)
+            for token, _ in theirs
+        ]
+        bad = forged(mine[picks[2] % len(mine)][0])
+        if others:
+            bad.append(others[picks[3] % len(others)])
+        for token in bad:
+            reply = report(server, path, sync_from(token), depth="0", user=user)
+            assert reply.status == 403, (user, path, token, reply.status, reply.text)
+            assert reply.xml().find("D:valid-sync-token", NS) is not None
+    fresh = report(server, path, SYNC, depth="0", user=user)
+    token = fresh.xml().findtext("D:sync-token", namespaces=NS)
+    assert token
+    mine.append((token, len(history.changes)))
+
+
 @pytest.mark.live
 def test_no_busy_view_contains_any_generated_text(shared: LiveServer) -> None:
     server = shared
     engine = "postgresql" if server.database_url.startswith("postgresql") else "sqlite"
     wanted = MAX_EXAMPLES[engine]
     examples: list[int] = []
+    history = History()
 
     @settings(
         max_examples=wanted,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(calendar=calendars(), route=st.sampled_from(sorted(ROUTES)))
-    def check(calendar: list[Leaky], route: str) -> None:
+    @given(
+        calendar=calendars(),
+        route=st.sampled_from(sorted(ROUTES)),
+        picks=st.lists(st.integers(0, 2**20), min_size=8, max_size=8),
+    )
+    def check(calendar: list[Leaky], route: str, picks: list[int]) -> None:
         examples.append(len(calendar))
         stored = []
         try:
@@ -463,6 +568,7 @@ def test_no_busy_view_contains_any_generated_text(shared: LiveServer) -> None:
                 reply = send(server, "PUT", f"/alice/leak/{leaky.uid}.ics", leaky.text, ICS)
                 assert reply.status == 201, (reply.status, reply.text, leaky.text)
                 stored.append(leaky)
+                history.changes.append((f"{leaky.uid}.ics", leaky.klass))
             # Alice gets her texts back: the test stores what it means to.
             mine = unfolded(send(server, "GET", "/alice/leak/").text)
             for leaky in calendar:
@@ -471,9 +577,13 @@ def test_no_busy_view_contains_any_generated_text(shared: LiveServer) -> None:
             busy_reads(server, ROUTES[route], calendar, "bob")
             if any(leaky.klass == "CONFIDENTIAL" for leaky in calendar):
                 busy_reads(server, READER, calendar, "carol")
+            sync_reads(server, history, ROUTES[route], "bob", calendar, picks[:4])
+            sync_reads(server, history, READER, "carol", calendar, picks[4:])
         finally:
             for leaky in stored:
-                send(server, "DELETE", f"/alice/leak/{leaky.uid}.ics")
+                reply = send(server, "DELETE", f"/alice/leak/{leaky.uid}.ics")
+                if reply.status in (200, 204):
+                    history.changes.append((f"{leaky.uid}.ics", None))
 
     check()
     # hypothesis ran every example (a failure stops before this line)

@@ -909,3 +909,32 @@ def test_verify_passes_on_consistent_data_and_fails_on_tampered_rows(calendar: S
     with db.write_connection(calendar.engine) as conn, conn.begin():
         conn.execute(text("UPDATE items SET text = replace(text, 'Event', 'Tampered')"))
     assert calendar.verify() is False
+
+
+def test_schema_upgrade_gives_the_change_log_who_saw_what_and_starts_history_afresh(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A database from before the change log recorded who saw each change (issue 12):
+    its unlabelled rows cannot say it, so they go, and every older token is refused."""
+    storage = make_storage(database_url, tmp_path)
+    make_calendar(storage)
+    put(storage, CAL, "a.ics", ics("a"))
+    old_token, _ = sync(storage)
+    put(storage, CAL, "b.ics", ics("b"))
+    with storage.engine.begin() as conn:
+        conn.execute(changes.update().values(before_level=None, after_level=None))
+        version = db.MIGRATIONS.index(db._v9_sync_visibility)
+        conn.execute(
+            db.models.meta.update()
+            .where(db.models.meta.c.key == "schema_version")
+            .values(value=str(version))
+        )
+    assert db.upgrade(storage.engine) == (version, db.LATEST)
+    with storage.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(changes)).scalar_one() == 0
+    with pytest.raises(ValueError):
+        sync(storage, old_token)
+    token, everything = sync(storage)
+    assert everything == {"a.ics", "b.ics"}
+    put(storage, CAL, "c.ics", ics("c"))
+    assert sync(storage, token)[1] == {"c.ics"}

@@ -27,6 +27,7 @@ import io
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import unquote, urlparse
 
@@ -57,7 +58,7 @@ from calserver.prefix import base_prefix, origin
 from calserver.scheduling import dav as scheduling_dav
 from calserver.scheduling import engine as scheduling_engine
 from calserver.scheduling import web as invite_web
-from calserver.storage.base import ViewForbidden
+from calserver.storage.base import HiddenConflict, ViewForbidden
 from calserver.storage.context import expand_window, put_body, request_memo, request_method
 from calserver.storage.meta import refused_properties
 
@@ -289,7 +290,10 @@ class CalserverApplication(radicale_app.Application):
         rewritten = scheduling_engine.rewritten.set(False)
         replying = scheduling_engine.send_reply.set(_schedule_reply(environ))
         try:
-            answer = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
+            try:
+                answer = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
+            except HiddenConflict:
+                return self._uid_conflict(request_info)
             refusal = scheduling_engine.refusal.get()
             changed = scheduling_engine.rewritten.get()
         finally:
@@ -326,6 +330,9 @@ class CalserverApplication(radicale_app.Application):
         except ViewForbidden:
             # a writer deleting an event they cannot fully see (calserver.sharing)
             return httputils.FORBIDDEN
+        except HiddenConflict:
+            # an event the writer's view hides: for them there is nothing there
+            return httputils.NOT_FOUND
         except scheduling_engine.Refused as exc:
             return self._scheduling_refusal(exc, request_info)
         finally:
@@ -365,7 +372,17 @@ class CalserverApplication(radicale_app.Application):
                     refusal = self._check_components(target, {item.component_name}, user)
                     if refusal is not None:
                         return refusal
-        return super().do_MOVE(environ, base_prefix, path, user, user_groups, request_info)
+        try:
+            return super().do_MOVE(environ, base_prefix, path, user, user_groups, request_info)
+        except HiddenConflict:
+            return self._uid_conflict(request_info)
+
+    def _uid_conflict(self, request_info: dict[str, Any]) -> Any:
+        """A write onto an item the writer's view hides (calserver.sharing): the same
+        answer, byte for byte, as Radicale's for a UID already in use (RFC 4791
+        5.3.2.1), which a writer may get for a hidden item's UID anyway."""
+        request_info["status"] = HTTPStatus.CONFLICT
+        return self._webdav_error_response(HTTPStatus.CONFLICT, "C:no-uid-conflict", request_info)
 
     def _may_write(self, user: str, user_groups: set[str], collection_path: str) -> bool:
         if not user or not collection_path:

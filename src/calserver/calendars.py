@@ -21,12 +21,14 @@ from calserver.db.models import MAILBOXES, STAGING, collections, instances, item
 from calserver.errors import Conflict, InvalidInput, NotFound
 from calserver.storage import Storage
 from calserver.storage.upload import (
+    Change,
     bump_revision,
     insert_collection,
     insert_items,
     item_row,
     log_changes,
     safe_href_for,
+    shown,
 )
 from calserver.users import validate_name
 
@@ -271,17 +273,20 @@ def _write_batch(engine: Any, staging_id: int, batch: list[Any]) -> None:
 def _swap_in(storage: Storage, staging_id: int, target_id: int) -> ImportResult:
     with db.write_connection(storage.engine) as conn, conn.begin():
         db.advisory_lock(conn, "/".join(_path_of(conn, target_id).split("/")[:2]))
-        staged = {
-            row.uid: (row.id, row.href)
-            for row in conn.execute(
-                select(items.c.id, items.c.uid, items.c.href).where(
-                    items.c.collection_id == staging_id
-                )
+        staged_rows = conn.execute(
+            select(items.c.id, items.c.uid, items.c.href, items.c.klass, items.c.component).where(
+                items.c.collection_id == staging_id
             )
-        }
-        existing = conn.execute(
-            select(items.c.id, items.c.uid, items.c.href).where(items.c.collection_id == target_id)
         ).all()
+        staged = {row.uid: (row.id, row.href) for row in staged_rows}
+        existing = conn.execute(
+            select(items.c.id, items.c.uid, items.c.href, items.c.klass, items.c.component).where(
+                items.c.collection_id == target_id
+            )
+        ).all()
+        # who saw each href before: the replaced item's href is kept (see below)
+        seen_before = {row.href: shown(row) for row in existing if row.uid in staged}
+        seen_after = {row.id: shown(row) for row in staged_rows}
         by_href = {row.href: row for row in existing}
         replaced_ids = [row.id for row in existing if row.uid in staged]
         renames: list[dict[str, Any]] = []
@@ -313,19 +318,28 @@ def _swap_in(storage: Storage, staging_id: int, target_id: int) -> ImportResult:
             .where(instances.c.collection_id == staging_id)
             .values(collection_id=target_id)
         )
-        hrefs = _hrefs_of(conn, [item_id for item_id, _ in staged.values()])
+        ids = [item_id for item_id, _ in staged.values()]
         revision = bump_revision(conn, target_id)
-        log_changes(conn, target_id, revision, hrefs, deleted=False)
+        log_changes(
+            conn,
+            target_id,
+            revision,
+            (
+                Change(href, seen_before.get(href), seen_after[item_id])
+                for item_id, href in _hrefs_of(conn, ids)
+            ),
+        )
     return ImportResult(created=len(staged) - len(replaced_ids), replaced=len(replaced_ids))
 
 
-def _hrefs_of(conn: Any, ids: list[int]) -> list[str]:
-    hrefs: list[str] = []
+def _hrefs_of(conn: Any, ids: list[int]) -> list[tuple[int, str]]:
+    hrefs: list[tuple[int, str]] = []
     for start in range(0, len(ids), 500):
         hrefs.extend(
-            conn.execute(
-                select(items.c.href).where(items.c.id.in_(ids[start : start + 500]))
-            ).scalars()
+            (row.id, row.href)
+            for row in conn.execute(
+                select(items.c.id, items.c.href).where(items.c.id.in_(ids[start : start + 500]))
+            )
         )
     return hrefs
 

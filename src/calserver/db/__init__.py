@@ -346,6 +346,24 @@ def _v8_feed_salts(conn: Connection) -> None:
             )
 
 
+def _v9_sync_visibility(conn: Connection) -> None:
+    """The change log records who could see each changed item before and after the
+    change. The rows logged before cannot say it: they are dropped and every
+    collection's history starts at its current revision, so every older sync token
+    gets valid-sync-token and its client syncs afresh once (RFC 6578 3.2); the token
+    format changes too (HMAC-bound to the view)."""
+    columns = {column["name"] for column in inspect(conn).get_columns("changes")}
+    for name in ("before_level", "after_level"):
+        if name not in columns:
+            conn.execute(text(f"ALTER TABLE changes ADD COLUMN {name} SMALLINT"))
+    conn.execute(
+        models.changes.delete().where(
+            models.changes.c.before_level.is_(None) & models.changes.c.after_level.is_(None)
+        )
+    )
+    conn.execute(models.collections.update().values(min_revision=models.collections.c.revision))
+
+
 #: Ordered migrations; the schema version is the number of migrations applied.
 MIGRATIONS: list[Migration] = [
     _v1,
@@ -356,6 +374,7 @@ MIGRATIONS: list[Migration] = [
     _v6_scheduling_provenance,
     _v7_group_consent,
     _v8_feed_salts,
+    _v9_sync_visibility,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -150,6 +151,13 @@ changes = Table(
     Column("href", String(1024), nullable=False),
     Column("deleted", Boolean, nullable=False),
     Column("created", Float, nullable=False),
+    # Who could see the item at ``href`` just before and just after the change: the
+    # lowest view level (calserver.sharing.levels.Level) that contains it, from its
+    # CLASS and component (calserver.sharing.redact.shown_from); NULL where there was
+    # no item. A view's incremental sync names only the hrefs it saw at its token's
+    # revision or sees now (RFC 6578 3.5: calserver.storage.sync).
+    Column("before_level", SmallInteger, nullable=True),
+    Column("after_level", SmallInteger, nullable=True),
 )
 Index("ix_changes_rev", changes.c.collection_id, changes.c.revision)
 

@@ -63,8 +63,8 @@ class Level(enum.IntEnum):
 
     @property
     def view_key(self) -> str:
-        """What sets the representation apart in ctags and sync tokens: a token from a
-        view at another level is not valid here (RFC 6578 3.2: a full resync)."""
+        """What sets the representation apart in ctags (clients resync when it
+        changes); sync tokens bind the exact level (calserver.storage.sync)."""
         if self >= Level.OWNER:
             return ""
         return "v2" if self >= Level.READ else "v1"

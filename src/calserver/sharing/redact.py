@@ -128,6 +128,20 @@ def hidden_classes(level: Level) -> tuple[str, ...]:
     return ("CONFIDENTIAL", "PRIVATE")
 
 
+def shown_from(klass: str, component: str) -> Level:
+    """The lowest level whose view contains an item of this CLASS and component
+    (DESIGN.md's table): a busy view holds public events only (a busy task means
+    nothing); readers and writers also see confidential events (as busy blocks) and
+    public tasks and journal entries; private items, and confidential tasks and
+    journal entries, only the owner. ``CollectionBase._visible`` is the same rule
+    in SQL."""
+    if klass == "PUBLIC":
+        return Level.FREEBUSY if component == "VEVENT" else Level.READ
+    if klass == "CONFIDENTIAL" and component == "VEVENT":
+        return Level.READ
+    return Level.OWNER
+
+
 def shows_busy(level: Level, klass: str) -> bool:
     """Whether a visible item is served as its busy view at ``level``."""
     if level >= Level.OWNER:

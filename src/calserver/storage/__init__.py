@@ -38,6 +38,7 @@ from calserver.storage.collection import Collection, CollectionState
 from calserver.storage.context import RequestScope, current_scope, read_connection, write_scope
 from calserver.storage.meta import check_property_limits
 from calserver.storage.upload import (
+    Change,
     bump_revision,
     check_fits,
     delete_collections,
@@ -46,6 +47,7 @@ from calserver.storage.upload import (
     item_row,
     log_changes,
     safe_href_for,
+    shown,
 )
 
 __all__ = ["Collection", "Storage"]
@@ -334,19 +336,21 @@ class Storage(radicale_storage.BaseStorage):
         taken: set[str] = set()
         batch: list[tuple[dict[str, Any], list[tuple[int, int]]]] = []
         hrefs: list[str] = []
+        logged: list[Change] = []
         try:
             for item in new_items:
                 href = item.href or safe_href_for(item.uid, taken)
                 taken.add(href)
                 hrefs.append(href)
                 batch.append(item_row(self, collection_id, href, item))
+                logged.append(Change(href, None, shown(batch[-1][0])))
                 if len(batch) >= IMPORT_BATCH:
                     insert_items(conn, collection_id, batch)
                     batch = []
             insert_items(conn, collection_id, batch)
         except IntegrityError as exc:
             raise ValueError("duplicate UID or href in the imported items") from exc
-        log_changes(conn, collection_id, revision, hrefs, deleted=False)
+        log_changes(conn, collection_id, revision, logged)
         return hrefs
 
     def delete_collection(self, path: str) -> None:
@@ -368,20 +372,23 @@ class Storage(radicale_storage.BaseStorage):
             with write_scope(self.engine) as conn:
                 source.check_write(conn, item.href or "")
                 to_collection.check_write(conn, to_href)
-                item_id = conn.execute(
-                    select(items.c.id).where(
+                moved = conn.execute(
+                    select(items.c.id, items.c.klass, items.c.component).where(
                         items.c.collection_id == src_id, items.c.href == item.href
                     )
-                ).scalar_one_or_none()
-                if item_id is None:
+                ).first()
+                if moved is None:
                     raise radicale_storage.ComponentNotFoundError(item.href or "")
-                conn.execute(
-                    delete(items).where(
+                item_id = moved.id
+                overwritten = conn.execute(
+                    delete(items)
+                    .where(
                         items.c.collection_id == dst_id,
                         items.c.href == to_href,
                         items.c.id != item_id,
                     )
-                )
+                    .returning(items.c.klass, items.c.component)
+                ).first()
                 conn.execute(
                     update(items)
                     .where(items.c.id == item_id)
@@ -393,10 +400,12 @@ class Storage(radicale_storage.BaseStorage):
                     .values(collection_id=dst_id)
                 )
                 revision = bump_revision(conn, src_id)
-                log_changes(conn, src_id, revision, [item.href or ""], deleted=True)
+                log_changes(conn, src_id, revision, [Change(item.href or "", shown(moved), None)])
                 if dst_id != src_id:
                     revision = bump_revision(conn, dst_id)
-                log_changes(conn, dst_id, revision, [to_href], deleted=False)
+                log_changes(
+                    conn, dst_id, revision, [Change(to_href, shown(overwritten), shown(moved))]
+                )
         except IntegrityError as exc:
             raise ValueError(f"UID {item.uid!r} already exists in the target") from exc
 

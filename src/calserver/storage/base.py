@@ -75,6 +75,14 @@ class ViewForbidden(ValueError):
         super().__init__(f"[Errno 13] {reason}")
 
 
+class HiddenConflict(Exception):
+    """A write onto the href of an item the writer's view does not contain (a private
+    event in a calendar they may write). Not a ValueError, so that Radicale's handler
+    lets it through: the application answers it exactly as a UID conflict (409
+    CALDAV:no-uid-conflict, RFC 4791 5.3.2.1), the one existence answer the RFC
+    requires anyway, so that neither its CLASS nor anything else about it shows."""
+
+
 @functools.lru_cache(maxsize=4096)
 def _http_date(seconds: int) -> str:
     return formatdate(seconds, usegmt=True)
@@ -155,7 +163,8 @@ class CollectionBase(radicale_storage.BaseCollection):
         return super().owner
 
     def _view_key(self) -> str:
-        """Sync key of this view: a token or ctag of another level is not valid here."""
+        """Key of this view's ctag: it differs between the busy view, the readers'
+        view and the owner's (sync tokens: calserver.storage.sync)."""
         return self._state.sync_key + self.level.view_key
 
     def _visible(self) -> ColumnElement[bool] | None:

@@ -14,7 +14,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from calserver.db.models import instances, items
 from calserver.sharing import redact
 from calserver.storage.base import CollectionBase
-from calserver.storage.context import current_scope, expand_window, read_connection
+from calserver.storage.context import expand_window, read_connection
 from calserver.storage.timeindex import (
     SHORT_SPAN,
     TIMESTAMP_MAX,
@@ -105,7 +105,11 @@ class GetMixin(CollectionBase):
             yield row.href, etag, row.component
 
     def has_uid(self, uid: str) -> bool:
-        # Not filtered by the view: a UID stays unique in the calendar, whoever writes.
+        """RFC 4791 5.3.2.1 no-uid-conflict: a UID stays unique in the calendar,
+        whoever writes and whatever their view hides. A writer who PUTs the UID of an
+        item hidden from them gets the 409 the RFC requires, on any href, its own
+        included (``HiddenConflict`` answers the same there): nothing says which item
+        holds it, nor its class."""
         if self._state.id is None:
             return False
         same_uid = and_(
@@ -115,15 +119,7 @@ class GetMixin(CollectionBase):
             items.c.uid != "",
         )
         with read_connection(self._storage.engine) as conn:
-            held = bool(conn.execute(select(exists().where(same_uid))).scalar())
-            if not held or self._view is None:
-                return held
-            href = conn.execute(select(items.c.href).where(same_uid)).scalar()
-        # A writer's PUT onto the href of an event their view hides (a private one,
-        # same UID) is no UID conflict but a change they may not make: answered like
-        # any other such PUT, 403 from upload's check_write (DESIGN.md, "Rules").
-        scope = current_scope.get()
-        return scope is None or scope.path != f"{self.path}/{href}"
+            return bool(conn.execute(select(exists().where(same_uid))).scalar())
 
     def get_filtered(
         self, filters: Iterable[ET.Element]

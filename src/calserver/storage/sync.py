@@ -1,43 +1,84 @@
-"""RFC 6578 sync-collection from the change log.
+"""RFC 6578 sync-collection from the change log, per view.
 
-A token names the collection's incarnation (``sync_key``) and a revision; the changes
-since a token are the hrefs logged after its revision, deleted ones included (Radicale
-answers 404 for them). Tokens of another incarnation, from the future, or older than
-the pruned log raise ``ValueError``, which Radicale answers with 403 valid-sync-token.
+A sync token (RFC 6578 3.2: a URI) names a revision of the collection and carries an
+HMAC, under the server key (``calserver.keys``), of the collection's incarnation
+(``sync_key``), the path it was read at, the viewer and their level, and the
+revision. A token of another collection, route, viewer or level (a change of level
+makes the old ones invalid), a forged or garbled one, one from the future, or one
+older than the kept history (``[storage] max_sync_token_age``) raises ``ValueError``,
+which Radicale answers with 403 and the ``DAV:valid-sync-token`` precondition (RFC
+6578 3.2, 5.). The client then syncs afresh.
+
+The changes since a token are the hrefs logged after its revision that the view
+contained before or after one of those changes (RFC 6578 3.5: changed and removed
+*members*; an item the viewer never saw was never a member of their view). The log
+records, for each change, the lowest view level that contained the item before and
+after it (``redact.shown_from``). An item that became hidden from the view is
+reported as removed (404, RFC 6578 3.5.2); one the view never contained is never
+named, whatever happened to it. The cost is one indexed read of the changes since
+the token: proportional to them, not to the calendar.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
+from calserver import keys
 from calserver.db.models import changes, items
 from calserver.storage.base import CollectionBase
 from calserver.storage.context import read_connection
 
 TOKEN_PREFIX = "http://calserver.org/ns/sync/"
-_TOKEN = re.compile(re.escape(TOKEN_PREFIX) + r"([0-9a-z]+)-([0-9]{1,18})\Z")
+_TOKEN = re.compile(re.escape(TOKEN_PREFIX) + r"[0-9a-f]{32}-([0-9]{1,18})\Z")
 
 
 class SyncMixin(CollectionBase):
+    def _token(self, revision: int) -> str:
+        """The sync token of ``revision`` for this view (see the module docstring)."""
+        view = self._view
+        message = "\x00".join(
+            (
+                "calserver sync-token v2",
+                str(self._state.id),
+                self._state.sync_key,
+                self.path,
+                view.viewer if view is not None else "",
+                str(int(self.level)),
+                str(revision),
+            )
+        ).encode("utf-8")
+        key = keys.server_key(self._storage.configuration)
+        mac = hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+        return "%s%s-%d" % (TOKEN_PREFIX, mac, revision)
+
+    def _token_revision(self, token: str) -> int:
+        """The revision ``token`` names, if this view issued it; else ValueError."""
+        match = _TOKEN.match(token)
+        if match is None:
+            raise ValueError(f"unknown sync token {token[:200]!r}")
+        revision = int(match.group(1))
+        if not hmac.compare_digest(self._token(revision), token):
+            raise ValueError(f"sync token {token!r} was not issued to this view")
+        if revision > self._state.revision:
+            raise ValueError(f"sync token {token!r} is from the future")
+        if revision < self._state.min_revision:
+            raise ValueError(f"sync token {token!r} has expired")
+        return revision
+
     def sync(self, old_token: str = "") -> tuple[str, Iterable[str]]:
         state = self._state
-        key = self._view_key()
-        token = "%s%s-%d" % (TOKEN_PREFIX, key, state.revision)
+        token = self._token(state.revision)
         if not old_token:
             return token, self._all_hrefs()
-        match = _TOKEN.match(old_token)
-        if match is None or match.group(1) != key:
-            raise ValueError(f"unknown sync token {old_token!r}")
-        old_revision = int(match.group(2))
-        if old_revision > state.revision:
-            raise ValueError(f"sync token {old_token!r} is from the future")
-        if old_revision < state.min_revision:
-            raise ValueError(f"sync token {old_token!r} has expired")
+        old_revision = self._token_revision(old_token)
         if old_revision == state.revision:
             return token, []
+        level = int(self.level)
         with read_connection(self._storage.engine) as conn:
             hrefs = (
                 conn.execute(
@@ -46,6 +87,8 @@ class SyncMixin(CollectionBase):
                         changes.c.collection_id == self.id,
                         changes.c.revision > old_revision,
                         changes.c.revision <= state.revision,
+                        # the view held the item before or after one of these changes
+                        or_(changes.c.before_level <= level, changes.c.after_level <= level),
                     )
                     .distinct()
                 )

@@ -10,7 +10,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import vobject
 from radicale import item as radicale_item
@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from calserver import db
 from calserver.db.models import changes, collections, instances, items
 from calserver.sharing.levels import Level
-from calserver.sharing.redact import item_class
-from calserver.storage.base import CollectionBase, ViewForbidden
+from calserver.sharing.redact import item_class, shown_from
+from calserver.storage.base import CollectionBase, HiddenConflict, ViewForbidden
 from calserver.storage.context import (
     current_scope,
     put_body,
@@ -97,19 +97,42 @@ def bump_revision(conn: Connection, collection_id: int) -> int:
     return int(revision)
 
 
+class Change(NamedTuple):
+    """One changed href of a collection, and who could see it before and after the
+    change (``redact.shown_from``; None where there was no item)."""
+
+    href: str
+    before: Level | None
+    after: Level | None
+
+
+def shown(row: Any) -> Level | None:
+    """``redact.shown_from`` of an item row (with ``klass`` and ``component``), None
+    for no row."""
+    if row is None:
+        return None
+    if isinstance(row, dict):
+        return shown_from(row["klass"], row["component"])
+    return shown_from(row.klass, row.component)
+
+
 def log_changes(
-    conn: Connection, collection_id: int, revision: int, hrefs: Iterable[str], deleted: bool
+    conn: Connection, collection_id: int, revision: int, logged: Iterable[Change]
 ) -> None:
+    """Append ``logged`` to the collection's change log under ``revision`` (every
+    write that changes an item must: RFC 6578 sync reads nothing else)."""
     now = time.time()
     rows = [
         {
             "collection_id": collection_id,
             "revision": revision,
-            "href": href,
-            "deleted": deleted,
+            "href": change.href,
+            "deleted": change.after is None,
+            "before_level": None if change.before is None else int(change.before),
+            "after_level": None if change.after is None else int(change.after),
             "created": now,
         }
-        for href in hrefs
+        for change in logged
     ]
     if rows:
         conn.execute(insert(changes), rows)
@@ -214,22 +237,28 @@ def replace_item(
     """Store one item row at ``href``, replacing what is there (by name: another
     request's scheduling may have rewritten it since it was read), and log the change;
     the collection's new revision."""
-    conn.execute(delete(items).where(items.c.collection_id == collection_id, items.c.href == href))
+    old = conn.execute(
+        delete(items)
+        .where(items.c.collection_id == collection_id, items.c.href == href)
+        .returning(items.c.klass, items.c.component)
+    ).first()
     insert_items(conn, collection_id, [row])
     revision = bump_revision(conn, collection_id)
-    log_changes(conn, collection_id, revision, [href], deleted=False)
+    log_changes(conn, collection_id, revision, [Change(href, shown(old), shown(row[0]))])
     return revision
 
 
 def remove_item(conn: Connection, collection_id: int, href: str) -> int | None:
     """Delete the item at ``href`` and log it; the new revision, None if there was none."""
-    result = conn.execute(
-        delete(items).where(items.c.collection_id == collection_id, items.c.href == href)
-    )
-    if result.rowcount == 0:
+    old = conn.execute(
+        delete(items)
+        .where(items.c.collection_id == collection_id, items.c.href == href)
+        .returning(items.c.klass, items.c.component)
+    ).first()
+    if old is None:
         return None
     revision = bump_revision(conn, collection_id)
-    log_changes(conn, collection_id, revision, [href], deleted=True)
+    log_changes(conn, collection_id, revision, [Change(href, shown(old), None)])
     return revision
 
 
@@ -267,18 +296,24 @@ def client_text(item: radicale_item.Item) -> str | None:
 class UploadMixin(CollectionBase):
     def check_write(self, conn: Connection, href: str) -> None:
         """Refuse a write through a view that may not make it: below the write level,
-        or on an item the writer cannot fully see (a confidential or private event,
-        DESIGN.md "Rules in detail")."""
+        on an item the writer sees only as a busy block (a confidential event: 403,
+        DESIGN.md "Rules in detail"), or on one their view hides (HiddenConflict)."""
         view = self._view
         if view is None:
             return
         if view.level < Level.WRITE:
             raise ViewForbidden(f"{view.viewer!r} may not change {view.target!r}")
-        klass = conn.execute(
-            select(items.c.klass).where(items.c.collection_id == self.id, items.c.href == href)
-        ).scalar()
-        if klass is not None and klass != "PUBLIC":
-            raise ViewForbidden(f"{view.viewer!r} may not change a {klass.lower()} event")
+        there = conn.execute(
+            select(items.c.klass, items.c.component).where(
+                items.c.collection_id == self.id, items.c.href == href
+            )
+        ).first()
+        if there is None:
+            return
+        if shown_from(there.klass, there.component) > view.level:
+            raise HiddenConflict(f"{view.viewer!r} may not see {self.path}/{href}")
+        if there.klass != "PUBLIC":
+            raise ViewForbidden(f"{view.viewer!r} may not change a {there.klass.lower()} event")
 
     def _scheduling(self) -> str | None:
         """Who writes, when this write is a CalDAV request on a calendar that implicit
