@@ -421,3 +421,20 @@ def test_a_put_that_takes_long_to_index_does_not_hold_the_write_lock(server: Liv
     assert answers.get("alice") == 201
     assert finished == ["bob", "alice"]
     assert len(members(server, alice_cal)) == 6
+
+
+# --- the deadline of one evaluation ----------------------------------------------------------
+
+
+def test_an_evaluation_past_its_deadline_ends_the_series(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the rules let through, walking one series stops at its deadline (here
+    one already past): the series ends there instead of holding the request."""
+    from dateutil import rrule
+
+    from calserver.storage import timeindex
+
+    series = rrule.rruleset()
+    series.rrule(rrule.rrule(rrule.HOURLY, dtstart=dt.datetime(2026, 1, 5, 10)))
+    assert len(list(timeindex.CappedRecurrence(series, 5000))) == 5000
+    monkeypatch.setattr(timeindex, "EVALUATION_SECONDS", -1.0)
+    assert len(list(timeindex.CappedRecurrence(series, 5000))) < 5000
