@@ -152,7 +152,8 @@ def _rules_refusal(dtstart: str, rules: list[str]) -> str | None:
     year 9999, a minute of CPU wherever it is evaluated (Radicale's checks, the time
     index, every query). Found through a yearly rule over the same days (a superset of
     the rule's days), which dateutil walks quickly; rules empty for other reasons
-    (INTERVAL, BYSETPOS) are not caught."""
+    (INTERVAL, BYSETPOS), too dense or too sparse are :func:`_frequency_refusal`'s and
+    :func:`_first_instance_refusal`'s."""
     from dateutil import rrule
 
     if not rules:
@@ -182,7 +183,7 @@ def _rules_refusal(dtstart: str, rules: list[str]) -> str | None:
         except (ValueError, TypeError, OverflowError, KeyError):
             continue  # Radicale judges what dateutil cannot read
         if empty:
-            return f"recurrence rule {value[:80]!r} can never occur"
+            return Unbounded(f"recurrence rule {value[:80]!r} can never occur")
     for value in rules:
         problem = _frequency_refusal(value) or _first_instance_refusal(value, start)
         if problem is not None:
@@ -306,11 +307,31 @@ _RECURRENCE_LINE = re.compile(r"^(?:RRULE|RDATE|RECURRENCE-ID)[;:]", re.IGNORECA
 
 
 def evaluation_refusal(text: str) -> str | None:
-    """Why the series of a stored item (``text``) is not evaluated (it is one a PUT
-    refuses today: :func:`refusal`), or None; cheap for an item without recurrence."""
+    """Why the series of a stored item (``text``) is not evaluated: its recurrence is
+    one a PUT refuses today (the rules of :func:`refusal` about recurrence only), or
+    None; cheap for an item without recurrence."""
     if _RECURRENCE_LINE.search(text) is None:
         return None
-    return refusal(text)
+    stack: list[tuple[list[str], list[str]]] = []  # (DTSTART, RRULE values) per component
+    for line in unfold(text):
+        upper = line[:40].upper()
+        if upper.startswith("BEGIN:"):
+            stack.append(([], []))
+        elif upper.startswith("END:"):
+            if stack:
+                dtstart, rules = stack.pop()
+                if rules:
+                    start = dtstart[0].rpartition(":")[2] if dtstart else ""
+                    problem = series_refusal(start, tuple(rules))
+                    if problem is not None:
+                        return problem
+        elif stack:
+            name = _name(line)
+            if name == "DTSTART":
+                stack[-1][0].append(line)
+            elif name == "RRULE":
+                stack[-1][1].append(line.partition(":")[2].strip())
+    return recurrence_refusal(text)
 
 
 def recurrence_refusal(text: str) -> str | None:
