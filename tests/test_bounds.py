@@ -34,7 +34,7 @@ from sqlalchemy import delete, func, select, update
 from calserver import db
 from calserver.db.models import instances, items
 from calserver.storage.timeindex import TIMESTAMP_MAX
-from tests.conftest import PASSWORD, LiveServer
+from tests.conftest import PASSWORD, LiveServer, run_cli
 from tests.e2e_support import module_server_with
 
 pytestmark = pytest.mark.live
@@ -375,6 +375,10 @@ def test_stored_unbounded_series_breaks_nothing_else_in_its_calendar(
         rss = call(server, "GET", f"/.feeds{cal}{kind}.rss", user=USER)
         assert rss.status_code == 200, rss.text[:300]
     others_still_write(server, "alice")
+    # calserver check names it
+    report = run_cli(server.database_url, server.data_folder, "check")
+    assert report.returncode == 1
+    assert "'legacy.ics'" in report.stdout and "first instance only" in report.stdout
 
 
 # --- no computing under the write lock ------------------------------------------------------
