@@ -26,18 +26,19 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
 from sqlalchemy import delete, func, select, update
 
-from calserver import db
+from calserver import calendars, db
 from calserver.db.models import instances, items
+from calserver.errors import InvalidInput
+from calserver.storage import Storage
 from calserver.storage.timeindex import TIMESTAMP_MAX
-from tests.conftest import PASSWORD, LiveServer, run_cli
+from tests.conftest import PASSWORD, LiveServer, WSGIClient, run_cli
 from tests.e2e_support import module_server_with
-
-pytestmark = pytest.mark.live
 
 ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 XML = {"Content-Type": "application/xml; charset=utf-8"}
@@ -211,6 +212,7 @@ REFUSED = {
 }
 
 
+@pytest.mark.live
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("case", list(REFUSED), ids=list(REFUSED))
 def test_unbounded_series_is_refused_at_put_and_locks_no_one_out(
@@ -240,6 +242,7 @@ ACCEPTED = {
 }
 
 
+@pytest.mark.live
 @pytest.mark.timeout(180)
 def test_rare_and_dense_but_bounded_series_are_stored(server: LiveServer) -> None:
     cal = new_calendar(server)
@@ -332,6 +335,7 @@ def hrefs(answer: requests.Response) -> set[str]:
     return {r.findtext(f"{DAV}href") or "" for r in root.iter(f"{DAV}response")}
 
 
+@pytest.mark.live
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("case", list(STORED), ids=list(STORED))
 def test_stored_unbounded_series_breaks_nothing_else_in_its_calendar(
@@ -390,6 +394,7 @@ def test_stored_unbounded_series_breaks_nothing_else_in_its_calendar(
 SLOW_TO_INDEX = "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO\r\n"
 
 
+@pytest.mark.live
 @pytest.mark.timeout(300)
 def test_a_put_that_takes_long_to_index_does_not_hold_the_write_lock(server: LiveServer) -> None:
     """Alice PUTs a whole calendar of series that take long to index; once her request
@@ -442,3 +447,32 @@ def test_an_evaluation_past_its_deadline_ends_the_series(monkeypatch: pytest.Mon
     assert len(list(timeindex.CappedRecurrence(series, 5000))) == 5000
     monkeypatch.setattr(timeindex, "EVALUATION_SECONDS", -1.0)
     assert len(list(timeindex.CappedRecurrence(series, 5000))) < 5000
+
+
+# --- import ------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_an_override_with_an_endless_rule_of_its_own_does_not_hang_an_import(
+    client: WSGIClient, configuration: Any, engine: Any
+) -> None:
+    """``calserver import`` indexed the override's own series up to the year 9999
+    (three million instance rows); it is one instance, or the event is refused."""
+    assert client.request("MKCALENDAR", "/alice/cal/").status == 201
+    storage = Storage(configuration)
+    text = calendar(
+        vevent("override", "20260105T100000Z", DAILY),
+        vevent("override", "20260106T110000Z", DAILY, "20260106T100000Z"),
+    )
+    try:
+        calendars.import_file(storage, "alice/cal", text)
+    except InvalidInput:
+        return  # refused: the rules of a PUT
+    with engine.connect() as conn:
+        indexed = conn.execute(
+            select(func.count())
+            .select_from(instances)
+            .join(items, items.c.id == instances.c.item_id)
+            .where(items.c.uid == "override")
+        ).scalar_one()
+    assert 0 < indexed <= storage.index_max_instances + 1
