@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from calserver import calendars, db, users
 from calserver.auth import passwords
 from calserver.check import check_storage
-from calserver.db.models import collections, items
+from calserver.db.models import collections, instances, items
 from calserver.db.models import users as users_table
 from calserver.migrate import (
     MigrationError,
@@ -433,6 +433,40 @@ def test_unreadable_props_and_group_collections_are_reported(site, configuration
     assert any(line.startswith("collection GROUPS: skipped") for line in report)
     assert users.get(engine, "GROUPS") is None
     assert storage.load_collection("GROUPS") is None
+
+
+@pytest.mark.timeout(120)
+def test_an_override_with_an_endless_rule_of_its_own_does_not_hang_the_migration(
+    site, configuration, engine, tmp_path
+):
+    """Radicale stored it (it stops at the override's endless rule); indexing it walked
+    the override's own series without end. Issue 12 item 5: an overridden instance is
+    one instance (calserver.storage.timeindex), or the item is reported and skipped.
+    (Before: some 30 seconds and three million instance rows, up to the year 9999.)"""
+    copy = tmp_path / "copy"
+    shutil.copytree(site.folder, copy)
+    (copy / "collection-root/alice/work/override.ics").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+        "BEGIN:VEVENT\r\nUID:override\r\nDTSTAMP:20260101T000000Z\r\n"
+        "DTSTART:20260105T100000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=DAILY\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:override\r\nDTSTAMP:20260101T000000Z\r\n"
+        "RECURRENCE-ID:20260106T100000Z\r\nDTSTART:20260106T110000Z\r\nDURATION:PT1H\r\n"
+        "RRULE:FREQ=DAILY\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    storage = Storage(configuration)
+    report = migrate(storage, str(copy))
+    hrefs = {item.href for item in storage.load_collection("alice/work").get_all()}
+    skipped = [line for line in report if line.startswith("item alice/work/override.ics:")]
+    assert "override.ics" in hrefs or len(skipped) == 1, report
+    with engine.connect() as conn:
+        indexed = conn.execute(
+            select(func.count())
+            .select_from(instances)
+            .join(items, items.c.id == instances.c.item_id)
+            .where(items.c.uid == "override")
+        ).scalar_one()
+    # the master up to the index's limit, and the one overridden instance
+    assert indexed <= storage.index_max_instances + 1
 
 
 # --- end to end: the command, then a live server -------------------------------------

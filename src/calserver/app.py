@@ -14,6 +14,7 @@ Ops (/health, /.health; request metrics when [server] metrics_hosts is set: cals
          (calserver.delegation, the do_* overrides marked "delegation")
        + free/busy availability rules (calserver.freebusy, installed below)
        + [reporting] max_expand_occurrence on expand only (calserver.expandlimit, below)
+       + a PUT's items indexed before the write lock (_prepare_before_lock, below)
        + scheduling DAV: principal properties, inbox/outbox, outbox free/busy POST
          (calserver.scheduling.dav, the lines marked "scheduling")
        + PROPPATCH all or nothing, protected properties, limits (calserver.proppatch)
@@ -23,10 +24,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import logging
+import posixpath
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import unquote, urlparse
@@ -37,6 +41,7 @@ from radicale import app as radicale_app
 from radicale import config as radicale_config
 from radicale import httputils, pathutils, types, xmlutils
 from radicale import storage as radicale_storage
+from radicale.app import put as radicale_put
 from radicale.item import filter as radicale_filter
 
 from calserver import (
@@ -58,6 +63,7 @@ from calserver.prefix import base_prefix, origin
 from calserver.scheduling import dav as scheduling_dav
 from calserver.scheduling import engine as scheduling_engine
 from calserver.scheduling import web as invite_web
+from calserver.storage import upload
 from calserver.storage.base import HiddenConflict, ViewForbidden
 from calserver.storage.context import expand_window, put_body, request_memo, request_method
 from calserver.storage.meta import refused_properties
@@ -87,6 +93,36 @@ class _TakeBack(Exception):
     def __init__(self, answer: Any) -> None:
         super().__init__("taken back")
         self.answer = answer
+
+
+#: The storage of the PUT being handled, for :func:`_prepare_before_lock`.
+_put_storage: ContextVar[Any] = ContextVar("calserver_put_storage", default=None)
+
+
+def _prepare_before_lock(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Radicale's PUT prepares the items of a body before it takes the write lock
+    (``radicale.app.put.prepare``); this adds what storing them computes (the time
+    index with its recurrence expansion, the checks, the client's text:
+    ``storage.upload.prepared``), so that a slow object never holds the database's
+    write lock while other writers wait (SQLite has one writer at a time)."""
+
+    @functools.wraps(original)
+    def prepare(vobject_items: Any, path: str, *args: Any, **kwargs: Any) -> Any:
+        items, tag, whole, props, failure = original(vobject_items, path, *args, **kwargs)
+        storage = _put_storage.get()
+        if storage is None or failure is not None or tag != "VCALENDAR":
+            return items, tag, whole, props, failure
+        parent = None if whole else posixpath.dirname(pathutils.strip_path(path))
+        ready = [upload.prepared(storage, item, parent) for item in items]
+        return iter(ready), tag, whole, props, failure
+
+    setattr(prepare, _PREPARE_MARK, True)
+    return prepare
+
+
+_PREPARE_MARK = "_calserver_prepare"
+if not getattr(radicale_put.prepare, _PREPARE_MARK, False):
+    radicale_put.prepare = _prepare_before_lock(radicale_put.prepare)
 
 
 class CalserverApplication(radicale_app.Application):
@@ -286,6 +322,7 @@ class CalserverApplication(radicale_app.Application):
             if refusal is not None:
                 return refusal
         token = put_body.set(text)
+        storage = _put_storage.set(self._storage)
         refused = scheduling_engine.refusal.set(None)
         rewritten = scheduling_engine.rewritten.set(False)
         replying = scheduling_engine.send_reply.set(_schedule_reply(environ))
@@ -298,6 +335,7 @@ class CalserverApplication(radicale_app.Application):
             changed = scheduling_engine.rewritten.get()
         finally:
             put_body.reset(token)
+            _put_storage.reset(storage)
             scheduling_engine.refusal.reset(refused)
             scheduling_engine.rewritten.reset(rewritten)
             scheduling_engine.send_reply.reset(replying)
@@ -413,10 +451,12 @@ def _schedule_reply(environ: Any) -> bool:
 
 
 class BadRequest(Exception):
-    def __init__(self, status: str, reason: str) -> None:
+    def __init__(self, status: str, reason: str, precondition: str | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        #: The RFC 4791 5.3.2.1 precondition that failed, as "C:name" (a DAV:error body).
+        self.precondition = precondition
 
 
 def _expand_window(root: Any) -> tuple[int, int] | None:
@@ -492,6 +532,8 @@ class Front:
                 try:
                     self._check(environ)
                 except BadRequest as exc:
+                    if exc.precondition is not None:
+                        return self._precondition_error(start_response, exc)
                     return self._refuse(environ, start_response, exc.status, exc.reason)
                 return self._answer(self._route(environ), environ, start_response)
         except Exception as exc:
@@ -612,7 +654,7 @@ class Front:
             # can never occur: icsfile.refusal)
             problem = icsfile.refusal(read_body(environ).decode("utf-8", "replace"))
             if problem is not None:
-                raise BadRequest("400 Bad Request", problem)
+                raise BadRequest("400 Bad Request", problem, getattr(problem, "precondition", None))
 
     @staticmethod
     def _check_authorization(header: str) -> None:
@@ -660,6 +702,23 @@ class Front:
         if self._api is not None and api.owns(environ.get("PATH_INFO", "")):
             return api.error(start_response, status, reason)  # the JSON API answers in JSON
         return self._error(start_response, status, reason)
+
+    @staticmethod
+    def _precondition_error(start_response: StartResponse, exc: BadRequest) -> list[bytes]:
+        """A DAV:error body naming the failed precondition (RFC 4918 16, RFC 4791
+        5.3.2.1), with calserver's reason in words."""
+        assert exc.precondition is not None
+        root = xmlutils.webdav_error(exc.precondition)
+        ET.SubElement(root, "{urn:calserver}reason").text = exc.reason
+        body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        start_response(
+            exc.status,
+            [
+                ("Content-Type", "application/xml; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body]
 
     @staticmethod
     def _error(start_response: StartResponse, status: str, reason: str) -> list[bytes]:

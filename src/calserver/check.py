@@ -5,6 +5,7 @@ from __future__ import annotations
 from radicale import item as radicale_item
 from sqlalchemy import Engine, func, select
 
+from calserver import icsfile
 from calserver.db.models import STAGING, changes, collections, items
 from calserver.storage.upload import CONTROL_CHARACTERS
 
@@ -46,6 +47,13 @@ def check_storage(engine: Engine) -> list[str]:
                     # stored before they were refused: REPORTs over it are not valid XML
                     problems.append(
                         f"item {item.href!r} ({item.id}): control character in its data"
+                    )
+                unbounded = icsfile.evaluation_refusal(item.text)
+                if unbounded is not None:
+                    # stored before it was refused: evaluated as its first instance only
+                    problems.append(
+                        f"item {item.href!r} ({item.id}): its series is served as its first"
+                        f" instance only: {unbounded}"
                     )
             if len(rows) < 2000:
                 break

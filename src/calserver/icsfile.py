@@ -7,9 +7,13 @@ instances) and the VTIMEZONE components they reference.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 PRODID = "-//calserver//import//EN"
 EXPORT_PRODID = "-//calserver//calserver//EN"
@@ -138,7 +142,7 @@ def refusal(text: str) -> str | None:
                 # RFC 5545 A.3 deprecates it; "RRULE:FREQ=DAILY" with "EXRULE:FREQ=DAILY"
                 # has no occurrence, which dateutil looks for until the year 9999
                 return f"line {number}: EXRULE is not supported (deprecated by RFC 5545)"
-    return None
+    return recurrence_refusal(text)
 
 
 def _rules_refusal(dtstart: str, rules: list[str]) -> str | None:
@@ -148,9 +152,8 @@ def _rules_refusal(dtstart: str, rules: list[str]) -> str | None:
     year 9999, a minute of CPU wherever it is evaluated (Radicale's checks, the time
     index, every query). Found through a yearly rule over the same days (a superset of
     the rule's days), which dateutil walks quickly; rules empty for other reasons
-    (INTERVAL, BYSETPOS) are not caught."""
-    from datetime import datetime
-
+    (INTERVAL, BYSETPOS), too dense or too sparse are :func:`_frequency_refusal`'s and
+    :func:`_first_instance_refusal`'s."""
     from dateutil import rrule
 
     if not rules:
@@ -180,11 +183,197 @@ def _rules_refusal(dtstart: str, rules: list[str]) -> str | None:
         except (ValueError, TypeError, OverflowError, KeyError):
             continue  # Radicale judges what dateutil cannot read
         if empty:
-            return f"recurrence rule {value[:80]!r} can never occur"
+            return Unbounded(f"recurrence rule {value[:80]!r} can never occur")
+    for value in rules:
+        problem = _frequency_refusal(value) or _first_instance_refusal(value, start)
+        if problem is not None:
+            return problem
     return None
 
 
 _DAY_PARTS = ("BYMONTH", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO")
+
+# --- bounded recurrences (RFC 4791 5.3.2.1: CALDAV:valid-calendar-object-resource) ------
+#
+# Whatever evaluates a series (Radicale's checks, the time index, every query, free/busy,
+# expand, feeds) walks it period by period with dateutil; the rules below keep that walk
+# short for every stored series. calserver.storage.timeindex bounds what was stored
+# before these rules (instances, periods and time).
+
+#: Most instances a rule may give on one day (four an hour): beyond, a series is a
+#: clock rather than an event, and a day of it is more than a query may expand.
+MAX_INSTANCES_PER_DAY = 96
+#: A rule without UNTIL must give an instance (all of its COUNT instances) within this
+#: many years of DTSTART: one that gives none is one dateutil would look for, period
+#: after period, up to the year 9999 (``BYSETPOS`` beyond the period's instances, an
+#: ``INTERVAL`` that never meets its days). With UNTIL, Radicale bounds the periods
+#: (``[storage] max_vevent_rrule_occurrence``).
+PROBE_YEARS = 100
+#: Most RDATE / EXDATE values and overridden instances in one resource.
+MAX_RECURRENCE_DATES = 10_000
+MAX_OVERRIDES = 1000
+
+
+class Unbounded(str):
+    """A reason to refuse a series that evaluations could not walk in bounded time.
+    calserver stores only calendar object resources it can evaluate: a PUT of another
+    fails RFC 4791 5.3.2.1's precondition (CALDAV:valid-calendar-object-resource)."""
+
+    precondition = "C:valid-calendar-object-resource"
+
+
+def _frequency_refusal(value: str) -> str | None:
+    """``FREQ=SECONDLY`` and ``MINUTELY``, BYSETPOS in hourly and daily rules, and
+    rules whose BYHOUR, BYMINUTE and BYSECOND lists give more than
+    :data:`MAX_INSTANCES_PER_DAY` instances a day."""
+    parts = dict(
+        part.split("=", 1) for part in value.upper().replace("\\", "").split(";") if "=" in part
+    )
+    freq = parts.get("FREQ", "")
+    if freq in ("SECONDLY", "MINUTELY"):
+        return Unbounded(f"recurrence rule {value[:80]!r}: FREQ={freq} is not supported")
+    if freq in ("HOURLY", "DAILY") and "BYSETPOS" in parts:
+        # dateutil tries every hour (day) of 8,000 years for a position it lacks
+        return Unbounded(
+            f"recurrence rule {value[:80]!r}: BYSETPOS with FREQ={freq} is not supported"
+        )
+    sizes = [len(parts[name].split(",")) if name in parts else 1 for name in _TIME_PARTS]
+    if freq == "HOURLY" and "BYHOUR" not in parts:
+        try:
+            sizes[0] = -(-24 // max(1, int(parts.get("INTERVAL", "1"))))
+        except ValueError:
+            return None  # Radicale judges what dateutil cannot read
+    if sizes[0] * sizes[1] * sizes[2] > MAX_INSTANCES_PER_DAY:
+        return Unbounded(
+            f"recurrence rule {value[:80]!r} gives more than {MAX_INSTANCES_PER_DAY} "
+            "instances a day"
+        )
+    return None
+
+
+_TIME_PARTS = ("BYHOUR", "BYMINUTE", "BYSECOND")
+
+
+@functools.lru_cache(maxsize=4096)
+def series_refusal(dtstart: str, rules: tuple[str, ...]) -> str | None:
+    """Why a stored series (DTSTART's value, its RRULE values) is one that a PUT would
+    refuse today, or None; memoised, for every evaluation of a stored item
+    (``calserver.storage.timeindex``, the feeds)."""
+    if len(rules) > 1:
+        return "more than one RRULE in a component"
+    return _rules_refusal(dtstart, list(rules))
+
+
+@functools.lru_cache(maxsize=4096)
+def _first_instance_refusal(value: str, start: datetime) -> str | None:
+    """A rule without UNTIL whose first instance (all COUNT of them, with COUNT) does
+    not come within :data:`PROBE_YEARS` years or more.
+
+    dateutil checks ``until`` only against instances it finds, so no ``until`` bounds
+    its search for a rule that finds none; its search ends in the year 9999. The
+    Gregorian calendar repeats every 400 years to the weekday (146,097 days), so the
+    series started 400·k years later is the same series 400·k years later, and it is
+    probed from the latest such start at least :data:`PROBE_YEARS` before 9999: at
+    most 500 years of periods (memoised: stored series are checked again at query time,
+    ``calserver.storage.timeindex``)."""
+    from dateutil import rrule
+
+    try:
+        rule = rrule.rrulestr(value, dtstart=start, ignoretz=True)
+        if not isinstance(rule, rrule.rrule):
+            return None
+        shift = 400 * max(0, (datetime.max.year - PROBE_YEARS - start.year) // 400)
+        changes: dict[str, Any] = {"dtstart": start.replace(year=start.year + shift)}
+        until, count = rule._until, rule._count
+        if until is not None:
+            changes["until"] = until.replace(year=min(datetime.max.year, until.year + shift))
+        wanted = count or 1
+        found = sum(1 for _ in itertools.islice(rule.replace(**changes), wanted))
+    except (ValueError, TypeError, OverflowError, KeyError, IndexError):
+        return None  # Radicale judges what dateutil cannot read
+    if found < wanted and until is None:
+        if found == 0:
+            return Unbounded(
+                f"recurrence rule {value[:80]!r} has no instance in {PROBE_YEARS} years"
+            )
+        # every evaluation of the whole series would walk to the year 9999
+        return Unbounded(
+            f"recurrence rule {value[:80]!r}: its COUNT instances take over {PROBE_YEARS} years"
+        )
+    return None
+
+
+_RECURRENCE_LINE = re.compile(r"^(?:RRULE|RDATE|RECURRENCE-ID)[;:]", re.IGNORECASE | re.MULTILINE)
+
+
+def evaluation_refusal(text: str) -> str | None:
+    """Why the series of a stored item (``text``) is not evaluated: its recurrence is
+    one a PUT refuses today (the rules of :func:`refusal` about recurrence only), or
+    None; cheap for an item without recurrence."""
+    if _RECURRENCE_LINE.search(text) is None:
+        return None
+    stack: list[tuple[list[str], list[str]]] = []  # (DTSTART, RRULE values) per component
+    for line in unfold(text):
+        upper = line[:40].upper()
+        if upper.startswith("BEGIN:"):
+            stack.append(([], []))
+        elif upper.startswith("END:"):
+            if stack:
+                dtstart, rules = stack.pop()
+                if rules:
+                    start = dtstart[0].rpartition(":")[2] if dtstart else ""
+                    problem = series_refusal(start, tuple(rules))
+                    if problem is not None:
+                        return problem
+        elif stack:
+            name = _name(line)
+            if name == "DTSTART":
+                stack[-1][0].append(line)
+            elif name == "RRULE":
+                stack[-1][1].append(line.partition(":")[2].strip())
+    return recurrence_refusal(text)
+
+
+def recurrence_refusal(text: str) -> str | None:
+    """Why the recurrences of ``text`` are refused: an overridden instance
+    (RECURRENCE-ID, RFC 5545 3.8.4.4: one instance) carrying RRULE or RDATE, a series
+    of its own that every evaluation would walk beside the master's (Radicale means to
+    refuse it: "Overwritten recurrence with RRULESET"); more than
+    :data:`MAX_RECURRENCE_DATES` RDATE or EXDATE values in a component, or more than
+    :data:`MAX_OVERRIDES` overridden instances in a resource. Pure."""
+    depth = overrides = 0
+    override = recurs = False
+    dates = {"RDATE": 0, "EXDATE": 0}
+    for line in unfold(text):
+        upper = line[:40].upper()
+        if upper.startswith("BEGIN:"):
+            depth += 1
+            if depth == 2:
+                override = recurs = False
+                dates = {"RDATE": 0, "EXDATE": 0}
+            continue
+        if upper.startswith("END:"):
+            if depth == 2 and override and recurs:
+                return Unbounded(
+                    "an overridden instance (RECURRENCE-ID) cannot carry RRULE or RDATE"
+                )
+            depth -= 1
+            continue
+        if depth != 2:
+            continue
+        name = _name(line)
+        if name == "RECURRENCE-ID":
+            override = True
+            overrides += 1
+            if overrides > MAX_OVERRIDES:
+                return Unbounded(f"more than {MAX_OVERRIDES} overridden instances (RECURRENCE-ID)")
+        elif name in ("RRULE", "RDATE"):
+            recurs = True
+        if name in dates:
+            dates[name] += line.partition(":")[2].count(",") + 1
+            if dates[name] > MAX_RECURRENCE_DATES:
+                return Unbounded(f"more than {MAX_RECURRENCE_DATES} {name} values in a component")
+    return None
 
 
 def with_default_duration(text: str, minutes: int) -> str:

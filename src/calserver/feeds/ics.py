@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import recurring_ical_events
 
+from calserver import icsfile
 from calserver.feeds.occurrences import ITEM_ERRORS, expand_events, is_recurring
 from calserver.icsfile import EXPORT_PRODID, IcsError, fold, join_calendar, unfold
 
@@ -90,6 +91,9 @@ def _shape(
     if not expand and not utc:
         return _without_alarms(text)
     try:
+        refused = icsfile.evaluation_refusal(text) if expand else None
+        if refused is not None:
+            raise ValueError(f"its series is not evaluated: {refused}")
         calendar = icalendar.Calendar.from_ical(text)
         components = _expanded(calendar, window, tz, limit) if expand else _items(calendar)
         if utc:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import time as time_module
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -27,6 +28,8 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import recurring_ical_events
+
+from calserver import icsfile
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,10 @@ _MARGIN = timedelta(days=2)
 #: recurring_ical_events' InvalidCalendar are ValueErrors; bad values surface as the
 #: others when a property has an unexpected type).
 ITEM_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError)
+
+#: Longest time the expansion of one item may take (its series ends there, logged);
+#: the rules a PUT must pass keep every series far below it.
+EVALUATION_SECONDS = 2.0
 
 DASH = "\u2013"  # EN DASH, between the ends of a range
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -172,6 +179,9 @@ def _item_occurrences(
 ) -> list[Occurrence]:
     """The occurrences of one item in [low, high); [] (logged) if it is malformed."""
     try:
+        refused = icsfile.evaluation_refusal(text)
+        if refused is not None:
+            raise ValueError(f"its series is not evaluated: {refused}")
         calendar = icalendar.Calendar.from_ical(text)
         recurring = is_recurring(calendar)
         return [
@@ -207,7 +217,12 @@ def expand_events(
         return []
     found: list[Any] = []
     query = recurring_ical_events.of(calendar, components=["VEVENT"])
+    deadline = time_module.monotonic() + EVALUATION_SECONDS
     for component in query.after(low - _MARGIN):
+        if time_module.monotonic() > deadline:
+            # calserver.storage.timeindex bounds Radicale's evaluations alike
+            logger.warning("feeds: a series took over %s s to expand: ended", EVALUATION_SECONDS)
+            break
         first, last, _ = event_span(component, tz)
         if first >= high + _MARGIN:
             break  # ``after`` yields in order of start

@@ -37,6 +37,7 @@ from calserver.storage.base import View
 from calserver.storage.collection import Collection, CollectionState
 from calserver.storage.context import RequestScope, current_scope, read_connection, write_scope
 from calserver.storage.meta import check_property_limits
+from calserver.storage.timeindex import SCAN_LIMIT
 from calserver.storage.upload import (
     Change,
     bump_revision,
@@ -53,9 +54,6 @@ from calserver.storage.upload import (
 __all__ = ["Collection", "Storage"]
 
 IMPORT_BATCH = 1000
-#: A stored series is evaluated up to this many instances (a daily series for 273 years,
-#: RRULE:FREQ=SECONDLY for 28 hours); beyond, it has no instances for any query.
-SCAN_LIMIT = 100_000
 
 
 def lock_name(path: str) -> str:

@@ -9,8 +9,10 @@ indexed, and a query that reaches beyond that treats it as a candidate to be che
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +21,9 @@ from typing import Any
 import vobject
 from dateutil import rrule
 from radicale.item import filter as radicale_filter
+from radicale.log import logger
+
+from calserver import icsfile
 
 TIMESTAMP_MIN = radicale_filter.TIMESTAMP_MIN
 TIMESTAMP_MAX = radicale_filter.TIMESTAMP_MAX
@@ -58,6 +63,7 @@ def index_item(
     ``max_instances`` of them. ``ValueError`` when its times cannot be evaluated."""
     if not component_name:
         return TimeIndex((), None)
+    cap_recurrences(vobject_item, max(SCAN_LIMIT, max_instances))
     spans: list[tuple[int, int]] = []
     indexed_until: int | None = None
 
@@ -116,9 +122,19 @@ def mixed_times(vobject_item: vobject.base.Component) -> str | None:
 # instances between the two are found by that bounded walk.
 
 
+#: A stored series is evaluated up to this many instances (a daily series for 273 years,
+#: an hourly one for 11); beyond, it has no instances for any query.
+SCAN_LIMIT = 100_000
+#: Longest time one evaluation of one series may take; beyond, the series ends there
+#: (logged). The rules a PUT must pass (``icsfile.refusal``) keep every series far
+#: below it; this bounds what was stored before them.
+EVALUATION_SECONDS = 2.0
+
+
 class CappedRecurrence(rrule.rrulebase):
-    """The first ``limit`` instances of a dateutil recurrence set (iteration and
-    ``between``, which is all Radicale asks of one)."""
+    """The first ``limit`` instances of a dateutil recurrence set, found within
+    :data:`EVALUATION_SECONDS` (iteration and ``between``, which is all Radicale asks
+    of one)."""
 
     def __init__(self, inner: rrule.rrulebase, limit: int) -> None:
         super().__init__(cache=False)
@@ -126,7 +142,16 @@ class CappedRecurrence(rrule.rrulebase):
         self._limit = limit
 
     def _iter(self) -> Iterator[datetime]:
-        return itertools.islice(iter(self._inner), self._limit)
+        deadline = time.monotonic() + EVALUATION_SECONDS
+        for number, instance in enumerate(itertools.islice(iter(self._inner), self._limit)):
+            if number % 256 == 255 and time.monotonic() > deadline:
+                logger.warning(
+                    "a series took over %s s to evaluate: ended after %d instances",
+                    EVALUATION_SECONDS,
+                    number + 1,
+                )
+                return
+            yield instance
 
     def between(
         self, after: datetime, before: datetime, inc: bool = False, count: int = 1
@@ -155,16 +180,64 @@ def _capped_class(base: type[Any], limit: int) -> type[Any]:
     if capped is None:
 
         def getrruleset(self: Any, addRDate: bool = False) -> object:
+            if self.contents.get("recurrence-id"):
+                return None  # one instance, not a series
+            if not _evaluable(self):
+                return _first_instance(self)
             rruleset = base.getrruleset(self, addRDate)
             return None if rruleset is None else CappedRecurrence(rruleset, limit)
 
         capped = type(
             f"Capped{base.__name__}",
             (base,),
-            {"getrruleset": getrruleset, "_calserver_capped": True},
+            {
+                "getrruleset": getrruleset,
+                # vobject's property binds the base class's function
+                "rruleset": property(getrruleset, base.setrruleset),
+                "_calserver_capped": True,
+            },
         )
         _CAPPED_CLASSES[(base, limit)] = capped
     return capped
+
+
+def _evaluable(component: Any) -> bool:
+    """Whether the recurrence rule of a stored component is evaluated: not one a PUT
+    refuses today (``icsfile.series_refusal``: stored before that rule existed, or
+    inserted directly), whose series is its first instance only (logged). The rule of
+    an overridden instance is never evaluated: RECURRENCE-ID names one instance (RFC
+    5545 3.8.4.4); a rule of its own would be a second series beside the master's."""
+    contents = component.contents
+    rules = tuple(str(line.value) for line in contents.get("rrule", ()))
+    starts = contents.get("dtstart")
+    if not rules or not starts:
+        return True
+    start = starts[0].value
+    text = start.strftime("%Y%m%dT%H%M%S" if isinstance(start, datetime) else "%Y%m%d")
+    problem = icsfile.series_refusal(text, rules)
+    if problem is not None:
+        _log_once(problem)
+        return False
+    return True
+
+
+def _first_instance(component: Any) -> rrule.rruleset | None:
+    """The recurrence set of a component's first instance alone (its DTSTART, as
+    vobject gives it: a DATE as a naive datetime)."""
+    starts = component.contents.get("dtstart")
+    if not starts:
+        return None
+    start = starts[0].value
+    if not isinstance(start, datetime):
+        start = datetime(start.year, start.month, start.day)
+    single = rrule.rruleset()
+    single.rdate(start)
+    return single
+
+
+@functools.lru_cache(maxsize=1024)
+def _log_once(problem: str) -> None:
+    logger.warning("stored series evaluated as its first instance only: %s", problem)
 
 
 def cap_recurrences(vobject_item: vobject.base.Component, limit: int) -> None:

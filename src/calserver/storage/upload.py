@@ -6,6 +6,7 @@ Each write runs in a savepoint of the request's transaction: Radicale's handlers
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import time
@@ -159,10 +160,17 @@ class IndexPolicy(Protocol):
 CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-def item_row(
-    storage: IndexPolicy, collection_id: int, href: str, item: radicale_item.Item
+#: The attribute of a Radicale item that holds its row computed before the write lock
+#: (:func:`prepare_row`).
+PREPARED = "_calserver_prepared"
+
+
+def prepare_row(
+    storage: IndexPolicy, item: radicale_item.Item
 ) -> tuple[dict[str, Any], list[tuple[int, int]]]:
-    """The denormalised row of ``item`` and its instance spans."""
+    """The denormalised row of ``item`` without its place (collection, href), and its
+    instance spans: all the work of storing it that needs no database, so that it can
+    be done before the write lock is taken (:func:`install`)."""
     text = item.serialize()
     control = CONTROL_CHARACTERS.search(text)
     if control is not None:
@@ -172,7 +180,6 @@ def item_row(
         raise ValueError(
             f"the calendar data contains the control character U+{ord(control.group()):04X}"
         )
-    check_fits(items.c.href, href, "the resource name")
     check_fits(items.c.uid, item.uid or "", "the UID")
     component = item.component_name
     start_ts, end_ts = item.time_range
@@ -184,8 +191,6 @@ def item_row(
     )
     row = {
         "klass": item_class(text),
-        "collection_id": collection_id,
-        "href": href,
         "uid": item.uid or "",
         "etag": item.etag,
         "name": item.name,
@@ -194,9 +199,26 @@ def item_row(
         "end_ts": end_ts,
         "indexed_until": index.indexed_until,
         "text": text,
-        "modified": time.time(),
     }
     return row, list(index.spans)
+
+
+def item_row(
+    storage: IndexPolicy, collection_id: int, href: str, item: radicale_item.Item
+) -> tuple[dict[str, Any], list[tuple[int, int]]]:
+    """The denormalised row of ``item`` and its instance spans (computed before the
+    write lock when :func:`install` prepared it)."""
+    check_fits(items.c.href, href, "the resource name")
+    prepared = getattr(item, PREPARED, None)
+    if prepared is None:
+        prepared = prepare_row(storage, item)
+    row, spans = prepared
+    return {
+        **row,
+        "collection_id": collection_id,
+        "href": href,
+        "modified": time.time(),
+    }, spans
 
 
 def insert_items(
@@ -291,6 +313,40 @@ def client_text(item: radicale_item.Item) -> str | None:
     except Exception:  # anything unusual: store what Radicale parsed
         return None
     return resources[0].text
+
+
+def client_item(item: radicale_item.Item, collection_path: str) -> radicale_item.Item:
+    """``item`` holding the text the client PUT where that loses nothing
+    (:func:`client_text`), else ``item``."""
+    original = client_text(item)
+    if original is None:
+        return item
+    return radicale_item.Item(
+        collection_path=collection_path,
+        text=original,
+        vobject_item=item.vobject_item,
+        uid=item.uid,
+        name=item.name,
+        component_name=item.component_name,
+        time_range=item.time_range,
+    )
+
+
+def prepared(
+    storage: IndexPolicy, item: radicale_item.Item, collection_path: str | None
+) -> radicale_item.Item:
+    """``item`` (a PUT's, before the write lock is taken) with its row computed: the
+    parsing, checks and recurrence expansion of storing it, so that no writer waits
+    while they run; with the client's text when ``collection_path`` (a single
+    resource's PUT) is given. What fails here is computed again, and refused, under
+    the lock."""
+    if not item.component_name:
+        return item
+    if collection_path is not None:
+        item = client_item(item, collection_path)
+    with contextlib.suppress(ValueError):  # upload() refuses it with the same error
+        setattr(item, PREPARED, prepare_row(storage, item))
+    return item
 
 
 class UploadMixin(CollectionBase):
@@ -398,17 +454,8 @@ class UploadMixin(CollectionBase):
         cid = self.id
         if not item.component_name:
             raise ValueError("a calendar object resource needs a component (RFC 4791 4.1)")
-        original = client_text(item)
-        if original is not None:
-            item = radicale_item.Item(
-                collection_path=self.path,
-                text=original,
-                vobject_item=item.vobject_item,
-                uid=item.uid,
-                name=item.name,
-                component_name=item.component_name,
-                time_range=item.time_range,
-            )
+        if getattr(item, PREPARED, None) is None:
+            item = client_item(item, self.path)
         row, spans = item_row(self._storage, cid, href, item)
         old_item = None
         try:
