@@ -34,7 +34,7 @@ from radicale import httputils, pathutils, types, xmlutils
 from radicale import storage as radicale_storage
 from radicale.item import filter as radicale_filter
 
-from calserver import api, db, delegation, freebusy, icsfile, ops, propfind
+from calserver import api, db, delegation, freebusy, icsfile, names, ops, propfind
 from calserver.errors import CalserverError
 from calserver.feeds import web as feeds_web
 from calserver.httpbody import read_body
@@ -176,8 +176,8 @@ class CalserverApplication(radicale_app.Application):
         user_groups: set[str],
         request_info: dict[str, Any],
     ) -> Any:
-        if user and (delegation.refuses_write(path) or scheduling_dav.reserved(path)):
-            return httputils.FORBIDDEN  # delegation, scheduling: reserved names
+        if user and names.reserved_path(path):
+            return httputils.FORBIDDEN  # mailboxes, proxy groups, dot names
         return super().do_MKCALENDAR(environ, base_prefix, path, user, user_groups, request_info)
 
     def do_MKCOL(
@@ -189,8 +189,8 @@ class CalserverApplication(radicale_app.Application):
         user_groups: set[str],
         request_info: dict[str, Any],
     ) -> Any:
-        if user and (delegation.refuses_write(path) or scheduling_dav.reserved(path)):
-            return httputils.FORBIDDEN  # delegation, scheduling: reserved names
+        if user and names.reserved_path(path):
+            return httputils.FORBIDDEN  # mailboxes, proxy groups, dot names
         return super().do_MKCOL(environ, base_prefix, path, user, user_groups, request_info)
 
     def _caller(
