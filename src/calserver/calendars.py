@@ -311,9 +311,19 @@ def _prepared_rows(
             yield _rows_of(job)
         return
     context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    with context.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),)) as pool:
+    # no signal handler may run while the workers are forked: an exception it raises in
+    # an at-fork hook is printed and lost, and the import would go on
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        pool = context.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    with pool:
         yield from pool.imap(_rows_of, jobs)
     # leaving the block (normally or not) terminates the workers
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _worker_start(parent: int) -> None:
@@ -321,6 +331,7 @@ def _worker_start(parent: int) -> None:
     pool), and the worker dies with its parent even when that is killed outright."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by the fork
     if sys.platform.startswith("linux"):
         import ctypes
 

@@ -34,6 +34,9 @@ RESERVED_NAMES = frozenset({"health", "metrics"})
 def validate_name(name: str, what: str = "user name") -> str:
     """A principal name: one safe path segment, not dot-prefixed (reserved paths), not
     ``@``-prefixed (group homes), without ``~`` (aliases of shared calendars)."""
+    why = names.reserved(name)  # the names CalDAV's MKCALENDAR refuses too
+    if why is not None:
+        raise InvalidInput(f"the {what} {name!r} is reserved: {why}")
     if (
         not name
         or len(name) > 255
@@ -46,9 +49,6 @@ def validate_name(name: str, what: str = "user name") -> str:
         raise InvalidInput(f"invalid {what}: {name!r}")
     if what == "user name" and name.lower() in RESERVED_NAMES:
         raise InvalidInput(f"the user name {name!r} is reserved (the server's /{name} endpoint)")
-    why = names.reserved(name)  # the names CalDAV's MKCALENDAR refuses too
-    if why is not None:
-        raise InvalidInput(f"the {what} {name!r} is reserved: {why}")
     return name
 
 
