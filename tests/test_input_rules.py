@@ -29,9 +29,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text, update
 
-from calserver import db, users
+from calserver import calendars, db, users
 from calserver.db.models import STAGING, collections, items, meta
-from calserver.errors import Conflict
+from calserver.errors import Conflict, InvalidInput
 from calserver.migrate import migrate
 from calserver.sharing import manage
 from calserver.storage import Storage
@@ -205,6 +205,28 @@ def test_import_refuses_what_a_put_refuses_and_names_every_event(
     assert hrefs_in(database_url, "alice/cal") == {f"good-{n}.ics" for n in range(3)}
 
 
+def test_import_keeps_to_the_supported_calendar_component_set(
+    configuration: Any, engine: Any
+) -> None:
+    """RFC 4791 5.3.2.1: a PUT of a VEVENT into a tasks-only calendar is refused (403);
+    an import into it refuses the event too."""
+    storage = Storage(configuration)
+    users.add(engine, "alice", PASSWORD)
+    storage.create_collection("/alice/", props=None)
+    props = {"tag": "VCALENDAR", "C:supported-calendar-component-set": "VTODO"}
+    storage.create_collection("/alice/tasks/", props=props)
+    task = component("task", "DTSTART:20261123T100000Z", name="VTODO")
+    meeting = component("meeting", "DTSTART:20261123T100000Z", "DURATION:PT1H")
+    with pytest.raises(InvalidInput) as refused:
+        calendars.import_file(storage, "alice/tasks", calendar(task, meeting))
+    assert "event 'meeting': VEVENT is not in the calendar's supported" in str(refused.value)
+    result = calendars.import_file(
+        storage, "alice/tasks", calendar(task, meeting), skip_invalid=True
+    )
+    assert (result.created, len(result.skipped)) == (1, 1)
+    assert {item.uid for item in storage.load_collection("alice/tasks").get_all()} == {"task"}
+
+
 # --- calserver migrate-from-radicale ----------------------------------------------------
 
 
@@ -271,7 +293,7 @@ def test_the_upgrade_stops_and_names_accounts_that_share_an_address(engine: Any)
     """The migration does not pick a winner: it refuses, lists them, and runs once they
     are fixed (a database as it was before the unique index)."""
     with db.write_connection(engine) as conn, conn.begin():
-        conn.execute(text("DROP INDEX ix_users_email_lower"))
+        conn.execute(text("DROP INDEX IF EXISTS ix_users_email_lower"))
         conn.execute(
             update(meta).where(meta.c.key == "schema_version").values(value=str(db.LATEST - 1))
         )
@@ -387,25 +409,28 @@ def children(pid: int) -> set[int]:
 
 
 def start_import(database_url: str, folder: Path, file: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "calserver",
-            "--storage-database-url",
-            database_url,
-            "--storage-data-folder",
-            str(folder),
-            "import",
-            str(file),
-            "alice/cal",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own session: whatever it leaves is found by it
-        env={**os.environ, "CALSERVER_CONFIG": os.devnull},
-    )
+    """``calserver import`` in its own session, its output in ``FILE.out`` (not a pipe:
+    workers that outlive it would hold a pipe open)."""
+    with open(file.with_suffix(".out"), "w") as output:  # the child keeps its own copy
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "calserver",
+                "--storage-database-url",
+                database_url,
+                "--storage-data-folder",
+                str(folder),
+                "import",
+                str(file),
+                "alice/cal",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own session: whatever it leaves is found by it
+            env={**os.environ, "CALSERVER_CONFIG": os.devnull},
+        )
 
 
 def wait_until_halfway(command: subprocess.Popen[str], database_url: str) -> None:
@@ -415,7 +440,7 @@ def wait_until_halfway(command: subprocess.Popen[str], database_url: str) -> Non
         if len(children(command.pid)) >= 2 and staged_rows(database_url):
             return
         time.sleep(0.05)
-    output = command.stdout.read() if command.poll() is not None and command.stdout else ""
+    output = Path(command.args[-2]).with_suffix(".out").read_text()
     pytest.fail(f"the import did not get half-way (machine with {os.cpu_count()} cores) {output}")
 
 
@@ -445,12 +470,13 @@ def test_an_import_stopped_by_a_signal_leaves_nothing_behind(
     try:
         wait_until_halfway(command, database_url)
         os.kill(command.pid, signum)  # the parent alone, as systemd or a shell's kill does
-        output, _ = command.communicate(timeout=120)
+        command.wait(120)
+        output = (tmp_path / "big.out").read_text()
+        assert leftovers(command.pid) == set(), output  # no worker goes on parsing
+        assert staged_rows(database_url) == 0, output
+        assert hrefs_in(database_url, "alice/cal") == before_import
         assert command.returncode == 128 + signum, output
         assert f"stopped by {signal.Signals(signum).name}" in output
-        assert leftovers(command.pid) == set()
-        assert staged_rows(database_url) == 0
-        assert hrefs_in(database_url, "alice/cal") == before_import
     finally:
         with_session_killed(command)
 
@@ -464,7 +490,7 @@ def test_an_import_killed_outright_leaves_no_worker_and_check_repair_cleans_up(
     try:
         wait_until_halfway(command, database_url)
         os.kill(command.pid, signal.SIGKILL)  # the parent alone: its workers must follow
-        command.communicate(timeout=60)
+        command.wait(60)
         assert leftovers(command.pid) == set()
     finally:
         with_session_killed(command)

@@ -217,8 +217,13 @@ def import_file(
     try:
         batch: list[Any] = []
         problems: list[str] = []
+        supported = target.get_meta("C:supported-calendar-component-set") or ""
         settings = IndexSettings(
-            storage.index_horizon(), storage.index_max_instances, max_occurrences, max_bytes
+            storage.index_horizon(),
+            storage.index_max_instances,
+            max_occurrences,
+            max_bytes,
+            frozenset(name.strip().upper() for name in supported.split(",") if name.strip()),
         )
         for rows, refused in _prepared_rows(settings, target.path, staging_id, resources):
             problems.extend(refused)
@@ -261,6 +266,8 @@ class IndexSettings:
     index_max_instances: int
     max_occurrences: int = 10000
     max_bytes: int = 0
+    #: The calendar's supported-calendar-component-set (empty: any).
+    components: frozenset[str] = frozenset()
 
     def index_horizon(self) -> int:
         return self.horizon
@@ -277,6 +284,14 @@ def _rows_of(job: tuple[IndexSettings, str, int, list[icsfile.Resource]]) -> tup
     problems: list[str] = []
     for resource in chunk:
         problem = icsfile.resource_refusal(resource.text, settings.max_bytes)
+        outside = set()
+        if problem is None and settings.components:
+            outside = icsfile.component_names(resource.text) - settings.components
+        if outside:  # RFC 4791 5.3.2.1, as a PUT is refused (calserver.app, 403)
+            problem = (
+                f"{', '.join(sorted(outside))} is not in the calendar's "
+                f"supported-calendar-component-set ({', '.join(sorted(settings.components))})"
+            )
         if problem is not None:
             problems.append(f"event {resource.uid!r}: {problem}")
             continue
