@@ -36,7 +36,7 @@ def validate_name(name: str, what: str = "user name") -> str:
     ``@``-prefixed (group homes), without ``~`` (aliases of shared calendars)."""
     why = names.reserved(name)  # the names CalDAV's MKCALENDAR refuses too
     if why is not None:
-        raise InvalidInput(f"the {what} {name!r} is reserved: {why}")
+        raise InvalidInput(f"invalid {what}: {name!r} is reserved ({why})")
     if (
         not name
         or len(name) > 255
