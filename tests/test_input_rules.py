@@ -177,6 +177,7 @@ def staged_rows(database_url: str) -> int:
         )
 
 
+@pytest.mark.live  # runs calserver commands
 def test_import_refuses_what_a_put_refuses_and_names_every_event(
     cli: Any, database_url: str, tmp_path: Path
 ) -> None:
@@ -268,6 +269,7 @@ def test_migration_skips_what_a_put_refuses_and_reserved_calendars(
 # --- e-mail addresses -----------------------------------------------------------------
 
 
+@pytest.mark.live  # runs calserver commands
 def test_two_users_cannot_share_an_email_address(cli: Any, engine: Any) -> None:
     taken = cli(
         "user", "add", "bob", "--email", "Alice@Example.ORG", "--password-stdin", stdin=PASSWORD
@@ -322,6 +324,7 @@ def test_the_upgrade_stops_and_names_accounts_that_share_an_address(engine: Any)
 RESERVED_NAMES = ("inbox", "outbox", "calendar-proxy-read", "calendar-proxy-write", ".hidden")
 
 
+@pytest.mark.live  # runs calserver commands
 def test_reserved_names_are_refused_by_the_cli(cli: Any, database_url: str) -> None:
     assert cli("group", "create", "team", "--admin", "alice").returncode == 0
     for name in RESERVED_NAMES:
@@ -507,6 +510,7 @@ def test_an_import_killed_outright_leaves_no_worker_and_check_repair_cleans_up(
         assert conn.execute(select(func.count()).select_from(items)).scalar_one() == 1
 
 
+@pytest.mark.live  # runs calserver commands
 def test_check_repair_leaves_a_running_import_alone(cli: Any, database_url: str) -> None:
     from calserver import staging
 
