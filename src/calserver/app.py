@@ -51,6 +51,7 @@ from calserver import (
     expandlimit,
     freebusy,
     icsfile,
+    names,
     ops,
     outage,
     propfind,
@@ -276,8 +277,8 @@ class CalserverApplication(radicale_app.Application):
         user_groups: set[str],
         request_info: dict[str, Any],
     ) -> Any:
-        if user and (delegation.refuses_write(path) or scheduling_dav.reserved(path)):
-            return httputils.FORBIDDEN  # delegation, scheduling: reserved names
+        if user and names.reserved_path(path):
+            return httputils.FORBIDDEN  # mailboxes, proxy groups, dot names
         return super().do_MKCALENDAR(environ, base_prefix, path, user, user_groups, request_info)
 
     def do_MKCOL(
@@ -289,8 +290,8 @@ class CalserverApplication(radicale_app.Application):
         user_groups: set[str],
         request_info: dict[str, Any],
     ) -> Any:
-        if user and (delegation.refuses_write(path) or scheduling_dav.reserved(path)):
-            return httputils.FORBIDDEN  # delegation, scheduling: reserved names
+        if user and names.reserved_path(path):
+            return httputils.FORBIDDEN  # mailboxes, proxy groups, dot names
         return super().do_MKCOL(environ, base_prefix, path, user, user_groups, request_info)
 
     def _caller(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
 import re
-import secrets
+import signal
+import sys
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ import vobject
 from radicale import item as radicale_item
 from sqlalchemy import bindparam, delete, func, select, update
 
-from calserver import db, icsfile
+from calserver import db, icsfile, staging
 from calserver.db.models import MAILBOXES, STAGING, collections, instances, items
 from calserver.errors import Conflict, InvalidInput, NotFound
 from calserver.storage import Storage
@@ -132,6 +133,12 @@ def export(storage: Storage, path: str) -> str:
 class ImportResult:
     created: int
     replaced: int
+    #: One line per item left out (``skip_invalid``): its UID and why.
+    skipped: tuple[str, ...] = ()
+
+
+#: Most refused items an import names before it counts the rest.
+REPORTED_PROBLEMS = 50
 
 
 def needs_sanitising(vobject_item: Any) -> bool:
@@ -183,13 +190,23 @@ def _prepare(
 
 
 def import_file(
-    storage: Storage, path: str, text: str, max_occurrences: int = 10000
+    storage: Storage,
+    path: str,
+    text: str,
+    max_occurrences: int = 10000,
+    max_bytes: int = 0,
+    skip_invalid: bool = False,
 ) -> ImportResult:
     """Add the events of ``text`` to the calendar; an event whose UID exists replaces it.
 
-    All or nothing, without holding the write lock for the whole import: the events are
-    validated and written aside into a hidden staging collection in batches, then moved
-    into the calendar in one short transaction.
+    Each event passes what a PUT of it would pass (``icsfile.resource_refusal``, at most
+    ``max_bytes`` like a PUT body, Radicale's checks, the time index's). All or nothing:
+    an invalid event refuses the whole import with every refused event named, unless
+    ``skip_invalid`` leaves those out (and lists them in the result). Without holding
+    the write lock for the whole import: the events are validated and written aside
+    into a hidden staging collection in batches, then moved into the calendar in one
+    short transaction. Stopped by an exception (a signal turned into one by the CLI),
+    it leaves neither the staging collection nor a parsing worker behind.
     """
     target = _calendar(storage, path)
     try:
@@ -197,48 +214,97 @@ def import_file(
     except icsfile.IcsError as exc:
         raise InvalidInput(str(exc)) from exc
     engine = storage.engine
-    staging_path = STAGING + "/import-" + secrets.token_hex(8)
     with db.write_connection(engine) as conn, conn.begin():
-        staging_id = insert_collection(conn, staging_path, STAGING, "VCALENDAR")
+        staging_id = insert_collection(conn, staging.new_path("import"), STAGING, "VCALENDAR")
     try:
         batch: list[Any] = []
-        settings = IndexSettings(storage.index_horizon(), storage.index_max_instances)
-        for rows in _prepared_rows(settings, target.path, staging_id, resources, max_occurrences):
+        problems: list[str] = []
+        supported = target.get_meta("C:supported-calendar-component-set") or ""
+        settings = IndexSettings(
+            storage.index_horizon(),
+            storage.index_max_instances,
+            max_occurrences,
+            max_bytes,
+            frozenset(name.strip().upper() for name in supported.split(",") if name.strip()),
+        )
+        for rows, refused in _prepared_rows(settings, target.path, staging_id, resources):
+            problems.extend(refused)
+            if problems and not skip_invalid:
+                continue  # validate the rest, to name every refused event at once
             batch.extend(rows)
             if len(batch) >= BATCH:
                 _write_batch(engine, staging_id, batch)
                 batch = []
+        if problems and not skip_invalid:
+            raise InvalidInput(_refused(problems, len(resources)))
         _write_batch(engine, staging_id, batch)
-        return _swap_in(storage, staging_id, target.id)
+        result = _swap_in(storage, staging_id, target.id)
+        return dataclasses.replace(result, skipped=tuple(problems))
     finally:
         with db.write_connection(engine) as conn, conn.begin():
             conn.execute(delete(collections).where(collections.c.id == staging_id))
 
 
+def _refused(problems: list[str], total: int) -> str:
+    named = problems[:REPORTED_PROBLEMS]
+    more = len(problems) - len(named)
+    return "\n".join(
+        [
+            f"{len(problems)} of {total} items refused, nothing imported "
+            "(--skip-invalid imports the others):",
+            *("  " + problem for problem in named),
+            *([f"  ... and {more} more"] if more else []),
+        ]
+    )
+
+
 @dataclass(frozen=True)
 class IndexSettings:
-    """What ``item_row`` needs of the storage, small enough to send to a worker."""
+    """What ``item_row`` needs of the storage, and the limits of a PUT (``[server]
+    max_vevent_rrule_occurrence``, ``max_content_length``), small enough to send to a
+    worker."""
 
     horizon: int
     index_max_instances: int
+    max_occurrences: int = 10000
+    max_bytes: int = 0
+    #: The calendar's supported-calendar-component-set (empty: any).
+    components: frozenset[str] = frozenset()
 
     def index_horizon(self) -> int:
         return self.horizon
 
 
-def _rows_of(
-    job: tuple[IndexSettings, str, int, list[icsfile.Resource], int],
-) -> list[tuple[dict[str, Any], list[tuple[int, int]]]]:
-    """Validate a chunk of resources and compute their rows (runs in a worker)."""
-    settings, collection_path, staging_id, chunk, max_occurrences = job
-    rows = []
+Rows = list[tuple[dict[str, Any], list[tuple[int, int]]]]
+
+
+def _rows_of(job: tuple[IndexSettings, str, int, list[icsfile.Resource]]) -> tuple[Rows, list[str]]:
+    """Validate a chunk of resources and compute their rows (runs in a worker); the
+    rows of the valid ones, and a line per refused one."""
+    settings, collection_path, staging_id, chunk = job
+    rows: Rows = []
+    problems: list[str] = []
     for resource in chunk:
-        item = _prepare(settings, collection_path, resource, max_occurrences)
+        problem = icsfile.resource_refusal(resource.text, settings.max_bytes)
+        outside = set()
+        if problem is None and settings.components:
+            outside = icsfile.component_names(resource.text) - settings.components
+        if outside:  # RFC 4791 5.3.2.1, as a PUT is refused (calserver.app, 403)
+            problem = (
+                f"{', '.join(sorted(outside))} is not in the calendar's "
+                f"supported-calendar-component-set ({', '.join(sorted(settings.components))})"
+            )
+        if problem is not None:
+            problems.append(f"event {resource.uid!r}: {problem}")
+            continue
         try:
+            item = _prepare(settings, collection_path, resource, settings.max_occurrences)
             rows.append(item_row(settings, staging_id, safe_href_for(item.uid, set()), item))
+        except InvalidInput as exc:
+            problems.append(str(exc))
         except ValueError as exc:
-            raise InvalidInput(f"event {resource.uid!r}: {exc}") from exc
-    return rows
+            problems.append(f"event {resource.uid!r}: {exc}")
+    return rows, problems
 
 
 def _prepared_rows(
@@ -246,12 +312,14 @@ def _prepared_rows(
     collection_path: str,
     staging_id: int,
     resources: list[icsfile.Resource],
-    max_occurrences: int,
-) -> Iterator[list[tuple[dict[str, Any], list[tuple[int, int]]]]]:
-    """Rows of every resource, in order. Parsing is the cost of an import; a large one
-    is spread over the machine's cores."""
+) -> Iterator[tuple[Rows, list[str]]]:
+    """Rows and refusals of every resource, in order. Parsing is the cost of an
+    import; a large one is spread over the machine's cores, in worker processes that
+    end with the import: when the caller stops iterating (an exception, a signal turned
+    into one), the pool is terminated, and a worker whose parent is killed outright
+    gets SIGKILL from the kernel (Linux's parent-death signal)."""
     jobs = [
-        (settings, collection_path, staging_id, resources[i : i + PARALLEL_CHUNK], max_occurrences)
+        (settings, collection_path, staging_id, resources[i : i + PARALLEL_CHUNK])
         for i in range(0, len(resources), PARALLEL_CHUNK)
     ]
     workers = min(os.cpu_count() or 1, len(jobs))
@@ -260,8 +328,34 @@ def _prepared_rows(
             yield _rows_of(job)
         return
     context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        yield from pool.map(_rows_of, jobs)
+    # no signal handler may run while the workers are forked: an exception it raises in
+    # an at-fork hook is printed and lost, and the import would go on
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        pool = context.Pool(workers, initializer=_worker_start, initargs=(os.getpid(),))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    with pool:
+        yield from pool.imap(_rows_of, jobs)
+    # leaving the block (normally or not) terminates the workers
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _worker_start(parent: int) -> None:
+    """A parsing worker: the parent alone answers Ctrl-C and SIGTERM (it terminates the
+    pool), and the worker dies with its parent even when that is killed outright."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by the fork
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before prctl
+        os._exit(1)
 
 
 def _write_batch(engine: Any, staging_id: int, batch: list[Any]) -> None:

@@ -5,9 +5,18 @@ from __future__ import annotations
 from radicale import item as radicale_item
 from sqlalchemy import Engine, func, select
 
-from calserver import icsfile
+from calserver import icsfile, staging
 from calserver.db.models import STAGING, changes, collections, items
 from calserver.storage.upload import CONTROL_CHARACTERS
+
+
+def repair_storage(engine: Engine) -> list[str]:
+    """Remove what interrupted imports and migrations left behind (``calserver.staging``:
+    only where the process that wrote it is gone); a line per removal."""
+    return [
+        f"removed an unfinished import left behind ({leftover.id}; {leftover.why})"
+        for leftover in staging.remove_abandoned(engine)
+    ]
 
 
 def check_storage(engine: Engine) -> list[str]:
@@ -16,7 +25,10 @@ def check_storage(engine: Engine) -> list[str]:
         paths = {row.path: row for row in conn.execute(select(collections))}
         for path, row in paths.items():
             if row.parent == STAGING:
-                problems.append(f"unfinished import left behind ({row.id}); it is not visible")
+                problems.append(
+                    f"unfinished import left behind ({row.id}); it is not visible "
+                    "('calserver check --repair' removes it once its process is gone)"
+                )
                 continue
             if row.parent and row.parent not in paths:
                 problems.append(f"collection {path!r} has no parent {row.parent!r}")

@@ -4,12 +4,14 @@ configuration error."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import getpass
 import json
+import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from radicale import config as radicale_config
@@ -109,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timezone", help="IANA time zone, e.g. Europe/Brussels ('' = server's)")
     p.add_argument("--default-duration", help="of events without an end, e.g. 45m, 1h30m")
     p.add_argument("--week-start", help="first day of the week: monday ... sunday")
+    p.add_argument("--email", help="e-mail address, one account per address ('' = none)")
     user_cmd("show", cmd_user_show, "show a user's settings").add_argument("name")
 
     cal = sub.add_parser("calendar", help="manage calendars")
@@ -128,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("import", cmd_import, "import an .ics file into USER/CAL")
     p.add_argument("file", metavar="FILE.ics")
     p.add_argument("path", metavar="USER/CAL")
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import the valid events and list the others (default: refuse the whole file)",
+    )
     p = command("export", cmd_export, "write USER/CAL as one .ics")
     p.add_argument("path", metavar="USER/CAL")
     p.add_argument("-o", "--output", help="file (default: standard output)")
@@ -183,7 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("user", metavar="USER")
     p.add_argument("--json", action="store_true", help="print a JSON object")
 
-    command("check", cmd_check, "check the database's integrity")
+    p = command("check", cmd_check, "check the database's integrity")
+    p.add_argument(
+        "--repair",
+        action="store_true",
+        help="remove what interrupted imports and migrations left behind",
+    )
     p = command("publish", cmd_publish, "publish a calendar: anonymous HTML, embed and .ics")
     p.add_argument("path", metavar="USER/CAL")
     p.add_argument("--level", required=True, choices=sorted(access.PUBLIC_LEVELS))
@@ -385,6 +398,11 @@ def cmd_user_list(cfg: radicale_config.Configuration, args: argparse.Namespace) 
 
 
 def cmd_user_set(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    if args.email is not None:
+        users.set_email(_engine(cfg), args.name, args.email)
+        print(f"email address of {args.name}: {args.email or '(none)'}")
+        if args.timezone is None and args.default_duration is None and args.week_start is None:
+            return EXIT_OK
     chosen = settings.update_settings(
         _engine(cfg),
         cfg,
@@ -520,6 +538,37 @@ def cmd_shares(cfg: radicale_config.Configuration, args: argparse.Namespace) -> 
     return EXIT_OK
 
 
+class Interrupted(CalserverError):
+    """SIGTERM or SIGINT (Ctrl-C) stopped a long command; what it had written aside was
+    removed on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        name = signal.Signals(signum).name
+        super().__init__(f"stopped by {name}; nothing of this run was kept")
+
+
+@contextlib.contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into :class:`Interrupted`, so that ``finally`` blocks
+    (staging collections, worker pools) run as for any error. The first signal is
+    enough; further ones are ignored until the clean-up is done, so that a second
+    Ctrl-C cannot cut it short (``kill -9`` still can: ``calserver check --repair`` and
+    the next ``calserver serve`` remove what it leaves)."""
+
+    def stop(signum: int, _frame: Any) -> None:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def cmd_import(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
     storage = _storage(cfg)
     try:
@@ -534,12 +583,21 @@ def cmd_import(cfg: radicale_config.Configuration, args: argparse.Namespace) -> 
         minutes = settings.get(storage.engine, cfg, owner).default_duration
     # events without an end last the owner's default duration (issue 4 item 7)
     text = icsfile.with_default_duration(text, minutes)
-    result = calendars.import_file(
-        storage, args.path, text, cfg.get("server", "max_vevent_rrule_occurrence")
-    )
+    with stopped_by_signals():
+        result = calendars.import_file(
+            storage,
+            args.path,
+            text,
+            cfg.get("server", "max_vevent_rrule_occurrence"),
+            max_bytes=cfg.get("server", "max_content_length"),
+            skip_invalid=args.skip_invalid,
+        )
+    for line in result.skipped:
+        print(f"skipped {line}", file=sys.stderr)
     print(
         f"imported {result.created + result.replaced} items into {args.path} "
-        f"({result.created} new, {result.replaced} replaced)"
+        f"({result.created} new, {result.replaced} replaced"
+        + (f", {len(result.skipped)} invalid skipped)" if result.skipped else ")")
     )
     return EXIT_OK
 
@@ -558,7 +616,8 @@ def cmd_migrate(cfg: radicale_config.Configuration, args: argparse.Namespace) ->
     from calserver import migrate
 
     storage = _storage(cfg)
-    report = migrate.migrate(storage, args.source, dry_run=args.dry_run)
+    with stopped_by_signals():
+        report = migrate.migrate(storage, args.source, dry_run=args.dry_run)
     for line in report:
         print(line)
     return EXIT_OK
@@ -574,8 +633,11 @@ def cmd_db_upgrade(cfg: radicale_config.Configuration, args: argparse.Namespace)
 
 
 def cmd_check(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
-    from calserver.check import check_storage
+    from calserver.check import check_storage, repair_storage
 
+    if args.repair:
+        for line in repair_storage(_engine(cfg)):
+            print(line)
     problems = check_storage(_engine(cfg))
     for problem in problems:
         print(problem)
@@ -659,6 +721,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"calserver: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Interrupted as exc:
+        print(f"calserver: {exc}", file=sys.stderr)
+        return 128 + exc.signum  # as a shell reports a process a signal ended
     except db.SchemaError as exc:
         print(f"calserver: {exc}", file=sys.stderr)
         return EXIT_USAGE

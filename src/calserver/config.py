@@ -298,8 +298,7 @@ CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
                         "default_duration",
                         {
                             "value": "60",
-                            "help": "minutes an event without an end lasts, for users who "
-                            "set none",
+                            "help": "minutes an event without an end lasts, for users who set none",
                             "type": _positive_int,
                         },
                     ),

@@ -43,6 +43,7 @@ from defusedxml import DefusedXmlException
 from radicale import httputils, pathutils, xmlutils
 from sqlalchemy import Connection, select
 
+from calserver import names
 from calserver.db.models import collections, users
 from calserver.httpbody import read_body
 from calserver.sharing import proxies
@@ -50,7 +51,7 @@ from calserver.storage.context import read_connection
 
 READ = "calendar-proxy-read"
 WRITE = "calendar-proxy-write"
-PROXY_GROUPS = (READ, WRITE)
+PROXY_GROUPS = names.PROXY_GROUPS  # (READ, WRITE)
 
 #: DAV header tokens (caldav-proxy 5.1; Apple's flag for principal-property-search).
 DAV_FEATURES = ("calendar-proxy", "calendarserver-principal-property-search")

@@ -12,7 +12,7 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 PRODID = "-//calserver//import//EN"
@@ -142,7 +142,7 @@ def refusal(text: str) -> str | None:
                 # RFC 5545 A.3 deprecates it; "RRULE:FREQ=DAILY" with "EXRULE:FREQ=DAILY"
                 # has no occurrence, which dateutil looks for until the year 9999
                 return f"line {number}: EXRULE is not supported (deprecated by RFC 5545)"
-    return recurrence_refusal(text)
+    return recurrence_refusal(text) or _times_refusal(text)
 
 
 def _rules_refusal(dtstart: str, rules: list[str]) -> str | None:
@@ -374,6 +374,132 @@ def recurrence_refusal(text: str) -> str | None:
             if dates[name] > MAX_RECURRENCE_DATES:
                 return Unbounded(f"more than {MAX_RECURRENCE_DATES} {name} values in a component")
     return None
+
+
+# --- times: an end before its start, a time zone nobody defines -----------------------
+
+
+def resource_refusal(text: str, max_bytes: int = 0) -> str | None:
+    """Why one calendar object resource is refused, wherever it comes from: the body of
+    a PUT, an event of ``calserver import``, an item file of ``calserver
+    migrate-from-radicale``. Larger than ``max_bytes`` (``[server] max_content_length``,
+    0 = no limit) or anything :func:`refusal` finds. Pure."""
+    if max_bytes and len(text) > max_bytes and len(text.encode("utf-8")) > max_bytes:
+        return f"larger than {max_bytes} bytes ([server] max_content_length)"
+    return refusal(text)
+
+
+def _times_refusal(text: str) -> str | None:
+    """Why the times of ``text`` are refused, or None.
+
+    - A TZID parameter naming neither a VTIMEZONE of the object nor a time zone of the
+      IANA database (RFC 5545 3.2.19: "An individual "VTIMEZONE" calendar component MUST
+      be specified for each unique "TZID" parameter value"). An IANA name without its
+      VTIMEZONE is accepted and read from the IANA database (vobject does so), as most
+      servers and clients do; any other name would be read as floating time, hours off.
+    - A VEVENT whose DTEND is earlier than its DTSTART, or with a negative DURATION
+      (RFC 5545 3.8.2.2: DTEND's "value MUST be later in time than the value of the
+      "DTSTART" property"), a VTODO whose DUE is earlier than its DTSTART (3.8.2.3, the
+      same words) or with a negative DURATION. An end equal to the start (a zero-length
+      event, which clients do send) is accepted.
+    """
+    lines = unfold(text)
+    defined = {
+        line.partition(":")[2].strip()
+        for line in lines
+        if _name(line) == "TZID" and ":" in line  # the TZID property of a VTIMEZONE
+    }
+    components: list[tuple[str, dict[str, str]]] = []  # open components, their times
+    for number, line in enumerate(lines, 1):
+        upper = line[:40].upper()
+        if upper.startswith("BEGIN:"):
+            components.append((upper[6:].strip(), {}))
+            continue
+        if upper.startswith("END:"):
+            component, times = components.pop() if components else ("", {})
+            if component in ("VEVENT", "VTODO"):
+                problem = _end_refusal(component, times)
+                if problem is not None:
+                    return f"line {number}: {problem}"
+            continue
+        head = _LINE_HEAD.match(line)
+        tzid = _parameter(head.group() if head else "", "TZID")
+        if tzid is not None and tzid not in defined and not is_iana_zone(tzid):
+            return (
+                f"line {number}: unknown time zone {tzid!r} (no VTIMEZONE in the data "
+                "and not an IANA time zone name, RFC 5545 3.2.19)"
+            )
+        name = _name(line)
+        if components and name in ("DTSTART", "DTEND", "DUE", "DURATION"):
+            components[-1][1][name] = line
+    return None
+
+
+def _end_refusal(component: str, times: dict[str, str]) -> str | None:
+    duration = times.get("DURATION", "").partition(":")[2].strip()
+    if duration.startswith("-") and re.search("[1-9]", duration):
+        return f"{component} has a negative DURATION {duration!r} (RFC 5545 3.8.2.5)"
+    end_name = "DTEND" if component == "VEVENT" else "DUE"
+    if "DTSTART" not in times or end_name not in times:
+        return None
+    start, end = _instant(times["DTSTART"]), _instant(times[end_name])
+    if start is None or end is None or start[0] != end[0]:
+        return None  # not comparable here: Radicale and the time index judge it
+    if end[1] < start[1]:
+        value = times[end_name].partition(":")[2].strip()
+        begin = times["DTSTART"].partition(":")[2].strip()
+        rfc = "3.8.2.2" if end_name == "DTEND" else "3.8.2.3"
+        return (
+            f"{component} ends before it starts ({end_name} {value} is earlier than "
+            f"DTSTART {begin}; RFC 5545 {rfc}: it MUST be later)"
+        )
+    return None
+
+
+def _instant(line: str) -> tuple[str, datetime] | None:
+    """The time of a DTSTART/DTEND/DUE line with what it is relative to: "UTC" for UTC
+    and IANA zones (converted), the TZID of a zone defined by a VTIMEZONE, "" for
+    floating times and dates; two times compare only relative to the same thing. None
+    when the value is not a date."""
+    from zoneinfo import ZoneInfo
+
+    head = _LINE_HEAD.match(line)
+    params = head.group() if head else ""
+    value = line[len(params) + 1 :].strip().upper()
+    tzid = _parameter(params, "TZID")
+    try:
+        if len(value) == 8:
+            return "", datetime.strptime(value, "%Y%m%d")
+        moment = datetime.strptime(value[:15], "%Y%m%dT%H%M%S")
+    except ValueError:
+        return None
+    if value.endswith("Z"):
+        return "UTC", moment
+    if tzid is not None and is_iana_zone(tzid):
+        local = moment.replace(tzinfo=ZoneInfo(tzid.lstrip("/")))
+        return "UTC", local.astimezone(UTC).replace(tzinfo=None)
+    return tzid or "", moment
+
+
+def _parameter(head: str, name: str) -> str | None:
+    """The value of parameter ``name`` in a content line's name and parameters."""
+    for part in re.findall(r';([A-Za-z0-9-]+)=("[^"]*"|[^";:]*)', head):
+        if part[0].upper() == name:
+            return part[1].strip('"')
+    return None
+
+
+def is_iana_zone(name: str) -> bool:
+    """Whether ``name`` is a time zone of the IANA database (RFC 5545 3.2.19 allows a
+    leading "/" for globally unique names)."""
+    return name.lstrip("/") in _iana_zones()
+
+
+@functools.cache
+def _iana_zones() -> frozenset[str]:
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones())
 
 
 def with_default_duration(text: str, minutes: int) -> str:

@@ -14,12 +14,14 @@ sha256-crypt, apr1, md5-crypt, argon2) are stored as they are, verified by
 plain-text entries are hashed with argon2 now. A principal folder without an htpasswd
 entry becomes an account without a usable password, and the report says so.
 
-Items are validated as Radicale validates them when it reads its files
-(``read_components``, ``check_and_sanitize_items``, ``Item.prepare``); an item that does
-not pass is reported and skipped, never fatal. Each collection is written aside, into a
-hidden staging collection, in batches of short transactions, and takes its path in one
-short transaction at the end: a running server never waits behind the migration, and an
-interrupted run leaves no half-filled collection (run it again: what exists is skipped).
+Items are validated as a PUT of them would be (``icsfile.resource_refusal``: size,
+over-long lines, rules that never occur, an end before the start, an unknown TZID;
+then Radicale's ``read_components``, ``check_and_sanitize_items``, ``Item.prepare``, and
+the time index); an item that does not pass is reported and skipped, never fatal.
+Each collection is written aside, into a hidden staging collection, in batches of short
+transactions, and takes its path in one short transaction at the end: a running server
+never waits behind the migration, and an interrupted run leaves no half-filled
+collection (run it again: what exists is skipped).
 Nothing that exists in calserver is overwritten.
 """
 
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from collections.abc import Iterator
 from configparser import Error as ConfigParserError
@@ -43,7 +44,7 @@ from radicale import pathutils
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from calserver import db, users
+from calserver import db, icsfile, names, staging, users
 from calserver.auth import passwords
 from calserver.db.models import STAGING, collections
 from calserver.errors import CalserverError, InvalidInput
@@ -302,6 +303,7 @@ class _Migration:
         self.max_occurrences = int(
             storage.configuration.get("server", "max_vevent_rrule_occurrence")
         )
+        self.max_bytes = int(storage.configuration.get("server", "max_content_length"))
         self.lines: list[str] = []
         self.tally = _Tally()
 
@@ -406,6 +408,11 @@ class _Migration:
             self.tally.collections_skipped += 1
             self.say(f"collection {path!r}: skipped with what it holds, the name is not UTF-8")
             return
+        why = names.reserved(path.rpartition("/")[2]) if path.count("/") == 1 else None
+        if why is not None:  # a calendar CalDAV's MKCALENDAR would refuse
+            self.tally.collections_skipped += 1
+            self.say(f"collection {path}: skipped with what it holds, the name is reserved: {why}")
+            return
         real = os.path.realpath(folder)
         if real in seen:
             self.say(f"collection {path}: skipped, a symbolic link loop")
@@ -477,6 +484,10 @@ class _Migration:
             except (OSError, UnicodeDecodeError) as exc:
                 self._skip_item(where, f"cannot read it: {_reason(exc)}")
                 continue
+            problem = icsfile.resource_refusal(text, self.max_bytes)
+            if problem is not None:  # what a PUT of it would be refused for
+                self._skip_item(where, f"not valid: {problem}")
+                continue
             try:
                 item = read_item(text, tag, src.path, self.max_occurrences)
                 row = item_row(self.storage, collection_id, href, item)
@@ -526,7 +537,7 @@ class _Migration:
         props_json = json.dumps(dict(src.props), sort_keys=True, ensure_ascii=False)
         with db.write_connection(self.engine) as conn, conn.begin():
             staging_id = insert_collection(
-                conn, f"{STAGING}/migrate-{secrets.token_hex(8)}", STAGING, tag, props_json
+                conn, staging.new_path("migrate"), STAGING, tag, props_json
             )
         placed = False
         try:

@@ -40,6 +40,14 @@ def base_url(configuration: radicale_config.Configuration) -> str:
     return f"{scheme}://{host}:{port}"
 
 
+def remove_leftovers(configuration: radicale_config.Configuration) -> None:
+    """What imports and migrations killed outright left behind (``calserver.staging``)."""
+    from calserver import db, staging
+
+    for leftover in staging.remove_abandoned(db.engine_for(configuration)):
+        logger.warning("removed an unfinished import left behind (%s)", leftover.why)
+
+
 def serve(configuration: radicale_config.Configuration) -> None:
     """One process under waitress; with ``[server] workers`` > 1, gunicorn
     (``calserver.workers``)."""
@@ -51,6 +59,7 @@ def serve(configuration: radicale_config.Configuration) -> None:
         workers.serve(configuration)
         return
     application = make_app(configuration)
+    remove_leftovers(configuration)
     try:
         server = create_server(
             application,

@@ -7,9 +7,10 @@ import time
 from dataclasses import dataclass
 
 from radicale import pathutils
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from calserver import names
 from calserver.auth import passwords
 from calserver.db import write_connection
 from calserver.db.models import login_cache, users
@@ -33,6 +34,9 @@ RESERVED_NAMES = frozenset({"health", "metrics"})
 def validate_name(name: str, what: str = "user name") -> str:
     """A principal name: one safe path segment, not dot-prefixed (reserved paths), not
     ``@``-prefixed (group homes), without ``~`` (aliases of shared calendars)."""
+    why = names.reserved(name)  # the names CalDAV's MKCALENDAR refuses too
+    if why is not None:
+        raise InvalidInput(f"invalid {what}: {name!r} is reserved ({why})")
     if (
         not name
         or len(name) > 255
@@ -65,12 +69,35 @@ def add_with_hash(engine: Engine, name: str, password_hash: str, email: str = ""
     return _insert(engine, name, password_hash, email)
 
 
-def _insert(engine: Engine, name: str, password_hash: str, email: str) -> User:
+def _check_email(email: str) -> None:
     # RFC 5321 4.5.3.1: 64 octets local part, 255 domain; the column holds 320
     if email and (len(email) > 320 or not _EMAIL.match(email)):
         raise InvalidInput(f"invalid email address: {email!r}")
+
+
+def _email_owner(conn: Connection, email: str, other_than: str = "") -> str | None:
+    """The user who has ``email`` already (case-insensitive), other than ``other_than``."""
+    if not email:
+        return None
+    found = conn.execute(
+        select(users.c.name).where(
+            func.lower(users.c.email) == email.lower(), users.c.name != other_than
+        )
+    ).scalar()
+    return str(found) if found is not None else None
+
+
+def _email_taken(email: str, owner: str) -> Conflict:
+    return Conflict(f"the email address {email!r} belongs to another user ({owner!r})")
+
+
+def _insert(engine: Engine, name: str, password_hash: str, email: str) -> User:
+    _check_email(email)
     try:
         with write_connection(engine) as conn, conn.begin():
+            owner = _email_owner(conn, email)
+            if owner is not None:
+                raise _email_taken(email, owner)
             conn.execute(
                 insert(users).values(
                     name=name,
@@ -82,8 +109,27 @@ def _insert(engine: Engine, name: str, password_hash: str, email: str) -> User:
                 )
             )
     except IntegrityError as exc:
+        with engine.connect() as conn:  # a concurrent insert: which of the two?
+            owner = _email_owner(conn, email, other_than=name)
+        if owner is not None:
+            raise _email_taken(email, owner) from exc
         raise Conflict(f"user {name!r} exists already") from exc
     return User(name, email, False)
+
+
+def set_email(engine: Engine, name: str, email: str) -> None:
+    """Change the user's e-mail address ("" for none); one account per address."""
+    _check_email(email)
+    try:
+        with write_connection(engine) as conn, conn.begin():
+            owner = _email_owner(conn, email, other_than=name)
+            if owner is not None:
+                raise _email_taken(email, owner)
+            result = conn.execute(update(users).where(users.c.name == name).values(email=email))
+            if result.rowcount == 0:
+                raise NotFound(f"no user {name!r}")
+    except IntegrityError as exc:  # a concurrent change took it meanwhile
+        raise Conflict(f"the email address {email!r} belongs to another user") from exc
 
 
 def _update(engine: Engine, name: str, **values: object) -> None:

@@ -84,7 +84,7 @@ def serve(configuration: radicale_config.Configuration) -> None:
     from gunicorn.app.base import BaseApplication
 
     from calserver.app import make_app
-    from calserver.server import base_url
+    from calserver.server import base_url, remove_leftovers
 
     listeners = bind_listeners(configuration)
     master = os.getpid()
@@ -94,6 +94,7 @@ def serve(configuration: radicale_config.Configuration) -> None:
         try:
             db.ensure_schema(db.engine_for(configuration))
             keys.server_key(configuration)
+            remove_leftovers(configuration)
         finally:
             db.dispose_engines()  # the workers open their own connections
         if ops.metrics_enabled(configuration):

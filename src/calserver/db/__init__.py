@@ -364,6 +364,38 @@ def _v9_sync_visibility(conn: Connection) -> None:
     conn.execute(models.collections.update().values(min_revision=models.collections.c.revision))
 
 
+def _v10_unique_email(conn: Connection) -> None:
+    """One account per e-mail address, case-insensitive (``ix_users_email_lower``).
+
+    Accounts that share an address already are not changed behind their owners' backs:
+    the upgrade stops (nothing of it is applied) and names them, so that the
+    administrator gives each its own address (``calserver user set NAME --email ...``,
+    or ``--email ''``) and runs ``calserver db upgrade`` again."""
+    shared = conn.execute(
+        text(
+            "SELECT lower(email) AS address, name FROM users WHERE email <> '' "
+            "AND lower(email) IN (SELECT lower(email) FROM users WHERE email <> '' "
+            "GROUP BY lower(email) HAVING count(*) > 1) ORDER BY lower(email), name"
+        )
+    ).all()
+    if shared:
+        by_address: dict[str, list[str]] = {}
+        for row in shared:
+            by_address.setdefault(row.address, []).append(row.name)
+        listing = "; ".join(f"{address}: {', '.join(who)}" for address, who in by_address.items())
+        raise SchemaError(
+            "several accounts share an e-mail address, which must now be unique: "
+            f"{listing}. Give each its own ('calserver user set NAME --email ADDRESS', "
+            "or --email '' for none), then run 'calserver db upgrade' again"
+        )
+    conn.execute(
+        text(
+            "CREATE UNIQUE INDEX IF NOT EXISTS ix_users_email_lower "
+            "ON users (lower(email)) WHERE email <> ''"
+        )
+    )
+
+
 #: Ordered migrations; the schema version is the number of migrations applied.
 MIGRATIONS: list[Migration] = [
     _v1,
@@ -375,6 +407,7 @@ MIGRATIONS: list[Migration] = [
     _v7_group_consent,
     _v8_feed_salts,
     _v9_sync_visibility,
+    _v10_unique_email,
 ]
 LATEST = len(MIGRATIONS)
 

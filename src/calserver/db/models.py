@@ -24,7 +24,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
+
+from calserver import names
 
 metadata = MetaData()
 
@@ -48,8 +51,8 @@ def first_epoch() -> int:
 STAGING = ".staging"
 
 #: Names of the schedule inbox and outbox in every user's home (RFC 6638 2.1, 2.2):
-#: kept by the server, never a calendar of the user's.
-MAILBOXES = frozenset({"inbox", "outbox"})
+#: kept by the server, never a calendar of the user's (calserver.names).
+MAILBOXES = names.MAILBOXES
 
 #: Collections: principals ("alice"), calendars ("alice/work") and plain folders.
 collections = Table(
@@ -180,6 +183,16 @@ users = Table(
     # Bumped by "reset my calendar feeds": every secret URL of the user is derived
     # from it (calserver.feeds.tokens), so the old ones stop matching at once.
     Column("feed_epoch", Integer, nullable=False, default=first_epoch, server_default="0"),
+)
+#: One account per e-mail address, whatever its case (RFC 5321 2.4: the domain is
+#: case-insensitive, and no mail system tells local parts apart by case): the address
+#: says who a scheduling message is for (calserver.scheduling.addresses).
+Index(
+    "ix_users_email_lower",
+    func.lower(users.c.email),
+    unique=True,
+    sqlite_where=users.c.email != "",
+    postgresql_where=users.c.email != "",
 )
 
 #: Recently verified logins, shared by every process and surviving restarts, so that
