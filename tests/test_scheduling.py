@@ -301,9 +301,10 @@ def test_attendee_may_change_only_their_own_answer_and_a_refusal_changes_nothing
     component = master(copy)
     if change == "summary":
         component["SUMMARY"] = "Retro (moved to the pub)"
-    elif change == "dtstart":
-        component.pop("DTSTART")
-        component.add("DTSTART", dt.datetime(2030, 11, 5, 10, tzinfo=dt.UTC))
+    elif change == "dtstart":  # the whole meeting a day later (an end before its start is a 400)
+        for name, hour in (("DTSTART", 10), ("DTEND", 11)):
+            component.pop(name)
+            component.add(name, dt.datetime(2030, 11, 5, hour, tzinfo=dt.UTC))
     elif change == "organizer":
         component["ORGANIZER"] = icalendar.vCalAddress("mailto:bob@example.org")
     else:  # Bob accepts for Carol
