@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from calserver import config as calserver_config
 from calserver import db, users
 from calserver.app import make_app
+from tests.tiers import pytest_collection_modifyitems  # noqa: F401 - the test tiers
 
 PG_ADMIN_URL = os.environ.get(
     "CALSERVER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
