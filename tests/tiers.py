@@ -1,4 +1,5 @@
-"""Test tiers: every test gets exactly one of the markers ``unit``, ``storage``, ``live``.
+"""Test tiers: every test gets exactly one of the markers ``unit``, ``storage``, ``live``,
+and a test that is not ``live`` may not start a process.
 
 - ``unit``: no server process, no database; seconds in all.
 - ``storage``: SQLite and PostgreSQL in this process (storage objects, the WSGI client).
@@ -14,18 +15,36 @@ that starts processes by itself (calls ``run_cli`` or ``subprocess``) carries an
 explicit ``live`` marker. An explicit tier marker may raise the derived tier, never
 lower it, and a test may not carry two.
 
-``tests/conftest.py`` imports the hook below.
+The guard: while a test that is not ``live`` sets up, runs and tears down, starting a
+process (``subprocess``, ``os.fork``, ``os.posix_spawn``, ``os.system``,
+``multiprocessing``) fails the test with "this test starts a process: mark it live",
+even from another thread or when the test swallows the exception. Likewise a ``unit``
+test that connects to a database (SQLAlchemy) fails with "this test opens a database:
+mark it storage".
+
+``tests/conftest.py`` imports the hooks below; ``tests/test_tiers.py`` proves the guard
+catches what it should.
 """
 
 from __future__ import annotations
 
+import _posixsubprocess
+import os
+import subprocess
+import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
+import sqlalchemy.engine
 
-__all__ = ["pytest_collection_modifyitems"]
+__all__ = [
+    "pytest_collection_modifyitems",
+    "pytest_runtest_call",
+    "pytest_runtest_setup",
+    "pytest_runtest_teardown",
+]
 
 TIERS = ("unit", "storage", "live")
 LIVE_FIXTURES = frozenset({"live_server"})
@@ -98,3 +117,106 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tier = tier_of(item)
         if item.get_closest_marker(tier) is None:
             item.add_marker(tier)
+
+
+# --- the guard: no process outside the live tier --------------------------------------
+
+MESSAGE = "this test starts a process: mark it live"
+DATABASE_MESSAGE = "this test opens a database: mark it storage"
+
+
+class ProcessStarted(pytest.fail.Exception):  # type: ignore[misc,name-defined]
+    """Raised where a test starts a process, or opens a database, outside its tier (a
+    BaseException, so an ``except Exception`` in the test does not hide it)."""
+
+
+class ProcessGuard:
+    """Refuses, and remembers, every attempt to start a process while installed (and,
+    with ``database=True``, every new database connection)."""
+
+    def __init__(self, nodeid: str, database: bool = False) -> None:
+        self.nodeid = nodeid
+        self.database = database
+        self.attempts: list[str] = []
+        self._lock = threading.Lock()
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def refuse(self, what: str, message: str = MESSAGE) -> None:
+        with self._lock:
+            self.attempts.append(f"{message} ({self.nodeid}: {what})")
+        raise ProcessStarted(self.attempts[-1], pytrace=True)
+
+    def failure(self) -> ProcessStarted:
+        return ProcessStarted(self.attempts[0], pytrace=False)
+
+    def _patch(self, owner: Any, name: str, replacement: Any) -> None:
+        if hasattr(owner, name):
+            self._saved.append((owner, name, getattr(owner, name)))
+            setattr(owner, name, replacement)
+
+    def install(self) -> None:
+        guard = self
+
+        def popen_init(self: Any, args: Any, *rest: Any, **kwargs: Any) -> None:
+            guard.refuse(f"subprocess.Popen({args!r})")
+
+        def refuser(name: str) -> Callable[..., Any]:
+            def refuse(*args: Any, **kwargs: Any) -> Any:
+                guard.refuse(f"{name}{tuple(args[:1])!r}")
+
+            return refuse
+
+        def raw_connection(self: Any, *args: Any, **kwargs: Any) -> Any:
+            guard.refuse(f"a connection to {self.url!r}", DATABASE_MESSAGE)
+
+        self._patch(subprocess.Popen, "__init__", popen_init)
+        # below subprocess: multiprocessing's spawn and forkserver, os.spawn*, pty
+        self._patch(_posixsubprocess, "fork_exec", refuser("_posixsubprocess.fork_exec"))
+        for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system"):
+            self._patch(os, name, refuser("os." + name))
+        if self.database:  # every SQLAlchemy connection, Core or ORM, starts here
+            self._patch(sqlalchemy.engine.Engine, "raw_connection", raw_connection)
+
+    def uninstall(self) -> None:
+        while self._saved:
+            owner, name, value = self._saved.pop()
+            setattr(owner, name, value)
+
+
+def guarded(item: pytest.Item, phase: str) -> Generator[None, Any, Any]:
+    """Body of the setup, call and teardown wrappers: no process outside the live tier,
+    no database in the unit tier (but in teardown, where the session's fixtures end
+    after whichever test ran last)."""
+    if item.get_closest_marker("live") is not None:
+        return (yield)
+    unit = item.get_closest_marker("unit") is not None
+    guard = ProcessGuard(item.nodeid, database=unit and phase != "teardown")
+    guard.install()
+    try:
+        result = yield
+    except ProcessStarted:
+        raise
+    except BaseException as exc:  # maybe a consequence of a refusal
+        if guard.attempts:
+            raise guard.failure() from exc
+        raise
+    finally:
+        guard.uninstall()
+    if guard.attempts:  # swallowed by the test, or refused in another thread
+        raise guard.failure()
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, Any, Any]:
+    return (yield from guarded(item, "setup"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    return (yield from guarded(item, "call"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, Any, Any]:
+    return (yield from guarded(item, "teardown"))
