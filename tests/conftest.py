@@ -28,6 +28,12 @@ from sqlalchemy.engine import make_url
 from calserver import config as calserver_config
 from calserver import db, users
 from calserver.app import make_app
+from tests.tiers import (  # noqa: F401 - the hooks of the test tiers
+    pytest_collection_modifyitems,
+    pytest_runtest_call,
+    pytest_runtest_setup,
+    pytest_runtest_teardown,
+)
 
 PG_ADMIN_URL = os.environ.get(
     "CALSERVER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

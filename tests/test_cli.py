@@ -394,12 +394,14 @@ def test_check_finds_an_etag_that_does_not_match_the_data(alice: CLI, engine: An
 # --- configuration and usage errors (a real process) ------------------------------------
 
 
+@pytest.mark.live  # runs calserver commands
 def test_missing_config_file_is_exit_2(database_url: str, tmp_path: Path, engine: Any) -> None:
     result = run_cli(database_url, tmp_path, "--config", str(tmp_path / "none"), "user", "list")
     assert result.returncode == 2
     assert "configuration error" in result.stderr and "none" in result.stderr
 
 
+@pytest.mark.live  # runs calserver commands
 @pytest.mark.parametrize(
     "content",
     [
@@ -423,6 +425,7 @@ def test_bad_config_file_is_exit_2(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.live  # runs calserver commands
 def test_config_file_values_are_used(database_url: str, tmp_path: Path, engine: Any) -> None:
     users.add(engine, "alice", PASSWORD)
     config = tmp_path / "config"
@@ -433,6 +436,7 @@ def test_config_file_values_are_used(database_url: str, tmp_path: Path, engine: 
     assert json.loads(result.stdout)["caldav"] == "https://calendar.example.net/alice/w/"
 
 
+@pytest.mark.live  # runs calserver commands
 @pytest.mark.parametrize(
     "args",
     [
@@ -463,6 +467,7 @@ def test_usage_errors_are_exit_2(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.live  # runs calserver commands
 def test_real_process_exit_codes_for_success_and_runtime_error(
     database_url: str, tmp_path: Path, engine: Any
 ) -> None:

@@ -224,6 +224,7 @@ def test_schema_upgrade_adds_the_outbox_to_a_version_4_database(engine: Any) -> 
 # --- calserver worker against a real SMTP server -------------------------------------------
 
 
+@pytest.mark.live  # runs calserver commands
 def test_worker_delivers_a_message_exactly_once_and_it_parses_back(
     engine: Any, database_url: str, tmp_path: Path
 ) -> None:
@@ -261,6 +262,7 @@ def test_worker_delivers_a_message_exactly_once_and_it_parses_back(
     assert listing.returncode == 0 and listing.stdout.strip() == "no email waiting"
 
 
+@pytest.mark.live  # runs calserver commands
 def test_a_message_without_from_gets_the_configured_sender(
     engine: Any, database_url: str, tmp_path: Path
 ) -> None:
@@ -275,6 +277,7 @@ def test_a_message_without_from_gets_the_configured_sender(
     assert received.message["From"] == "Calendar <cal@example.org>"
 
 
+@pytest.mark.live  # runs calserver commands
 def test_smtp_down_keeps_the_message_then_delivers_it_once_the_server_is_back(
     engine: Any, database_url: str, tmp_path: Path
 ) -> None:
@@ -308,6 +311,7 @@ def test_smtp_down_keeps_the_message_then_delivers_it_once_the_server_is_back(
     assert row.sent is not None and row.attempts == 2
 
 
+@pytest.mark.live  # runs calserver commands
 def test_a_message_is_given_up_after_the_last_attempt_and_kept(
     engine: Any, database_url: str, tmp_path: Path
 ) -> None:
@@ -327,6 +331,7 @@ def test_a_message_is_given_up_after_the_last_attempt_and_kept(
     assert captured.received == []
 
 
+@pytest.mark.live  # runs calserver commands
 def test_two_workers_at_once_deliver_every_message_exactly_once(
     engine: Any, database_url: str, tmp_path: Path
 ) -> None:
@@ -351,6 +356,7 @@ def test_two_workers_at_once_deliver_every_message_exactly_once(
     assert all(row.sent is not None and row.attempts == 1 for row in rows(engine))
 
 
+@pytest.mark.live  # runs calserver commands
 def test_login_with_username_and_password(engine: Any, database_url: str, tmp_path: Path) -> None:
     queue(engine, message())
     with smtp_server(authenticator=_authenticator, auth_require_tls=False) as (captured, port):
@@ -368,6 +374,7 @@ def test_login_with_username_and_password(engine: Any, database_url: str, tmp_pa
     assert received.login == SMTP_USER.encode()
 
 
+@pytest.mark.live  # runs calserver commands
 def test_a_wrong_password_keeps_the_message_with_the_error_and_never_logs_it(
     engine: Any, database_url: str, tmp_path: Path
 ) -> None:
@@ -417,6 +424,7 @@ def _certificate(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+@pytest.mark.live  # runs calserver commands
 @pytest.mark.parametrize("security", ["starttls", "tls"])
 def test_starttls_and_tls_verify_the_server_and_log_in(
     engine: Any,
@@ -449,6 +457,7 @@ def test_starttls_and_tls_verify_the_server_and_log_in(
     assert received.message["Subject"] == "Réunion ☕ demain"
 
 
+@pytest.mark.live  # runs calserver commands
 def test_mail_disabled_keeps_messages_queued_and_the_worker_says_so(
     engine: Any, database_url: str, tmp_path: Path
 ) -> None:
@@ -462,6 +471,7 @@ def test_mail_disabled_keeps_messages_queued_and_the_worker_says_so(
     assert len(listing.stdout.splitlines()) == 3 and "due now" in listing.stdout
 
 
+@pytest.mark.live  # runs calserver commands
 def test_worker_keeps_sending_until_sigterm_then_exits_cleanly(
     engine: Any, database_url: str, tmp_path: Path
 ) -> None:

@@ -472,6 +472,7 @@ def test_an_override_with_an_endless_rule_of_its_own_does_not_hang_the_migration
 # --- end to end: the command, then a live server -------------------------------------
 
 
+@pytest.mark.live  # runs calserver commands and a server
 def test_migrated_users_log_in_with_old_passwords_and_get_the_same_items(
     site, database_url, tmp_path
 ):

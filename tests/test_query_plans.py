@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import event
 
 from calserver import db
@@ -32,6 +33,7 @@ def _plans_of(storage: Storage, action) -> list[str]:
     return plans
 
 
+@pytest.mark.storage  # SQLite through its own configuration, no database fixture
 def test_uid_check_uses_the_unique_index(tmp_path: Path) -> None:
     configuration = make_configuration("sqlite:///" + str(tmp_path / "c.sqlite"), tmp_path)
     db.ensure_schema(db.engine_for(configuration))

@@ -147,6 +147,7 @@ def test_default_duration_for_events_without_an_end() -> None:
     assert icsfile.with_default_duration(untouched, 45) == untouched
 
 
+@pytest.mark.live  # runs calserver commands
 def test_cli_user_set_publish_urls_and_import(database_url: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
 
