@@ -93,7 +93,7 @@ def test_alias_target_needs_an_owner_and_a_calendar(name: str, target: str | Non
 
 
 _segment = st.text(
-    st.characters(blacklist_characters="/~", blacklist_categories=("Cs",)), min_size=1
+    st.characters(blacklist_characters="/~", blacklist_categories=["Cs"]), min_size=1
 )
 
 

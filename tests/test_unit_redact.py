@@ -391,7 +391,7 @@ def test_view_etag_is_a_quoted_digest_that_follows_the_stored_etag() -> None:
     assert first != '"abc"'
 
 
-_secret = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=4, max_size=40).map(
+_secret = st.text(st.characters(blacklist_categories=["Cs", "Cc"]), min_size=4, max_size=40).map(
     lambda s: "S3cr3t" + s
 )
 
