@@ -235,12 +235,6 @@ def test_resource_refusal_applies_the_size_limit() -> None:
     assert icsfile.resource_refusal(text, max_bytes=0) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: resource_refusal refuses only when len(text) > max_bytes AND the UTF-8 "
-    "size is too, so a text of at most max_bytes characters but more bytes (any "
-    "non-ASCII text) passes: the limit counts characters, up to 4x the bytes",
-)
 def test_resource_refusal_counts_bytes_not_characters() -> None:
     """[server] max_content_length is a number of bytes."""
     text = _item("SUMMARY:" + "\u00e9" * 100)

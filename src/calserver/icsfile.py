@@ -384,7 +384,8 @@ def resource_refusal(text: str, max_bytes: int = 0) -> str | None:
     a PUT, an event of ``calserver import``, an item file of ``calserver
     migrate-from-radicale``. Larger than ``max_bytes`` (``[server] max_content_length``,
     0 = no limit) or anything :func:`refusal` finds. Pure."""
-    if max_bytes and len(text) > max_bytes and len(text.encode("utf-8")) > max_bytes:
+    # a character is at most 4 bytes in UTF-8: encode only a text that may be too large
+    if max_bytes and len(text) * 4 > max_bytes and len(text.encode("utf-8")) > max_bytes:
         return f"larger than {max_bytes} bytes ([server] max_content_length)"
     return refusal(text)
 

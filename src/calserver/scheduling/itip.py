@@ -19,6 +19,9 @@ from calserver.scheduling import addresses
 #: components; calserver schedules events).
 SCHEDULED = ("VEVENT", "VTODO")
 
+#: The parameters of RFC 6638 7.1-7.3, which stay in the organizer's copy.
+SCHEDULE_PARAMS = ("SCHEDULE-AGENT", "SCHEDULE-STATUS", "SCHEDULE-FORCE-SEND")
+
 #: Properties whose change makes the organizer ask every attendee again (RFC 5546
 #: 2.1.4: the organizer increments SEQUENCE when it changes the time, recurrence, place
 #: or what the meeting is; the issue adds the description).
@@ -151,9 +154,21 @@ def _value(component: Any, name: str) -> bytes:
     if value is None:
         return b""
     values = value if isinstance(value, list) else [value]
-    return b"|".join(
-        v.to_ical() if hasattr(v, "to_ical") else str(v).encode("utf-8") for v in values
-    )
+    return b"|".join(_canonical(v) for v in values)
+
+
+def _canonical(value: Any) -> bytes:
+    """A property value as it compares for a change: a time in a zone as its instant
+    (10:00 in Paris and 10:00 in New York differ; the same instant written in two zones
+    does not), any other value as its text with its TZID (a floating or unresolved
+    time in another zone is another time)."""
+    moment = getattr(value, "dt", None)
+    if isinstance(moment, dt.datetime) and moment.tzinfo is not None:
+        return moment.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ").encode("ascii")
+    if not hasattr(value, "to_ical"):
+        return str(value).encode("utf-8")
+    tzid = getattr(value, "params", {}).get("TZID")
+    return value.to_ical() + (b";TZID=" + str(tzid).encode("utf-8") if tzid else b"")
 
 
 def differs(old: Any, new: Any, names: Iterable[str] = SIGNIFICANT) -> list[str]:
@@ -178,17 +193,19 @@ def switched_off(component: Any) -> bool:
 
 
 def strip_schedule_params(calendar: icalendar.Calendar) -> None:
-    """What only the organizer's copy carries (RFC 6638 3.2.9: SCHEDULE-STATUS;
-    SCHEDULE-FORCE-SEND is a one-time request)."""
+    """What only the organizer's copy carries: RFC 6638 7.1 and 7.3, servers MUST NOT
+    include SCHEDULE-AGENT or SCHEDULE-STATUS in scheduling messages; SCHEDULE-FORCE-SEND
+    is a one-time request (7.2)."""
     for component in components(calendar):
         for attendee in attendees(component):
-            attendee.params.pop("SCHEDULE-STATUS", None)
-            attendee.params.pop("SCHEDULE-FORCE-SEND", None)
+            for name in SCHEDULE_PARAMS:
+                attendee.params.pop(name, None)
             attendee.params.pop("X-CALSERVER-COMMENT", None)  # a reason is the organizer's
         org = component.get("ORGANIZER")
         if org is not None:
-            org.params.pop("SCHEDULE-STATUS", None)
-            org.params.pop("SCHEDULE-FORCE-SEND", None)
+            for name in SCHEDULE_PARAMS:
+                org.params.pop(name, None)
+
 
 
 def alarms(component: Any) -> list[Any]:
@@ -271,22 +288,24 @@ def reply(
         base = source if source is not None else master
         if base is None:
             continue
+        if source is None and answer_key:  # an occurrence the organizer has no override for
+            base = instance_of(base, answer_key)
         part = type(base)()
         for name in _REPLY_KEEP:
             if base.get(name) is not None:
                 part.add(name, copy.deepcopy(base.get(name)))
-        if source is None:  # an occurrence the organizer has no override for
-            part.pop("RECURRENCE-ID", None)
-            rid = rid_value(answer_key, base)
-            part.add("RECURRENCE-ID", rid)
-        part.add("ORGANIZER", copy.deepcopy(base.get("ORGANIZER")))
+        organizer_value = copy.deepcopy(base.get("ORGANIZER"))
+        if organizer_value is not None:
+            for name in SCHEDULE_PARAMS:
+                organizer_value.params.pop(name, None)
+            part.add("ORGANIZER", organizer_value)
         existing = find(base, attendee_address)
         who = (
             copy.deepcopy(existing)
             if existing is not None
             else icalendar.vCalAddress(attendee_address)
         )
-        for name in ("RSVP", "SCHEDULE-STATUS", "SCHEDULE-AGENT", "SCHEDULE-FORCE-SEND"):
+        for name in ("RSVP", *SCHEDULE_PARAMS):
             who.params.pop(name, None)
         who.params["PARTSTAT"] = answer
         part.add("ATTENDEE", who)
