@@ -111,7 +111,8 @@ def refusal(text: str) -> str | None:
     never occur, several RRULEs in one component, an EXRULE. Pure."""
     # DTSTART and rules of every open component (VEVENT, VTODO, a VTIMEZONE's STANDARD)
     stack: list[tuple[list[str], list[str]]] = []
-    for number, line in enumerate(unfold(text), 1):
+    lines = unfold(text)
+    for number, line in enumerate(lines, 1):
         if len(line) > MAX_LINE_LENGTH:
             return f"line {number} is longer than {MAX_LINE_LENGTH} characters"
         head = _LINE_HEAD.match(line)
@@ -142,7 +143,7 @@ def refusal(text: str) -> str | None:
                 # RFC 5545 A.3 deprecates it; "RRULE:FREQ=DAILY" with "EXRULE:FREQ=DAILY"
                 # has no occurrence, which dateutil looks for until the year 9999
                 return f"line {number}: EXRULE is not supported (deprecated by RFC 5545)"
-    return recurrence_refusal(text) or _times_refusal(text)
+    return _recurrence_refusal(lines) or _times_refusal(lines)
 
 
 def _rules_refusal(dtstart: str, rules: list[str]) -> str | None:
@@ -335,7 +336,12 @@ def evaluation_refusal(text: str) -> str | None:
 
 
 def recurrence_refusal(text: str) -> str | None:
-    """Why the recurrences of ``text`` are refused: an overridden instance
+    """Why the recurrences of ``text`` are refused (:func:`_recurrence_refusal`)."""
+    return _recurrence_refusal(unfold(text))
+
+
+def _recurrence_refusal(lines: list[str]) -> str | None:
+    """Why the recurrences of unfolded ``lines`` are refused: an overridden instance
     (RECURRENCE-ID, RFC 5545 3.8.4.4: one instance) carrying RRULE or RDATE, a series
     of its own that every evaluation would walk beside the master's (Radicale means to
     refuse it: "Overwritten recurrence with RRULESET"); more than
@@ -344,7 +350,7 @@ def recurrence_refusal(text: str) -> str | None:
     depth = overrides = 0
     override = recurs = False
     dates = {"RDATE": 0, "EXDATE": 0}
-    for line in unfold(text):
+    for line in lines:
         upper = line[:40].upper()
         if upper.startswith("BEGIN:"):
             depth += 1
@@ -390,8 +396,8 @@ def resource_refusal(text: str, max_bytes: int = 0) -> str | None:
     return refusal(text)
 
 
-def _times_refusal(text: str) -> str | None:
-    """Why the times of ``text`` are refused, or None.
+def _times_refusal(lines: list[str]) -> str | None:
+    """Why the times of unfolded ``lines`` are refused, or None.
 
     - A TZID parameter naming neither a VTIMEZONE of the object nor a time zone of the
       IANA database (RFC 5545 3.2.19: "An individual "VTIMEZONE" calendar component MUST
@@ -404,7 +410,6 @@ def _times_refusal(text: str) -> str | None:
       same words) or with a negative DURATION. An end equal to the start (a zero-length
       event, which clients do send) is accepted.
     """
-    lines = unfold(text)
     defined = {
         line.partition(":")[2].strip()
         for line in lines
@@ -540,7 +545,11 @@ def with_default_duration(text: str, minutes: int) -> str:
 
 
 def _name(line: str) -> str:
-    return re.split(r"[;:]", line, maxsplit=1)[0].upper()
+    end = _NAME_END.search(line)
+    return (line[: end.start()] if end else line).upper()
+
+
+_NAME_END = re.compile(r"[;:]")
 
 
 def split(text: str) -> Iterator[Resource]:
