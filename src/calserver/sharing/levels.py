@@ -24,7 +24,7 @@ import enum
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Connection, Select, String, and_, exists, literal, or_, select
+from sqlalchemy import Connection, String, and_, exists, literal, or_, select
 
 from calserver.db.models import (
     MAILBOXES,
@@ -98,10 +98,6 @@ def _user_id(conn: Connection, name: str) -> int | None:
     return conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
 
 
-def _groups_of(viewer_id: int) -> Select[tuple[int]]:
-    return groups_of(viewer_id)
-
-
 def _share_a_group(conn: Connection, viewer_id: int, owner: str) -> bool:
     """Whether both have accepted to be in one group."""
     owner_id = _user_id(conn, owner)
@@ -113,7 +109,7 @@ def _share_a_group(conn: Connection, viewer_id: int, owner: str) -> bool:
             select(
                 exists().where(
                     members.c.user_id == owner_id,
-                    members.c.group_id.in_(_groups_of(viewer_id)),
+                    members.c.group_id.in_(groups_of(viewer_id)),
                 )
             )
         ).scalar()
@@ -151,7 +147,7 @@ def level_for(conn: Connection, viewer: str, calendar_path: str) -> Level:
     for (granted,) in conn.execute(
         select(grants.c.level).where(
             grants.c.collection_id == collection_id,
-            or_(grants.c.user_id == viewer_id, grants.c.group_id.in_(_groups_of(viewer_id))),
+            or_(grants.c.user_id == viewer_id, grants.c.group_id.in_(groups_of(viewer_id))),
         )
     ):
         level = max(level, GRANT_LEVELS.get(granted, Level.NONE))
@@ -249,7 +245,7 @@ def shared_with(conn: Connection, viewer: str) -> list[Shared]:
     viewer_id = _user_id(conn, viewer)
     if viewer_id is None:
         return []
-    my_groups = _groups_of(viewer_id)
+    my_groups = groups_of(viewer_id)
     group_homes = select(literal("@", String) + groups.c.name).where(groups.c.id.in_(my_groups))
     candidates = conn.execute(
         select(collections.c.id, collections.c.path)
