@@ -32,7 +32,7 @@ from sqlalchemy import func, select, text, update
 from calserver import calendars, db, users
 from calserver.db.models import STAGING, collections, items, meta
 from calserver.errors import Conflict, InvalidInput
-from calserver.migrate import migrate
+from calserver.importer.radicale import migrate
 from calserver.sharing import manage
 from calserver.storage import Storage
 from tests.conftest import PASSWORD, WSGIClient, event_ics, run_cli

@@ -22,7 +22,7 @@ from calserver.auth import passwords
 from calserver.check import check_storage
 from calserver.db.models import collections, instances, items
 from calserver.db.models import users as users_table
-from calserver.migrate import (
+from calserver.importer.radicale import (
     MigrationError,
     account_from_htpasswd,
     locate,

@@ -16,6 +16,7 @@ from configparser import RawConfigParser
 from typing import Any
 
 from radicale import config as radicale_config
+from radicale import log as radicale_log
 
 DEFAULT_PATHS = ("/etc/calserver/config", "~/.config/calserver/config")
 ENV_CONFIG = "CALSERVER_CONFIG"
@@ -503,6 +504,21 @@ def load(
     except (ValueError, RuntimeError) as exc:
         raise ConfigError(str(exc)) from exc
     return configuration
+
+
+def load_default() -> radicale_config.Configuration:
+    """The configuration as ``calserver`` reads it without options: $CALSERVER_CONFIG,
+    else the default paths (what ``calserver.wsgi:create_app`` serves)."""
+    return load(config_paths(None))
+
+
+def setup_logging(configuration: radicale_config.Configuration) -> None:
+    """Radicale's logging at ``[logging] level`` (``calserver serve``, ``calserver
+    worker`` and the WSGI entry point)."""
+    radicale_log.setup()
+    radicale_log.set_level(
+        configuration.get("logging", "level"), configuration.get("logging", "backtrace_on_debug")
+    )
 
 
 def database_url(configuration: radicale_config.Configuration) -> str:

@@ -17,8 +17,6 @@ from calserver.app import WSGIApp, make_app
 
 
 def create_app() -> WSGIApp:
-    from calserver.server import setup_logging
-
-    configuration = calserver_config.load(calserver_config.config_paths(None))
-    setup_logging(configuration)
+    configuration = calserver_config.load_default()
+    calserver_config.setup_logging(configuration)
     return make_app(configuration)

@@ -443,7 +443,7 @@ def _answer_links(meeting: Meeting, attendee: str) -> dict[str, str]:
 
 
 def _configured_base(storage: Any) -> str:
-    from calserver.server import base_url
+    from calserver.urls import base_url
 
     return base_url(storage.configuration)
 

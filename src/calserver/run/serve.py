@@ -1,6 +1,6 @@
 """``calserver serve``: the WSGI application under waitress (threads, keep-alive,
 request bodies buffered before a worker thread sees them, so slow clients hold no
-thread)."""
+thread); with ``[server] workers`` > 1, under gunicorn (``calserver.run.gunicorn``)."""
 
 from __future__ import annotations
 
@@ -8,55 +8,23 @@ import logging
 import sys
 
 from radicale import config as radicale_config
-from radicale import log as radicale_log
+from waitress.server import create_server
 
 from calserver.app import make_app
 from calserver.errors import CalserverError
 from calserver.ops import start_metrics_server
+from calserver.run import gunicorn
+from calserver.run.listen import listen_spec, remove_leftovers
+from calserver.urls import base_url
 
 logger = logging.getLogger("calserver")
 
 
-def setup_logging(configuration: radicale_config.Configuration) -> None:
-    radicale_log.setup()
-    radicale_log.set_level(
-        configuration.get("logging", "level"), configuration.get("logging", "backtrace_on_debug")
-    )
-
-
-def listen_spec(configuration: radicale_config.Configuration) -> str:
-    hosts = configuration.get("server", "hosts")
-    return " ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in hosts)
-
-
-def base_url(configuration: radicale_config.Configuration) -> str:
-    public = configuration.get("server", "public_url")
-    if public:
-        return public.rstrip("/")
-    host, port = configuration.get("server", "hosts")[0]
-    if ":" in host:
-        host = f"[{host}]"
-    scheme = "https" if configuration.get("server", "ssl") else "http"
-    return f"{scheme}://{host}:{port}"
-
-
-def remove_leftovers(configuration: radicale_config.Configuration) -> None:
-    """What imports and migrations killed outright left behind (``calserver.staging``)."""
-    from calserver import db, staging
-
-    for leftover in staging.remove_abandoned(db.engine_for(configuration)):
-        logger.warning("removed an unfinished import left behind (%s)", leftover.why)
-
-
 def serve(configuration: radicale_config.Configuration) -> None:
     """One process under waitress; with ``[server] workers`` > 1, gunicorn
-    (``calserver.workers``)."""
-    from waitress.server import create_server
-
+    (``calserver.run.gunicorn``)."""
     if configuration.get("server", "workers") > 1:
-        from calserver import workers
-
-        workers.serve(configuration)
+        gunicorn.serve(configuration)
         return
     application = make_app(configuration)
     remove_leftovers(configuration)

@@ -28,10 +28,14 @@ import shutil
 import socket
 from typing import Any
 
+from gunicorn.app.base import BaseApplication
 from radicale import config as radicale_config
 
 from calserver import db, keys, ops
+from calserver.app import make_app
 from calserver.errors import CalserverError
+from calserver.run.listen import listen_spec, remove_leftovers
+from calserver.urls import base_url
 
 logger = logging.getLogger("calserver")
 
@@ -39,8 +43,6 @@ logger = logging.getLogger("calserver")
 def bind_listeners(configuration: radicale_config.Configuration) -> list[socket.socket]:
     """One listening socket per ``[server] hosts`` address (as waitress: an IPv6 address
     is IPv6 only, so ``0.0.0.0`` and ``::`` can share a port)."""
-    from calserver.server import listen_spec
-
     listeners: list[socket.socket] = []
     try:
         for host, port in configuration.get("server", "hosts"):
@@ -81,11 +83,6 @@ def gunicorn_settings(
 
 
 def serve(configuration: radicale_config.Configuration) -> None:
-    from gunicorn.app.base import BaseApplication
-
-    from calserver.app import make_app
-    from calserver.server import base_url, remove_leftovers
-
     listeners = bind_listeners(configuration)
     master = os.getpid()
     metrics_folder: str | None = None

@@ -44,8 +44,9 @@ from radicale import pathutils
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from calserver import db, icsfile, names, staging, users
-from calserver.auth import passwords
+from calserver import db, icsfile, staging, urls, users
+from calserver.auth.passwords import context as password_context
+from calserver.auth.passwords import hash_password
 from calserver.db.models import STAGING, collections
 from calserver.errors import CalserverError, InvalidInput
 from calserver.storage import Storage, lock_name
@@ -193,11 +194,11 @@ class Account:
 
 def _crypt_scheme(digest: str) -> str | None:
     """The passlib scheme of a complete crypt-style hash, None for anything else."""
-    scheme = passwords.context.identify(digest)
+    scheme = password_context.identify(digest)
     if scheme is None:
         return None
     try:
-        parsed = passwords.context.handler(scheme).from_string(digest)
+        parsed = password_context.handler(scheme).from_string(digest)
     except ValueError:
         return None
     return scheme if parsed.checksum else None
@@ -211,7 +212,7 @@ def account_from_htpasswd(name: str, digest: str, encryption: str) -> Account:
     hold hashes only, and a malformed one gives an account without a usable password.
     """
     if encryption == "plain":
-        return Account(name, passwords.hash_password(digest), "plain-text password hashed")
+        return Account(name, hash_password(digest), "plain-text password hashed")
     scheme = _crypt_scheme(digest.strip())
     if scheme is not None:
         kind = _SCHEME_NAMES.get(scheme, scheme)
@@ -219,7 +220,7 @@ def account_from_htpasswd(name: str, digest: str, encryption: str) -> Account:
             return Account(name, digest.strip(), "argon2 hash kept")
         return Account(name, digest.strip(), f"{kind} hash kept, argon2 from the next login")
     if encryption == "autodetect":
-        return Account(name, passwords.hash_password(digest), "plain-text password hashed")
+        return Account(name, hash_password(digest), "plain-text password hashed")
     return Account(name, "", f"no usable password (not a {encryption} hash)")
 
 
@@ -408,7 +409,7 @@ class _Migration:
             self.tally.collections_skipped += 1
             self.say(f"collection {path!r}: skipped with what it holds, the name is not UTF-8")
             return
-        why = names.reserved(path.rpartition("/")[2]) if path.count("/") == 1 else None
+        why = urls.reserved(path.rpartition("/")[2]) if path.count("/") == 1 else None
         if why is not None:  # a calendar CalDAV's MKCALENDAR would refuse
             self.tally.collections_skipped += 1
             self.say(f"collection {path}: skipped with what it holds, the name is reserved: {why}")
