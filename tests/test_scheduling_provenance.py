@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select, text, update
 
 from calserver import db, users
+from calserver.db import migrations
 from calserver.db.models import collections, items, meta
 from tests.conftest import PASSWORD, WSGIClient
 
@@ -94,7 +95,7 @@ def test_upgrade_marks_the_meetings_written_before(client: WSGIClient, engine: A
     (Bob is among its attendees), not Carol's own event; Alice's next change reaches
     Bob's copy, and Carol's event stays hers (5.3)."""
     uid = world(client, engine)
-    before = db.MIGRATIONS.index(db._v6_scheduling_provenance)
+    before = migrations.MIGRATIONS.index(migrations._v6_scheduling_provenance)
     try:
         with engine.begin() as conn:
             conn.execute(text("DROP INDEX ix_items_sched"))

@@ -23,6 +23,7 @@ from radicale.app.report import test_filter as radicale_test_filter
 from sqlalchemy import func, select, text
 
 from calserver import db, icsfile
+from calserver.db import migrations
 from calserver.db.models import changes, collections, instances, items
 from calserver.storage import Storage
 from calserver.storage.context import expand_window
@@ -923,7 +924,7 @@ def test_schema_upgrade_gives_the_change_log_who_saw_what_and_starts_history_afr
     put(storage, CAL, "b.ics", ics("b"))
     with storage.engine.begin() as conn:
         conn.execute(changes.update().values(before_level=None, after_level=None))
-        version = db.MIGRATIONS.index(db._v9_sync_visibility)
+        version = migrations.MIGRATIONS.index(migrations._v9_sync_visibility)
         conn.execute(
             db.models.meta.update()
             .where(db.models.meta.c.key == "schema_version")

@@ -27,7 +27,7 @@ from sqlalchemy import (
     func,
 )
 
-from calserver import names
+from calserver import urls
 
 metadata = MetaData()
 
@@ -51,8 +51,8 @@ def first_epoch() -> int:
 STAGING = ".staging"
 
 #: Names of the schedule inbox and outbox in every user's home (RFC 6638 2.1, 2.2):
-#: kept by the server, never a calendar of the user's (calserver.names).
-MAILBOXES = names.MAILBOXES
+#: kept by the server, never a calendar of the user's (calserver.urls).
+MAILBOXES = urls.MAILBOXES
 
 #: Collections: principals ("alice"), calendars ("alice/work") and plain folders.
 collections = Table(
