@@ -56,20 +56,20 @@ from sqlalchemy import Engine
 from calserver import calendars, httpauth, settings
 from calserver.errors import CalserverError, Forbidden, InvalidInput, NotFound
 from calserver.feeds import access, links
-from calserver.prefix import base_prefix, origin
 from calserver.scheduling import engine as scheduling_engine
 from calserver.scheduling import invitations
 from calserver.sharing import manage
 from calserver.sharing.levels import GRANT_LEVELS, alias_name
 from calserver.storage import Storage
+from calserver.urls import API, API_ROOT, base_prefix, origin, public_path, under
 
 logger = logging.getLogger("calserver")
 
 StartResponse = Callable[..., Any]
 
 #: Every path under it belongs to the API (a JSON 404 for what it does not know).
-RESERVED = "/.api"
-ROOT = "/.api/v1"
+RESERVED = API
+ROOT = API_ROOT
 
 _NAME = {"type": "string", "minLength": 1, "maxLength": 255}
 _COLOR = {"type": "string", "pattern": "^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$"}
@@ -885,7 +885,7 @@ def refuse_cross_site(environ: dict[str, Any], method: str) -> None:
 
 
 def owns(path: str) -> bool:
-    return path == RESERVED or path.startswith(RESERVED + "/")
+    return under(path, RESERVED)
 
 
 def respond(
@@ -1156,7 +1156,7 @@ class Api:
         found = access.publication(self._engine, self._config, path)
         if found is None:
             return {"calendar": path, "level": "off"}
-        base = f"{request.origin}{request.prefix}/.public/{found.token}/"
+        base = f"{request.origin}{request.prefix}{public_path(found.token)}/"
         return {
             "calendar": path,
             "level": found.level,

@@ -60,7 +60,6 @@ from calserver import (
 from calserver.errors import CalserverError
 from calserver.feeds import web as feeds_web
 from calserver.httpbody import read_body
-from calserver.prefix import base_prefix, origin
 from calserver.scheduling import dav as scheduling_dav
 from calserver.scheduling import engine as scheduling_engine
 from calserver.scheduling import web as invite_web
@@ -68,6 +67,7 @@ from calserver.storage import upload
 from calserver.storage.base import HiddenConflict, ViewForbidden
 from calserver.storage.context import expand_window, put_body, request_memo, request_method
 from calserver.storage.meta import refused_properties
+from calserver.urls import base_prefix, origin
 
 logger = logging.getLogger("calserver")
 

@@ -56,7 +56,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import SQLAlchemyError
 
-from calserver import db
+from calserver import db, urls
 from calserver.db import models
 from calserver.errors import CalserverError
 
@@ -65,8 +65,8 @@ logger = logging.getLogger("calserver")
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
-HEALTH_PATHS = frozenset({"/health", "/.health"})
-METRICS_PATHS = frozenset({"/metrics", "/.metrics"})
+HEALTH_PATHS = urls.HEALTH_PATHS
+METRICS_PATHS = urls.METRICS_PATHS
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable
 
 #: Methods counted under their name; anything else is "OTHER" (bounded label values).
@@ -104,7 +104,8 @@ class Metrics:
     in multiprocess mode its storage is chosen at import time)."""
 
     def __init__(self) -> None:
-        from prometheus_client import Counter, Histogram
+        # prometheus_client chooses its storage when imported (multiprocess mode or not)
+        from prometheus_client import Counter, Histogram  # noqa: PLC0415
 
         self.requests = Counter(
             "calserver_http_requests",
@@ -339,7 +340,13 @@ def enable_multiprocess() -> str:
 def _exposition_app(folder: str | None) -> WSGIApp:
     """The metrics of this process, or the sum of those kept in the multiprocess
     ``folder``."""
-    from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app, multiprocess
+    # imported late, as in Metrics: after enable_multiprocess() has set the mode
+    from prometheus_client import (  # noqa: PLC0415
+        REGISTRY,
+        CollectorRegistry,
+        make_wsgi_app,
+        multiprocess,
+    )
 
     if folder:
         registry = CollectorRegistry()

@@ -12,6 +12,7 @@ from calserver.feeds import access
 from calserver.feeds.web import ICS_FILE, RSS_FILES
 from calserver.sharing.levels import Level
 from calserver.storage import Storage
+from calserver.urls import FEEDS, public_path, secret_path
 
 #: Keys of the files behind each kind of access (promises: ``urls --json``).
 FILES = {"ics": ICS_FILE, **{f"rss_{kind}": name for name, kind in RSS_FILES.items()}}
@@ -36,14 +37,14 @@ def calendar_urls(storage: Storage, configuration: Any, path: str, base: str) ->
     urls = {"caldav": f"{base}/{where}"}
     if viewer is not None:
         for key, name in FILES.items():
-            urls[key] = f"{base}/.feeds/{where}{name}"
+            urls[key] = f"{base}{FEEDS}/{where}{name}"
         token = access.secret_token(storage.engine, configuration, viewer, calendar)
         for key, name in FILES.items():
-            urls[f"secret_{key}"] = f"{base}/.secret/{token}/{name}"
+            urls[f"secret_{key}"] = f"{base}{secret_path(token)}/{name}"
     target = found.view.target if found.view is not None else calendar
     published = access.publication(storage.engine, configuration, target)
     if published is not None:
-        urls["public_html"] = f"{base}/.public/{published.token}/"
-        urls["public_embed"] = f"{base}/.public/{published.token}/embed"
-        urls["public_ics"] = f"{base}/.public/{published.token}/{ICS_FILE}"
+        urls["public_html"] = f"{base}{public_path(published.token)}/"
+        urls["public_embed"] = f"{base}{public_path(published.token)}/embed"
+        urls["public_ics"] = f"{base}{public_path(published.token)}/{ICS_FILE}"
     return urls

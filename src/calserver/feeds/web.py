@@ -38,18 +38,19 @@ from calserver import httpauth, settings
 from calserver.db.models import users
 from calserver.errors import CalserverError, InvalidInput, NotFound
 from calserver.feeds import access, html, ics, occurrences, rss
-from calserver.prefix import base_prefix, origin
 from calserver.sharing.levels import Level
 from calserver.storage import Storage
 from calserver.storage.base import http_date
 from calserver.storage.collection import Collection
 from calserver.storage.context import read_connection
+from calserver.urls import FEED_PREFIXES, PUBLIC, SECRET, base_prefix, origin, under_any
+from calserver.urls import log_path as token_free_path
 
 logger = logging.getLogger("calserver")
 
 StartResponse = Callable[..., Any]
 
-PREFIXES = ("/.feeds", "/.secret", "/.public")
+PREFIXES = FEED_PREFIXES
 RSS_FILES = {f"{kind}.rss": kind for kind in occurrences.FEED_KINDS}
 ICS_FILE = "calendar.ics"
 #: Expanding parses every event: a window of two years at most.
@@ -59,15 +60,12 @@ FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def owns(path: str) -> bool:
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in PREFIXES)
+    return under_any(path, PREFIXES)
 
 
 def log_path(path: str) -> str:
     """``path`` as it may be logged: never a token."""
-    for prefix in ("/.secret/", "/.public/"):
-        if path.startswith(prefix):
-            return prefix + "…"
-    return path
+    return token_free_path(path, (SECRET, PUBLIC))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ import hmac
 import json
 from dataclasses import dataclass
 
+from calserver.urls import invite_path
+
 #: Domain separation: what this key signs here means an answer link, version 1.
 DOMAIN = b"calserver/scheduling/answer-link/v1\x00"
 #: Longer tokens are refused unread (a UID and two addresses fit easily).
@@ -135,7 +137,7 @@ def expiry(last_end: float | None, sent: float) -> int:
 
 def path(token: str) -> str:
     """The link's path below the deployment prefix."""
-    return f"/.invite/{token}"
+    return invite_path(token)
 
 
 def answer_urls(base: str, token: str) -> dict[str, str]:

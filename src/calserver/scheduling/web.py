@@ -30,15 +30,15 @@ from radicale import app as radicale_app
 from calserver import keys
 from calserver.errors import CalserverError
 from calserver.httpbody import read_body
-from calserver.prefix import base_prefix
 from calserver.scheduling import engine, imip, links
 from calserver.storage import Storage
+from calserver.urls import INVITE, base_prefix, under
 
 logger = logging.getLogger("calserver")
 
 StartResponse = Callable[..., Any]
 
-PREFIX = "/.invite"
+PREFIX = INVITE
 #: A form is a few hundred bytes; more is not one.
 MAX_FORM_BYTES = 16 * 1024
 #: Characters of the optional reason (RFC 5545 3.8.1.4 COMMENT).
@@ -79,7 +79,7 @@ textarea{width:100%;box-sizing:border-box;min-height:4rem}
 
 
 def owns(path: str) -> bool:
-    return path == PREFIX or path.startswith(PREFIX + "/")
+    return under(path, PREFIX)
 
 
 def log_path(path: str) -> str:
