@@ -27,10 +27,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("L2 database", ("calserver.db", "calserver.outage", "calserver.staging")),
     ("L3 store", ("calserver.storage", "calserver.accounts", "calserver.users",
                   "calserver.settings", "calserver.auth.passwords", "calserver.auth.throttle",
-                  "calserver.sharing")),
+                  "calserver.sharing", "calserver.check")),
     ("L4 services", ("calserver.calendars", "calserver.feeds", "calserver.scheduling",
-                     "calserver.mail", "calserver.check", "calserver.migrate",
-                     "calserver.importer")),
+                     "calserver.mail", "calserver.importer")),
     ("L5 surfaces", ("calserver.dav", "calserver.web", "calserver.api", "calserver.auth",
                      "calserver.rights", "calserver.httpauth", "calserver.httpbody",
                      "calserver.propfind", "calserver.proppatch", "calserver.freebusy",
@@ -38,8 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                      "calserver.feeds.web", "calserver.feeds.html",
                      "calserver.scheduling.web", "calserver.scheduling.dav")),
     ("L6 composition root", ("calserver.app", "calserver.wsgi")),
-    ("L7 commands", ("calserver.run", "calserver.cli", "calserver.server", "calserver.workers",
-                     "calserver.__main__")),
+    ("L7 commands", ("calserver.run", "calserver.cli", "calserver.__main__")),
 ]
 
 

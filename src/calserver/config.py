@@ -13,7 +13,9 @@ import os
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from configparser import RawConfigParser
+from email.utils import parseaddr
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from radicale import config as radicale_config
 from radicale import log as radicale_log
@@ -43,8 +45,6 @@ def _worker_count(value: Any) -> int:
 
 
 def _time_zone(value: Any) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     name = str(value).strip()
     try:
         ZoneInfo(name)
@@ -77,8 +77,6 @@ def _smtp_security(value: Any) -> str:
 
 def _mail_address(value: Any) -> str:
     """An address, optionally with a display name: ``Calendar <cal@example.org>``."""
-    from email.utils import parseaddr
-
     text = str(value).strip()
     address = parseaddr(text)[1]
     if "@" not in address or not address.isascii():
