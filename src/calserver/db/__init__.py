@@ -3,7 +3,7 @@ helpers every layer above uses (:func:`write_connection`, :func:`read_transactio
 :func:`write_transaction`, :func:`advisory_lock`, :func:`upsert`,
 :func:`insert_missing`), schema versioning.
 
-This package imports only what is below it (``calserver.config``, ``calserver.names``
+This package imports only what is below it (``calserver.config``, ``calserver.urls``
 through :mod:`calserver.db.models`) and nothing of the store or the services, at module
 level. Schema migrations live in :mod:`calserver.db.migrations` and never import today's
 code: each carries a frozen copy of the logic it needs (see there).
