@@ -53,7 +53,8 @@ from radicale import app as radicale_app
 from radicale import pathutils, xmlutils
 from sqlalchemy import Engine
 
-from calserver import calendars, httpauth, settings
+from calserver import calendars, httpauth
+from calserver.accounts import settings
 from calserver.errors import CalserverError, Forbidden, InvalidInput, NotFound
 from calserver.feeds import access, links
 from calserver.prefix import base_prefix, origin

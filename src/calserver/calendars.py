@@ -18,6 +18,7 @@ from radicale import item as radicale_item
 from sqlalchemy import bindparam, delete, func, select, update
 
 from calserver import db, icsfile, staging
+from calserver.accounts.users import validate_name
 from calserver.db.models import MAILBOXES, STAGING, collections, instances, items
 from calserver.errors import Conflict, InvalidInput, NotFound
 from calserver.storage import Storage
@@ -31,7 +32,6 @@ from calserver.storage.upload import (
     safe_href_for,
     shown,
 )
-from calserver.users import validate_name
 
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
 BATCH = 1000

@@ -16,8 +16,9 @@ from typing import Any
 
 from radicale import config as radicale_config
 
-from calserver import __version__, calendars, db, icsfile, settings, users
+from calserver import __version__, calendars, db, icsfile
 from calserver import config as calserver_config
+from calserver.accounts import settings, users
 from calserver.errors import CalserverError
 from calserver.feeds import access
 from calserver.sharing import manage

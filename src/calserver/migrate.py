@@ -44,8 +44,8 @@ from radicale import pathutils
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from calserver import db, icsfile, names, staging, users
-from calserver.auth import passwords
+from calserver import db, icsfile, names, staging
+from calserver.accounts import passwords, users
 from calserver.db.models import STAGING, collections
 from calserver.errors import CalserverError, InvalidInput
 from calserver.storage import Storage, lock_name

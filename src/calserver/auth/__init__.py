@@ -22,8 +22,8 @@ from radicale import config as radicale_config
 from sqlalchemy import select, update
 
 from calserver import db, keys, ops
-from calserver.auth import passwords
-from calserver.auth.throttle import Throttle, ThrottlePolicy, known_key
+from calserver.accounts import passwords
+from calserver.accounts.throttle import Throttle, ThrottlePolicy, known_key
 from calserver.db.models import login_cache, users
 
 #: fail2ban reads this logger; keep the message format stable:

@@ -45,6 +45,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from calserver import keys
+from calserver.accounts import directory
 from calserver.db import write_connection
 from calserver.db.models import (
     calendar_views,
@@ -235,7 +236,7 @@ def find_secret(conn: Connection, configuration: Any, token: str) -> Secret | No
 def reset_feeds(engine: Engine, user: str) -> None:
     """Replace all of the user's secret URLs at once."""
     with write_connection(engine) as conn, conn.begin():
-        user_id = conn.execute(select(users.c.id).where(users.c.name == user)).scalar()
+        user_id = directory.user_id(conn, user)
         if user_id is None:
             raise NotFound(f"no user {user!r}")
         conn.execute(

@@ -32,10 +32,9 @@ from zoneinfo import ZoneInfo
 
 from radicale import app as radicale_app
 from radicale import pathutils
-from sqlalchemy import select
 
-from calserver import httpauth, settings
-from calserver.db.models import users
+from calserver import httpauth
+from calserver.accounts import directory, settings
 from calserver.errors import CalserverError, InvalidInput, NotFound
 from calserver.feeds import access, html, ics, occurrences, rss
 from calserver.prefix import base_prefix, origin
@@ -350,7 +349,7 @@ class Feeds:
         if who.viewer is None:
             return []
         with read_connection(self._storage.engine) as conn:
-            email = conn.execute(select(users.c.email).where(users.c.name == who.viewer)).scalar()
+            email = directory.email_of(conn, who.viewer)
         return [email] if email else []
 
     # --- public pages -------------------------------------------------------------------

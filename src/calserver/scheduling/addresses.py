@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
+from calserver.accounts import directory
 from calserver.db.models import groups, users
 from calserver.sharing.membership import groups_of
 
@@ -63,20 +64,12 @@ def user_for(conn: Connection, address: str) -> Person | None:
     """The enabled user ``address`` names, or None (someone without an account)."""
     email = email_of(address)
     if email:
-        row = conn.execute(
-            select(users.c.name, users.c.email).where(
-                func.lower(users.c.email) == email, users.c.disabled.is_(False)
-            )
-        ).first()
+        row = directory.enabled_by_email(conn, email)
     else:
         name = _principal(address)
         if name is None or name.startswith("@"):
             return None
-        row = conn.execute(
-            select(users.c.name, users.c.email).where(
-                users.c.name == name, users.c.disabled.is_(False)
-            )
-        ).first()
+        row = directory.enabled_by_name(conn, name)
     if row is None:
         return None
     return Person(row.name, row.email.lower(), str(address))
@@ -105,8 +98,7 @@ class Me:
 
 def me(conn: Connection, name: str) -> Me:
     """The addresses of the user ``name``."""
-    email = conn.execute(select(users.c.email).where(users.c.name == name)).scalar()
-    return Me(name, email or "")
+    return Me(name, directory.email_of(conn, name) or "")
 
 
 def is_group(address: str) -> bool:

@@ -26,13 +26,13 @@ from typing import cast
 
 from sqlalchemy import Connection, String, and_, exists, literal, or_, select
 
+from calserver.accounts import directory
 from calserver.db.models import (
     MAILBOXES,
     calendar_views,
     collections,
     grants,
     groups,
-    users,
 )
 from calserver.sharing.membership import accepted_members, groups_of
 
@@ -95,7 +95,7 @@ def alias_target(name: str) -> str | None:
 
 
 def _user_id(conn: Connection, name: str) -> int | None:
-    return conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
+    return directory.user_id(conn, name)
 
 
 def _share_a_group(conn: Connection, viewer_id: int, owner: str) -> bool:
