@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from calserver.db.models import users
 
@@ -31,6 +31,12 @@ def email_of(conn: Connection, name: str) -> str | None:
     """The e-mail address of the user ``name`` (maybe empty), or None without such a user."""
     found = conn.execute(select(users.c.email).where(users.c.name == name)).scalar()
     return str(found) if found is not None else None
+
+
+def find_email(engine: Engine, name: str) -> str | None:
+    """:func:`email_of` in a short read transaction of its own (for the HTTP surfaces)."""
+    with engine.connect() as conn, conn.begin():
+        return email_of(conn, name)
 
 
 def emails_of(conn: Connection, names: Iterable[str]) -> dict[str, str]:

@@ -42,7 +42,6 @@ from calserver.sharing.levels import Level
 from calserver.storage import Storage
 from calserver.storage.base import http_date
 from calserver.storage.collection import Collection
-from calserver.storage.context import read_connection
 
 logger = logging.getLogger("calserver")
 
@@ -141,25 +140,25 @@ class Feeds:
         elif area in (".secret", ".public") and len(segments) >= 2:
             token, resource = segments[0], "/".join(segments[1:])
             base = f"{prefix}/{area}/{token}/"
-            with read_connection(self._storage.engine) as conn:
-                if area == ".secret":
-                    secret = access.find_secret(conn, self._configuration, token)
-                    if secret is None:
-                        raise NotFound("not found")
-                    who = Access(secret.user, secret.path, Level.READ, base, secret.user)
-                else:
-                    published = access.find_public(conn, self._configuration, token)
-                    if published is None:
-                        raise NotFound("not found")
-                    owner = published.path.partition("/")[0]
-                    who = Access(
-                        None,
-                        published.path,
-                        published.view,
-                        base,
-                        None if owner.startswith("@") else owner,
-                        public=True,
-                    )
+            engine = self._storage.engine
+            if area == ".secret":
+                secret = access.secret_for(engine, self._configuration, token)
+                if secret is None:
+                    raise NotFound("not found")
+                who = Access(secret.user, secret.path, Level.READ, base, secret.user)
+            else:
+                published = access.public_for(engine, self._configuration, token)
+                if published is None:
+                    raise NotFound("not found")
+                owner = published.path.partition("/")[0]
+                who = Access(
+                    None,
+                    published.path,
+                    published.view,
+                    base,
+                    None if owner.startswith("@") else owner,
+                    public=True,
+                )
         else:
             raise NotFound("not found")
         collection = self._open(who)
@@ -202,8 +201,7 @@ class Feeds:
                 self._configuration.get("feeds", "default_duration"),
                 0,
             )
-        with read_connection(self._storage.engine) as conn:
-            return settings.load(conn, self._configuration, who.settings_of)
+        return settings.get(self._storage.engine, self._configuration, who.settings_of)
 
     # --- calendar.ics -------------------------------------------------------------------
 
@@ -348,8 +346,7 @@ class Feeds:
         who downloads their own meeting."""
         if who.viewer is None:
             return []
-        with read_connection(self._storage.engine) as conn:
-            email = directory.email_of(conn, who.viewer)
+        email = directory.find_email(self._storage.engine, who.viewer)
         return [email] if email else []
 
     # --- public pages -------------------------------------------------------------------
