@@ -37,6 +37,7 @@ from calserver import httpauth
 from calserver.accounts import directory, settings
 from calserver.errors import CalserverError, InvalidInput, NotFound
 from calserver.feeds import access, html, ics, occurrences, rss
+from calserver.feeds.links import ICS_FILE, PREFIXES, RSS_FILES
 from calserver.prefix import base_prefix, origin
 from calserver.sharing.levels import Level
 from calserver.storage import Storage
@@ -47,9 +48,6 @@ logger = logging.getLogger("calserver")
 
 StartResponse = Callable[..., Any]
 
-PREFIXES = ("/.feeds", "/.secret", "/.public")
-RSS_FILES = {f"{kind}.rss": kind for kind in occurrences.FEED_KINDS}
-ICS_FILE = "calendar.ics"
 #: Expanding parses every event: a window of two years at most.
 MAX_EXPANDED_DAYS = 731
 TRUE = frozenset({"1", "true", "yes", "on"})
