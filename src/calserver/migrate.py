@@ -10,7 +10,7 @@ names ending in ``~`` are Radicale's bookkeeping, skipped as Radicale skips them
 
 Users come from Radicale's htpasswd file: crypt-style hashes (bcrypt, sha512-crypt,
 sha256-crypt, apr1, md5-crypt, argon2) are stored as they are, verified by
-``calserver.auth.passwords`` and replaced by argon2 at the user's next login;
+``calserver.accounts.passwords`` and replaced by argon2 at the user's next login;
 plain-text entries are hashed with argon2 now. A principal folder without an htpasswd
 entry becomes an account without a usable password, and the report says so.
 

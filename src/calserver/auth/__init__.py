@@ -91,7 +91,7 @@ class Auth(radicale_auth.BaseAuth):
         known = known_key(login, address)
         waiting = self._throttle.waiting([account, origin], known=known)
         # the account's counter does not hold back an address it signed in from lately
-        # (calserver.auth.throttle); same path whether or not the account exists
+        # (calserver.accounts.throttle); same path whether or not the account exists
         if origin in waiting or (account in waiting and known not in waiting):
             self._log_failure(login, address, throttled=True)
             return "", set()
