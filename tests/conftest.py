@@ -26,7 +26,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from calserver import config as calserver_config
-from calserver import db, users
+from calserver import db
+from calserver.accounts import users
 from calserver.app import make_app
 from tests.tiers import (  # noqa: F401 - the hooks of the test tiers
     pytest_collection_modifyitems,

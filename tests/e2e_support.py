@@ -46,7 +46,7 @@ def module_server(
 def password_hash() -> str:
     """One argon2 hash of PASSWORD for every account of :func:`module_server_with`
     (hashing costs about half a second)."""
-    from calserver.auth import passwords
+    from calserver.accounts import passwords
 
     return passwords.hash_password(PASSWORD)
 
@@ -60,7 +60,8 @@ def module_server_with(
     """Like :func:`module_server`, with the accounts ``people`` (password PASSWORD,
     address NAME@example.org) written in this process: quicker than ``calserver user
     add`` once per account. ``extra``: options of ``calserver serve``."""
-    from calserver import db, users
+    from calserver import db
+    from calserver.accounts import users
     from tests.conftest import fresh_database, start_server
 
     folder = tmp_path_factory.mktemp("e2e")

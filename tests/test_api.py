@@ -22,7 +22,8 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_spec
 
-from calserver import api, db, users
+from calserver import api, db
+from calserver.accounts import users
 from calserver.app import make_app
 from tests.conftest import (
     PASSWORD,

@@ -17,9 +17,10 @@ from passlib.hash import apr_md5_crypt, bcrypt, sha512_crypt
 from radicale import auth as radicale_auth
 from sqlalchemy import select, update
 
-from calserver import db, users
-from calserver.auth import Auth, client_address, passwords, throttle
-from calserver.auth.throttle import Throttle, ThrottlePolicy, fit_key, required_wait
+from calserver import db
+from calserver.accounts import passwords, throttle, users
+from calserver.accounts.throttle import Throttle, ThrottlePolicy, fit_key, required_wait
+from calserver.auth import Auth, client_address
 from calserver.db.models import login_failures
 from calserver.db.models import users as users_table
 from tests.conftest import PASSWORD, LiveServer, make_configuration

@@ -32,8 +32,9 @@ import pytest
 import requests
 from radicale import auth as radicale_auth
 
-from calserver import db, users
-from calserver.auth import Auth, passwords
+from calserver import db
+from calserver.accounts import passwords, users
+from calserver.auth import Auth
 from tests.conftest import PASSWORD, LiveServer, make_configuration
 from tests.e2e_support import ENGINES, module_server_with
 

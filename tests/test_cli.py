@@ -16,7 +16,8 @@ import pytest
 import vobject
 from sqlalchemy import func, select, text
 
-from calserver import cli, db, users
+from calserver import cli, db
+from calserver.accounts import users
 from calserver.db.models import collections, items
 from calserver.db.models import users as users_table
 from tests.conftest import FIXTURES, PASSWORD, run_cli
@@ -91,7 +92,7 @@ def test_user_add_reads_the_password_from_stdin_and_stores_argon2(run: CLI, engi
     row = user_row(engine, "alice")
     assert row.email == "alice@example.org" and not row.disabled
     assert row.password_hash.startswith("$argon2")
-    from calserver.auth import passwords
+    from calserver.accounts import passwords
 
     assert passwords.verify("pässwörd with spaces ", row.password_hash)[0]
 
@@ -137,7 +138,7 @@ def test_user_passwd_changes_the_password(alice: CLI, engine: Any) -> None:
     after = user_row(engine, "alice")
     assert after.password_hash != before.password_hash
     assert after.auth_epoch > before.auth_epoch  # every process drops its cached login
-    from calserver.auth import passwords
+    from calserver.accounts import passwords
 
     assert passwords.verify("new secret", after.password_hash)[0]
     assert not passwords.verify(PASSWORD, after.password_hash)[0]

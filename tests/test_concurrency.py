@@ -34,7 +34,8 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from calserver import db, users
+from calserver import db
+from calserver.accounts import users
 from calserver.db.models import collections, items
 from tests.conftest import PASSWORD, LiveServer, _reset_pg, run_cli, start_server
 

@@ -36,7 +36,8 @@ import requests
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
-from calserver import db, users
+from calserver import db
+from calserver.accounts import users
 from calserver.db.models import STAGING, collections, items
 from tests.conftest import PASSWORD, LiveServer, _reset_pg, run_cli, start_server
 

@@ -20,7 +20,8 @@ import caldav
 import pytest
 import requests
 
-from calserver import db, users
+from calserver import db
+from calserver.accounts import users
 from tests.conftest import PASSWORD, LiveServer, start_server
 
 pytestmark = pytest.mark.live

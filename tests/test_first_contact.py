@@ -20,7 +20,8 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from calserver import db, users
+from calserver import db
+from calserver.accounts import users
 from calserver.db.models import collections, login_cache
 from tests.conftest import PASSWORD, LiveServer, _reset_pg, start_server
 

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text, update
 
-from calserver import calendars, db, users
+from calserver import calendars, db
+from calserver.accounts import users
 from calserver.db import migrations
 from calserver.db.models import meta
 from calserver.scheduling import addresses

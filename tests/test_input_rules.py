@@ -29,7 +29,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text, update
 
-from calserver import calendars, db, users
+from calserver import calendars, db
+from calserver.accounts import users
 from calserver.db.models import STAGING, collections, items, meta
 from calserver.errors import Conflict, InvalidInput
 from calserver.importer.radicale import migrate

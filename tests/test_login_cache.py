@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from calserver import db, users
-from calserver.auth import Auth, passwords
+from calserver import db
+from calserver.accounts import passwords, users
+from calserver.auth import Auth
 from calserver.db.models import login_cache
 from tests.conftest import make_configuration
 from tests.test_auth import context

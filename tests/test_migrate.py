@@ -17,8 +17,8 @@ from passlib.hash import apr_md5_crypt, bcrypt, md5_crypt, sha256_crypt, sha512_
 from radicale import config as radicale_config
 from sqlalchemy import func, select
 
-from calserver import calendars, db, users
-from calserver.auth import passwords
+from calserver import calendars, db
+from calserver.accounts import passwords, users
 from calserver.check import check_storage
 from calserver.db.models import collections, instances, items
 from calserver.db.models import users as users_table

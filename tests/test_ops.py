@@ -25,7 +25,8 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
 
-from calserver import calendars, cli, db, users
+from calserver import calendars, cli, db
+from calserver.accounts import users
 from calserver.errors import InvalidInput
 from tests.conftest import PASSWORD, LiveServer, _reset_pg, free_port, run_cli, start_server
 

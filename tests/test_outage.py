@@ -23,7 +23,8 @@ import pytest
 import requests
 from sqlalchemy.engine import make_url
 
-from calserver import db, users
+from calserver import db
+from calserver.accounts import users
 from tests.conftest import PASSWORD, LiveServer, _reset_pg, start_server
 from tests.test_ops import Relay
 

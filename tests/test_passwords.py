@@ -2,7 +2,7 @@
 
 from passlib.hash import bcrypt, sha512_crypt
 
-from calserver.auth import passwords
+from calserver.accounts import passwords
 
 
 def test_new_hashes_are_argon2():

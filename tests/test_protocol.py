@@ -21,7 +21,8 @@ import pytest
 import vobject
 from sqlalchemy import func, select, update
 
-from calserver import db, users
+from calserver import db
+from calserver.accounts import users
 from calserver.app import make_app
 from calserver.db.models import collections, items
 from calserver.storage.collection import Collection

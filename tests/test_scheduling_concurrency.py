@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from calserver import db, users
+from calserver import db
+from calserver.accounts import users
 from tests.conftest import PASSWORD, LiveServer, _reset_pg, start_server
 
 pytestmark = [pytest.mark.live, pytest.mark.postgresql]

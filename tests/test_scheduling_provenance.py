@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import select, text, update
 
-from calserver import db, users
+from calserver import db
+from calserver.accounts import users
 from calserver.db import migrations
 from calserver.db.models import collections, items, meta
 from tests.conftest import PASSWORD, WSGIClient

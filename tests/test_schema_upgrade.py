@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, select, text, update
 
-from calserver import db, users
+from calserver import db
+from calserver.accounts import users
 from calserver.db.models import login_cache, meta
 
 

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import inspect as sqlalchemy_inspect
 from sqlalchemy import select, text
 
-from calserver import db, icsfile, settings, users
+from calserver import db, icsfile
+from calserver.accounts import settings, users
 from calserver.errors import Forbidden, InvalidInput, NotFound
 from calserver.feeds import access
 from calserver.sharing import manage

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text, update
 
-from calserver import calendars, db, users
+from calserver import calendars, db
+from calserver.accounts import users
 from calserver.app import make_app
 from calserver.db.models import items, meta
 from calserver.errors import Conflict, Forbidden, InvalidInput, NotFound

@@ -18,8 +18,10 @@ from radicale import item as radicale_item
 from sqlalchemy import bindparam, delete, func, select, update
 
 from calserver import db, icsfile, staging
+from calserver.accounts.users import validate_name
 from calserver.db.models import MAILBOXES, STAGING, collections, instances, items
 from calserver.errors import Conflict, InvalidInput, NotFound
+from calserver.sharing.manage import get_group
 from calserver.storage import Storage
 from calserver.storage.upload import (
     Change,
@@ -31,7 +33,6 @@ from calserver.storage.upload import (
     safe_href_for,
     shown,
 )
-from calserver.users import validate_name
 
 _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
 BATCH = 1000
@@ -67,8 +68,6 @@ def create(
     if color and not _COLOR.match(color):
         raise InvalidInput(f"invalid colour {color!r} (expected #RRGGBB)")
     if user.startswith("@"):
-        from calserver.sharing.manage import get_group
-
         get_group(storage.engine, user)  # NotFound for an unknown group
     if storage.load_collection(f"{user}/{cal}") is not None:
         raise Conflict(f"{user}/{cal} exists already")

@@ -10,7 +10,7 @@ timeout). The write probe (:func:`database_state`) commits one tiny row, the hea
 ``calserver_meta`` (an upsert of its time stamp): one short write transaction per probe,
 which waits behind a long writer like any write would, and touches no user data. It
 lives at the root beside the principals, so ``health`` and ``metrics`` are reserved user
-names (``calserver.users.RESERVED_NAMES``).
+names (``calserver.accounts.users.RESERVED_NAMES``).
 
 ``/metrics``: Prometheus' text exposition format (prometheus_client), off by default. It
 is served only by a listener of its own on ``[server] metrics_hosts``, never on the

@@ -22,8 +22,8 @@ from radicale import config as radicale_config
 from sqlalchemy import select, update
 
 from calserver import db, keys, ops
-from calserver.auth import passwords
-from calserver.auth.throttle import Throttle, ThrottlePolicy, known_key
+from calserver.accounts import passwords
+from calserver.accounts.throttle import Throttle, ThrottlePolicy, known_key
 from calserver.db.models import login_cache, users
 
 #: fail2ban reads this logger; keep the message format stable:
@@ -91,7 +91,7 @@ class Auth(radicale_auth.BaseAuth):
         known = known_key(login, address)
         waiting = self._throttle.waiting([account, origin], known=known)
         # the account's counter does not hold back an address it signed in from lately
-        # (calserver.auth.throttle); same path whether or not the account exists
+        # (calserver.accounts.throttle); same path whether or not the account exists
         if origin in waiting or (account in waiting and known not in waiting):
             self._log_failure(login, address, throttled=True)
             return "", set()

@@ -6,7 +6,8 @@ import argparse
 
 from radicale import config as radicale_config
 
-from calserver import calendars, users
+from calserver import calendars
+from calserver.accounts import users
 from calserver.cli.common import EXIT_OK, storage_of
 from calserver.errors import CalserverError
 

@@ -11,7 +11,7 @@ import sys
 from radicale import config as radicale_config
 from sqlalchemy.exc import OperationalError
 
-from calserver import users
+from calserver.accounts import users
 from calserver.cli.common import EXIT_OK, engine_of, storage_of
 from calserver.errors import CalserverError
 from calserver.scheduling import engine as scheduling_engine

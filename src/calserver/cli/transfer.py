@@ -8,7 +8,8 @@ import sys
 
 from radicale import config as radicale_config
 
-from calserver import calendars, icsfile, settings
+from calserver import calendars, icsfile
+from calserver.accounts import settings
 from calserver.cli.common import EXIT_OK, stopped_by_signals, storage_of
 from calserver.errors import CalserverError
 from calserver.importer import radicale as radicale_import

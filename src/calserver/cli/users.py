@@ -8,7 +8,7 @@ import sys
 
 from radicale import config as radicale_config
 
-from calserver import settings, users
+from calserver.accounts import settings, users
 from calserver.cli.common import EXIT_OK, UsageError, engine_of
 from calserver.errors import CalserverError
 

@@ -45,6 +45,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from calserver import keys
+from calserver.accounts import directory
 from calserver.db import write_connection
 from calserver.db.models import (
     calendar_views,
@@ -232,10 +233,16 @@ def find_secret(conn: Connection, configuration: Any, token: str) -> Secret | No
     return Secret(row.name, row.path)
 
 
+def secret_for(engine: Engine, configuration: Any, token: str) -> Secret | None:
+    """:func:`find_secret` in a short read transaction of its own."""
+    with engine.connect() as conn, conn.begin():
+        return find_secret(conn, configuration, token)
+
+
 def reset_feeds(engine: Engine, user: str) -> None:
     """Replace all of the user's secret URLs at once."""
     with write_connection(engine) as conn, conn.begin():
-        user_id = conn.execute(select(users.c.id).where(users.c.name == user)).scalar()
+        user_id = directory.user_id(conn, user)
         if user_id is None:
             raise NotFound(f"no user {user!r}")
         conn.execute(
@@ -354,3 +361,9 @@ def find_public(conn: Connection, configuration: Any, token: str) -> Publication
     if not hmac.compare_digest(_mac(configuration, "public", row.path, row.epoch), token):
         return None
     return Publication(row.path, row.level, token)
+
+
+def public_for(engine: Engine, configuration: Any, token: str) -> Publication | None:
+    """:func:`find_public` in a short read transaction of its own."""
+    with engine.connect() as conn, conn.begin():
+        return find_public(conn, configuration, token)

@@ -8,11 +8,16 @@ from typing import Any
 from urllib.parse import quote
 
 from calserver.errors import NotFound
-from calserver.feeds import access
-from calserver.feeds.web import ICS_FILE, RSS_FILES
+from calserver.feeds import access, occurrences
 from calserver.sharing.levels import Level
 from calserver.storage import Storage
-from calserver.urls import FEEDS, public_path, secret_path
+from calserver.urls import FEED_PREFIXES, FEEDS, public_path, secret_path
+
+#: The URL space of the feeds: behind the user's password, behind a secret token, public.
+PREFIXES = FEED_PREFIXES
+#: The files of a calendar's feed: its iCalendar file and one RSS feed of each kind.
+RSS_FILES = {f"{kind}.rss": kind for kind in occurrences.FEED_KINDS}
+ICS_FILE = "calendar.ics"
 
 #: Keys of the files behind each kind of access (promises: ``urls --json``).
 FILES = {"ics": ICS_FILE, **{f"rss_{kind}": name for name, kind in RSS_FILES.items()}}

@@ -32,27 +32,23 @@ from zoneinfo import ZoneInfo
 
 from radicale import app as radicale_app
 from radicale import pathutils
-from sqlalchemy import select
 
-from calserver import httpauth, settings
-from calserver.db.models import users
+from calserver import httpauth
+from calserver.accounts import directory, settings
 from calserver.errors import CalserverError, InvalidInput, NotFound
 from calserver.feeds import access, html, ics, occurrences, rss
+from calserver.feeds.links import ICS_FILE, PREFIXES, RSS_FILES
 from calserver.sharing.levels import Level
 from calserver.storage import Storage
 from calserver.storage.base import http_date
 from calserver.storage.collection import Collection
-from calserver.storage.context import read_connection
-from calserver.urls import FEED_PREFIXES, PUBLIC, SECRET, base_prefix, origin, under_any
+from calserver.urls import PUBLIC, SECRET, base_prefix, origin, under_any
 from calserver.urls import log_path as token_free_path
 
 logger = logging.getLogger("calserver")
 
 StartResponse = Callable[..., Any]
 
-PREFIXES = FEED_PREFIXES
-RSS_FILES = {f"{kind}.rss": kind for kind in occurrences.FEED_KINDS}
-ICS_FILE = "calendar.ics"
 #: Expanding parses every event: a window of two years at most.
 MAX_EXPANDED_DAYS = 731
 TRUE = frozenset({"1", "true", "yes", "on"})
@@ -140,25 +136,25 @@ class Feeds:
         elif area in (".secret", ".public") and len(segments) >= 2:
             token, resource = segments[0], "/".join(segments[1:])
             base = f"{prefix}/{area}/{token}/"
-            with read_connection(self._storage.engine) as conn:
-                if area == ".secret":
-                    secret = access.find_secret(conn, self._configuration, token)
-                    if secret is None:
-                        raise NotFound("not found")
-                    who = Access(secret.user, secret.path, Level.READ, base, secret.user)
-                else:
-                    published = access.find_public(conn, self._configuration, token)
-                    if published is None:
-                        raise NotFound("not found")
-                    owner = published.path.partition("/")[0]
-                    who = Access(
-                        None,
-                        published.path,
-                        published.view,
-                        base,
-                        None if owner.startswith("@") else owner,
-                        public=True,
-                    )
+            engine = self._storage.engine
+            if area == ".secret":
+                secret = access.secret_for(engine, self._configuration, token)
+                if secret is None:
+                    raise NotFound("not found")
+                who = Access(secret.user, secret.path, Level.READ, base, secret.user)
+            else:
+                published = access.public_for(engine, self._configuration, token)
+                if published is None:
+                    raise NotFound("not found")
+                owner = published.path.partition("/")[0]
+                who = Access(
+                    None,
+                    published.path,
+                    published.view,
+                    base,
+                    None if owner.startswith("@") else owner,
+                    public=True,
+                )
         else:
             raise NotFound("not found")
         collection = self._open(who)
@@ -201,8 +197,7 @@ class Feeds:
                 self._configuration.get("feeds", "default_duration"),
                 0,
             )
-        with read_connection(self._storage.engine) as conn:
-            return settings.load(conn, self._configuration, who.settings_of)
+        return settings.get(self._storage.engine, self._configuration, who.settings_of)
 
     # --- calendar.ics -------------------------------------------------------------------
 
@@ -347,8 +342,7 @@ class Feeds:
         who downloads their own meeting."""
         if who.viewer is None:
             return []
-        with read_connection(self._storage.engine) as conn:
-            email = conn.execute(select(users.c.email).where(users.c.name == who.viewer)).scalar()
+        email = directory.find_email(self._storage.engine, who.viewer)
         return [email] if email else []
 
     # --- public pages -------------------------------------------------------------------

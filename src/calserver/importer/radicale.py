@@ -10,7 +10,7 @@ names ending in ``~`` are Radicale's bookkeeping, skipped as Radicale skips them
 
 Users come from Radicale's htpasswd file: crypt-style hashes (bcrypt, sha512-crypt,
 sha256-crypt, apr1, md5-crypt, argon2) are stored as they are, verified by
-``calserver.auth.passwords`` and replaced by argon2 at the user's next login;
+``calserver.accounts.passwords`` and replaced by argon2 at the user's next login;
 plain-text entries are hashed with argon2 now. A principal folder without an htpasswd
 entry becomes an account without a usable password, and the report says so.
 
@@ -44,9 +44,10 @@ from radicale import pathutils
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from calserver import db, icsfile, staging, urls, users
-from calserver.auth.passwords import context as password_context
-from calserver.auth.passwords import hash_password
+from calserver import db, icsfile, staging, urls
+from calserver.accounts import users
+from calserver.accounts.passwords import context as password_context
+from calserver.accounts.passwords import hash_password
 from calserver.db.models import STAGING, collections
 from calserver.errors import CalserverError, InvalidInput
 from calserver.storage import Storage, lock_name

@@ -1,5 +1,6 @@
 """Calendar user addresses (RFC 6638 2.4.1, RFC 5545 3.3.3): who an ORGANIZER or
-ATTENDEE value names.
+ATTENDEE value names (the text of an address: :mod:`calserver.scheduling.calendar_address`,
+whose functions this module re-exports).
 
 A user's addresses are ``mailto:`` their e-mail address (when they have one) and their
 principal URL; a group's is its principal URL (``/@GROUP/``). Comparison is
@@ -11,42 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
+from calserver import icsfile
+from calserver.accounts import directory
 from calserver.db.models import groups, users
+from calserver.scheduling.calendar_address import email_of, mailto, same  # re-exported
+from calserver.scheduling.calendar_address import principal as _principal
 from calserver.sharing.membership import groups_of
-
-
-def email_of(address: str) -> str:
-    """The e-mail address of a ``mailto:`` URI ("" for any other URI)."""
-    text = str(address).strip()
-    if text[:7].lower() != "mailto:":
-        return ""
-    return unquote(text[7:]).strip().lower()
-
-
-def mailto(email: str) -> str:
-    return "mailto:" + email.strip().lower()
-
-
-def same(a: str, b: str) -> bool:
-    """Whether two calendar user addresses name the same calendar user."""
-    ea, eb = email_of(a), email_of(b)
-    if ea or eb:
-        return ea == eb
-    return _principal(a) is not None and _principal(a) == _principal(b)
-
-
-def _principal(address: str) -> str | None:
-    """The principal name of a principal URL (``/bob/``, ``http://host/prefix/bob/``)."""
-    text = str(address).strip()
-    if not text or text.lower().startswith("mailto:"):
-        return None
-    path = unquote(urlsplit(text).path)
-    segments = [segment for segment in path.split("/") if segment]
-    return segments[-1] if segments else None
 
 
 @dataclass(frozen=True)
@@ -63,20 +37,12 @@ def user_for(conn: Connection, address: str) -> Person | None:
     """The enabled user ``address`` names, or None (someone without an account)."""
     email = email_of(address)
     if email:
-        row = conn.execute(
-            select(users.c.name, users.c.email).where(
-                func.lower(users.c.email) == email, users.c.disabled.is_(False)
-            )
-        ).first()
+        row = directory.enabled_by_email(conn, email)
     else:
         name = _principal(address)
         if name is None or name.startswith("@"):
             return None
-        row = conn.execute(
-            select(users.c.name, users.c.email).where(
-                users.c.name == name, users.c.disabled.is_(False)
-            )
-        ).first()
+        row = directory.enabled_by_name(conn, name)
     if row is None:
         return None
     return Person(row.name, row.email.lower(), str(address))
@@ -96,8 +62,6 @@ class Me:
     def mentioned_in(self, text: str) -> bool:
         """Whether one of the addresses appears in iCalendar ``text`` at all (its lines
         unfolded, RFC 5545 3.1, case aside): a cheap test before parsing it."""
-        from calserver import icsfile
-
         lowered = "\n".join(icsfile.unfold(text)).lower()
         needles = [f"/{self.name}/".lower()] + [email_of(own) for own in self._own[1:]]
         return any(needle in lowered for needle in needles)
@@ -105,8 +69,7 @@ class Me:
 
 def me(conn: Connection, name: str) -> Me:
     """The addresses of the user ``name``."""
-    email = conn.execute(select(users.c.email).where(users.c.name == name)).scalar()
-    return Me(name, email or "")
+    return Me(name, directory.email_of(conn, name) or "")
 
 
 def is_group(address: str) -> bool:

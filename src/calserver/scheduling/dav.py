@@ -37,7 +37,8 @@ from radicale.app import report as radicale_report
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from calserver.db.models import collections, users
+from calserver.accounts import directory
+from calserver.db.models import collections
 from calserver.delegation import (
     CALENDAR_USER_ADDRESS_SET,
     CURRENT_USER_PRINCIPAL,
@@ -296,11 +297,7 @@ def complete_propfind(
     if not principals and not boxes and not listing:
         return status, headers, content, xml_request
     with read_connection(caller.engine) as conn:
-        emails = dict(
-            conn.execute(
-                select(users.c.name, users.c.email).where(users.c.name.in_(list(principals)))
-            ).all()
-        )
+        emails = directory.emails_of(conn, principals)
         for name, response in principals.items():
             if name not in emails:
                 continue
@@ -432,7 +429,7 @@ def propfind_outbox(
             select(collections.c.id).where(collections.c.path == pathutils.strip_path(path))
         ).first():
             return None  # a collection of that name (from before) is answered as such
-        known = conn.execute(select(users.c.id).where(users.c.name == owner)).first()
+        known = directory.user_id(conn, owner)
     if known is None:
         return httputils.NOT_FOUND
     if owner != caller.user:

@@ -26,7 +26,8 @@ from typing import Any
 import icalendar
 from sqlalchemy import Engine, select
 
-from calserver.db.models import collections, items, users
+from calserver.accounts import directory
+from calserver.db.models import collections, items
 from calserver.scheduling import addresses, itip
 from calserver.scheduling.engine import RESERVED
 
@@ -230,7 +231,7 @@ def _candidates(
     """(me, text, calendar, href) of every event in ``user``'s own calendars that names
     an organizer and has not ended."""
     with engine.connect() as conn, conn.begin():
-        email = conn.execute(select(users.c.email).where(users.c.name == user)).scalar()
+        email = directory.email_of(conn, user)
         if email is None:
             return
         me = addresses.Me(user, email)

@@ -13,7 +13,7 @@ from typing import Any
 
 import icalendar
 
-from calserver.scheduling import addresses
+from calserver.scheduling.calendar_address import email_of, mailto, same
 
 #: The components a meeting is made of (RFC 6638 3.1: VEVENT and VTODO are scheduling
 #: components; calserver schedules events).
@@ -105,7 +105,7 @@ def set_attendees(component: Any, values: Iterable[Any]) -> None:
 
 def find(component: Any, address: str) -> Any | None:
     for attendee in attendees(component):
-        if addresses.same(str(attendee), address):
+        if same(str(attendee), address):
             return attendee
     return None
 
@@ -118,7 +118,7 @@ def scheduled(attendee: Any, organizer_address: str) -> bool:
     """Whether the server schedules this attendee (RFC 6638 7.1: SCHEDULE-AGENT other
     than SERVER leaves them to the client; the organizer is not invited by itself)."""
     agent = str(attendee.params.get("SCHEDULE-AGENT", "SERVER")).upper()
-    if agent != "SERVER" or addresses.same(str(attendee), organizer_address):
+    if agent != "SERVER" or same(str(attendee), organizer_address):
         return False
     return str(attendee.params.get("CUTYPE", "INDIVIDUAL")).upper() != "GROUP"
 
@@ -134,8 +134,8 @@ def all_attendees(calendar: icalendar.Calendar, organizer_address: str) -> dict[
 
 
 def normal(address: str) -> str:
-    email = addresses.email_of(address)
-    return addresses.mailto(email) if email else address.strip()
+    email = email_of(address)
+    return mailto(email) if email else address.strip()
 
 
 def sequence(calendar: icalendar.Calendar) -> int:

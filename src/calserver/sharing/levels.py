@@ -20,82 +20,45 @@ and the next request sees a change made by any process.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import Connection, String, and_, exists, literal, or_, select
 
+from calserver.accounts import directory
 from calserver.db.models import (
     MAILBOXES,
     calendar_views,
     collections,
     grants,
     groups,
-    users,
 )
 from calserver.sharing.membership import accepted_members, groups_of
+from calserver.sharing.visibility import (  # re-exported: the levels are spelled here too
+    ALIAS_SEPARATOR,
+    GRANT_LEVELS,
+    Level,
+    Resolved,
+    alias_name,
+    alias_target,
+)
 
-ALIAS_SEPARATOR = "~"
-
-
-class Level(enum.IntEnum):
-    NONE = 0
-    FREEBUSY = 1
-    BUSY = 2
-    READ = 3
-    WRITE = 4
-    OWNER = 5
-
-    @classmethod
-    def parse(cls, name: str) -> Level:
-        """A grant level as the CLI and the API spell it."""
-        try:
-            return GRANT_LEVELS[name.strip().lower()]
-        except KeyError:
-            raise ValueError(
-                f"unknown level {name!r}: expected one of {', '.join(GRANT_LEVELS)}"
-            ) from None
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @property
-    def view_key(self) -> str:
-        """What sets the representation apart in ctags (clients resync when it
-        changes); sync tokens bind the exact level (calserver.storage.sync)."""
-        if self >= Level.OWNER:
-            return ""
-        return "v2" if self >= Level.READ else "v1"
-
-
-GRANT_LEVELS = {"busy": Level.BUSY, "read": Level.READ, "write": Level.WRITE}
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """A collection path as a viewer reaches it."""
-
-    level: Level
-    #: The calendar's own path (differs from the requested one for an alias).
-    target: str
-    alias: bool = False
-
-
-def alias_name(calendar_path: str) -> str:
-    return calendar_path.replace("/", ALIAS_SEPARATOR, 1)
-
-
-def alias_target(name: str) -> str | None:
-    owner, sep, calendar = name.partition(ALIAS_SEPARATOR)
-    if not sep or not owner or not calendar:
-        return None
-    return owner + "/" + calendar
+__all__ = [
+    "ALIAS_SEPARATOR",
+    "GRANT_LEVELS",
+    "Level",
+    "Resolved",
+    "Shared",
+    "alias_name",
+    "alias_target",
+    "level_for",
+    "resolve",
+    "shared_with",
+]
 
 
 def _user_id(conn: Connection, name: str) -> int | None:
-    return conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
+    return directory.user_id(conn, name)
 
 
 def _share_a_group(conn: Connection, viewer_id: int, owner: str) -> bool:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, update
 
+from calserver.accounts import directory
+from calserver.accounts.users import validate_name
 from calserver.db import write_connection
 from calserver.db.models import (
     MAILBOXES,
@@ -36,7 +38,7 @@ from calserver.errors import Conflict, Forbidden, InvalidInput, NotFound
 from calserver.sharing.levels import Level, alias_name, level_for, shared_with
 from calserver.sharing.membership import accepted_members, groups_of
 from calserver.storage.meta import save_calendar_view
-from calserver.users import validate_name
+from calserver.storage.upload import delete_collections
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class SharedCalendar:
 
 
 def _user_id(conn: Connection, name: str) -> int:
-    found = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
+    found = directory.user_id(conn, name)
     if found is None:
         raise NotFound(f"no user {name!r}")
     return int(found)
@@ -143,8 +145,6 @@ def create_group(engine: Engine, spelling: str, admin: str | None = None) -> Gro
 
 def delete_group(engine: Engine, spelling: str) -> None:
     """Delete the group, its calendars and its grants."""
-    from calserver.storage.upload import delete_collections
-
     name = group_name(spelling)
     with write_connection(engine) as conn, conn.begin():
         _group_id(conn, name)

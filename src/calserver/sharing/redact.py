@@ -16,7 +16,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from calserver.sharing.levels import Level
+from calserver.icsfile import fold
+from calserver.sharing.visibility import Level
 
 PRODID = "-//calserver//busy view//EN"
 BUSY_SUMMARY = "Busy"
@@ -255,10 +256,4 @@ def busy_view(text: str) -> str:
                 out.append(name + _kept_params(params) + ":" + kept)
         elif where == "VCALENDAR" and name == "CALSCALE" and value.upper() == "GREGORIAN":
             out.append("CALSCALE:GREGORIAN")
-    return "".join(_fold(line) + "\r\n" for line in out)
-
-
-def _fold(line: str) -> str:
-    from calserver.icsfile import fold
-
-    return fold(line)
+    return "".join(fold(line) + "\r\n" for line in out)

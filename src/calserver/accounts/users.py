@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass
 
 from radicale import pathutils
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from calserver import names
-from calserver.auth import passwords
+from calserver.accounts import directory, passwords
 from calserver.db import write_connection
 from calserver.db.models import login_cache, users
 from calserver.errors import Conflict, InvalidInput, NotFound
@@ -75,18 +75,6 @@ def _check_email(email: str) -> None:
         raise InvalidInput(f"invalid email address: {email!r}")
 
 
-def _email_owner(conn: Connection, email: str, other_than: str = "") -> str | None:
-    """The user who has ``email`` already (case-insensitive), other than ``other_than``."""
-    if not email:
-        return None
-    found = conn.execute(
-        select(users.c.name).where(
-            func.lower(users.c.email) == email.lower(), users.c.name != other_than
-        )
-    ).scalar()
-    return str(found) if found is not None else None
-
-
 def _email_taken(email: str, owner: str) -> Conflict:
     return Conflict(f"the email address {email!r} belongs to another user ({owner!r})")
 
@@ -95,7 +83,7 @@ def _insert(engine: Engine, name: str, password_hash: str, email: str) -> User:
     _check_email(email)
     try:
         with write_connection(engine) as conn, conn.begin():
-            owner = _email_owner(conn, email)
+            owner = directory.owner_of_email(conn, email)
             if owner is not None:
                 raise _email_taken(email, owner)
             conn.execute(
@@ -110,7 +98,7 @@ def _insert(engine: Engine, name: str, password_hash: str, email: str) -> User:
             )
     except IntegrityError as exc:
         with engine.connect() as conn:  # a concurrent insert: which of the two?
-            owner = _email_owner(conn, email, other_than=name)
+            owner = directory.owner_of_email(conn, email, other_than=name)
         if owner is not None:
             raise _email_taken(email, owner) from exc
         raise Conflict(f"user {name!r} exists already") from exc
@@ -122,7 +110,7 @@ def set_email(engine: Engine, name: str, email: str) -> None:
     _check_email(email)
     try:
         with write_connection(engine) as conn, conn.begin():
-            owner = _email_owner(conn, email, other_than=name)
+            owner = directory.owner_of_email(conn, email, other_than=name)
             if owner is not None:
                 raise _email_taken(email, owner)
             result = conn.execute(update(users).where(users.c.name == name).values(email=email))
