@@ -63,6 +63,7 @@ from calserver.httpbody import read_body
 from calserver.prefix import base_prefix, origin
 from calserver.scheduling import dav as scheduling_dav
 from calserver.scheduling import engine as scheduling_engine
+from calserver.scheduling import hooks as scheduling_hooks
 from calserver.scheduling import web as invite_web
 from calserver.storage import upload
 from calserver.storage.base import HiddenConflict, ViewForbidden
@@ -738,7 +739,10 @@ def make_app(
     if create_schema:
         db.ensure_schema(db.engine_for(configuration))
     application = CalserverApplication(configuration)
-    application._storage.warm_up()  # type: ignore[attr-defined]
+    storage = application._storage
+    # what the storage's writes set off, inside their transaction (calserver.storage.hooks)
+    scheduling_hooks.register(storage)  # implicit scheduling, RFC 6638 3.2
+    storage.warm_up()  # type: ignore[attr-defined]
     front = Front(
         application,
         configuration,

@@ -14,9 +14,11 @@ from radicale import item as radicale_item
 from radicale import storage as radicale_storage
 from sqlalchemy import ColumnElement, Row, Select, and_, false, or_
 
+from calserver import icsfile
 from calserver.db.models import items
 from calserver.sharing import redact
 from calserver.sharing.levels import Level
+from calserver.storage.timeindex import cap_recurrences
 
 if TYPE_CHECKING:
     from calserver.storage import Storage
@@ -123,8 +125,6 @@ class StoredItem(radicale_item.Item):
         (``timeindex.cap_recurrences``): whatever Radicale evaluates on it (filters,
         expand, free-busy) stays bounded."""
         if self._vobject_item is None:
-            from calserver.storage.timeindex import cap_recurrences
-
             parsed = super().vobject_item
             cap_recurrences(parsed, self.collection._storage.scan_limit)  # type: ignore[union-attr]
         return super().vobject_item
@@ -210,8 +210,6 @@ class CollectionBase(radicale_storage.BaseCollection):
         """The whole calendar as one iCalendar object (GET of the collection)."""
         if self.tag != "VCALENDAR":
             return super().serialize(vcf_to_ics, ShareActions)
-        from calserver import icsfile
-
         return "".join(
             icsfile.join_calendar(
                 (item.serialize() for item in self.get_all()),  # type: ignore[attr-defined]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
+from calserver.db import write_connection
+
 
 @dataclass
 class RequestScope:
@@ -63,8 +65,6 @@ def write_scope(engine: Engine) -> Iterator[Connection]:
         with scope.conn.begin_nested():
             yield scope.conn
         return
-    from calserver.db import write_connection
-
     with write_connection(engine) as conn, conn.begin():
         yield conn
 

@@ -7,7 +7,6 @@ Each write runs in a savepoint of the request's transaction: Radicale's handlers
 from __future__ import annotations
 
 import contextlib
-import re
 import secrets
 import time
 from collections.abc import Iterable
@@ -19,8 +18,9 @@ from radicale import storage as radicale_storage
 from sqlalchemy import Column, Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from calserver import db
+from calserver import db, icsfile
 from calserver.db.models import changes, collections, instances, items
+from calserver.icsfile import CONTROL_CHARACTERS, needs_sanitising
 from calserver.sharing.levels import Level
 from calserver.sharing.redact import item_class, shown_from
 from calserver.storage.base import CollectionBase, HiddenConflict, ViewForbidden
@@ -31,6 +31,7 @@ from calserver.storage.context import (
     request_method,
     write_scope,
 )
+from calserver.storage.hooks import WriteEvent
 from calserver.storage.timeindex import SHORT_SPAN, index_item, mixed_times
 
 
@@ -156,8 +157,9 @@ class IndexPolicy(Protocol):
     def index_horizon(self) -> int: ...
 
 
-#: Characters no iCalendar data may hold (line breaks separate its lines).
-CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+#: The columns of an item row that say who wrote it (a write hook sets them: implicit
+#: scheduling marks the copies it makes).
+PROVENANCE = ("sched_organizer", "sched_role")
 
 
 #: The attribute of a Radicale item that holds its row computed before the write lock
@@ -298,9 +300,6 @@ def client_text(item: radicale_item.Item) -> str | None:
     """The text the client PUT for ``item``, when storing it loses nothing Radicale's
     sanitising would have fixed: one resource, the same UID, no client quirk rewritten.
     vobject's re-serialisation drops X- property values after an unescaped comma."""
-    from calserver import icsfile
-    from calserver.calendars import needs_sanitising
-
     body = put_body.get()
     if body is None:
         return None
@@ -371,82 +370,21 @@ class UploadMixin(CollectionBase):
         if there.klass != "PUBLIC":
             raise ViewForbidden(f"{view.viewer!r} may not change a {there.klass.lower()} event")
 
-    def _scheduling(self) -> str | None:
-        """Who writes, when this write is a CalDAV request on a calendar that implicit
-        scheduling (RFC 6638 3.2) applies to; else None (imports, MOVE, the CLI)."""
+    def _write_event(self, conn: Connection, href: str, **rows: Any) -> WriteEvent:
+        """What the write hooks of the storage hear about a write of ``href``."""
         scope = current_scope.get()
-        if scope is None or not scope.user or self.tag != "VCALENDAR":
-            return None
-        if request_method.get() not in ("PUT", "DELETE"):
-            return None
-        return scope.user
-
-    def _text_at(self, conn: Connection, href: str) -> str | None:
-        return conn.execute(
-            select(items.c.text).where(items.c.collection_id == self.id, items.c.href == href)
-        ).scalar()
-
-    def _schedule_store(
-        self, conn: Connection, href: str, old: Any | None, row: dict[str, Any]
-    ) -> str | None:
-        """Implicit scheduling of a PUT (``calserver.scheduling.engine``): the text to
-        store instead, or None; sets the row's scheduling provenance (only the engine
-        makes an item a scheduling copy)."""
-        from calserver.scheduling import engine
-
-        actor = self._scheduling()
-        target = self._view.target if self._view is not None else self.path
-        organized = None
-        if actor is not None:
-            try:
-                organized = engine.on_store(
-                    self._storage,
-                    conn,
-                    target,
-                    old.text if old is not None else None,
-                    row["text"],
-                    actor,
-                    lambda: self._text_at(conn, href),
-                    location=(self.id, href),
-                )
-            except engine.Refused as exc:
-                engine.refusal.set(exc)
-                raise
-            if organized is not None:
-                engine.rewritten.set(True)
-        provenance = engine.provenance_after_put(
-            target,
-            actor or "",
-            old,
-            row["uid"],
-            organized.organizer if organized is not None else None,
+        return WriteEvent(
+            conn=conn,
+            storage=self._storage,
+            collection_path=self.path,
+            target=self._view.target if self._view is not None else self.path,
+            collection_id=self.id,
+            tag=self.tag,
+            href=href,
+            user=scope.user if scope is not None else "",
+            method=request_method.get(),
+            **rows,
         )
-        row["sched_organizer"], row["sched_role"] = provenance
-        return organized.text if organized is not None else None
-
-    def _schedule_delete(self, conn: Connection, href: str) -> None:
-        actor = self._scheduling()
-        if actor is None:
-            return
-        from calserver.scheduling import engine
-
-        old_text = self._text_at(conn, href)
-        if old_text is None:
-            return
-        target = self._view.target if self._view is not None else self.path
-        try:
-            engine.on_delete(
-                self._storage,
-                conn,
-                target,
-                old_text,
-                actor,
-                lambda: self._text_at(conn, href),
-                location=(self.id, href),
-            )
-        except engine.Refused as exc:
-            engine.refusal.set(exc)
-            raise
 
     def upload(
         self, href: str, item: radicale_item.Item
@@ -464,16 +402,19 @@ class UploadMixin(CollectionBase):
                 old = conn.execute(
                     select(items).where(items.c.collection_id == cid, items.c.href == href)
                 ).first()
-                sent = row
-                scheduled = self._schedule_store(conn, href, old, sent)
-                if scheduled is not None:
-                    item = radicale_item.Item(collection_path=self.path, text=scheduled)
+                hooks = self._storage.hooks
+                event = self._write_event(conn, href, old_row=old, new_row=row)
+                hooks.run(hooks.before_store, event)
+                if event.replacement is not None:  # e.g. implicit scheduling's copy
+                    item = radicale_item.Item(collection_path=self.path, text=event.replacement)
                     row, spans = item_row(self._storage, cid, href, item)
-                    row["sched_organizer"] = sent["sched_organizer"]
-                    row["sched_role"] = sent["sched_role"]
+                    sent = event.new_row or {}
+                    row.update({column: sent[column] for column in PROVENANCE if column in sent})
+                    event.new_row, event.replacement = row, None
                 if old is not None:
                     old_item = self._make_item(old)
                 revision = replace_item(conn, cid, href, (row, spans))
+                hooks.run(hooks.after_store, event)
         except IntegrityError as exc:
             raise ValueError(f"cannot store {href!r}: UID {item.uid!r} is in use") from exc
         self._state.revision = revision
@@ -494,8 +435,11 @@ class UploadMixin(CollectionBase):
         cid = self.id
         with write_scope(self._storage.engine) as conn:
             self.check_write(conn, href)
-            self._schedule_delete(conn, href)
+            hooks = self._storage.hooks
+            event = self._write_event(conn, href)
+            hooks.run(hooks.before_delete, event)
             revision = remove_item(conn, cid, href)
             if revision is None:
                 raise radicale_storage.ComponentNotFoundError(href)
+            hooks.run(hooks.after_delete, event)
         self._state.revision = revision
