@@ -53,7 +53,7 @@ from radicale import app as radicale_app
 from radicale import pathutils, xmlutils
 from sqlalchemy import Engine
 
-from calserver import calendars, httpauth, settings
+from calserver import calendars, errors, httpauth, settings
 from calserver.errors import CalserverError, Forbidden, InvalidInput, NotFound
 from calserver.feeds import access, links
 from calserver.prefix import base_prefix, origin
@@ -908,7 +908,7 @@ def respond(
 
 
 def error(start_response: StartResponse, status: int | str, message: str) -> list[bytes]:
-    return respond(start_response, status, {"error": message})
+    return respond(start_response, status, errors.json_body(message))
 
 
 class _Refusal(CalserverError):

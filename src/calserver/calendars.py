@@ -22,7 +22,7 @@ from calserver.db.models import MAILBOXES, STAGING, collections, instances, item
 from calserver.errors import Conflict, InvalidInput, NotFound
 from calserver.icsfile import needs_sanitising
 from calserver.storage import Storage
-from calserver.storage.upload import (
+from calserver.storage.rows import (
     Change,
     bump_revision,
     insert_collection,

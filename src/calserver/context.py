@@ -64,7 +64,10 @@ class RequestContext:
         return str(self.scope.user) if self.scope is not None else ""
 
 
-_current: ContextVar[RequestContext] = ContextVar("calserver_request", default=RequestContext())
+#: The context outside a request (frozen: nothing can change it in place).
+EMPTY = RequestContext()
+
+_current: ContextVar[RequestContext] = ContextVar("calserver_request", default=EMPTY)
 
 
 def current() -> RequestContext:
@@ -100,11 +103,15 @@ class Field(Generic[T]):
 
     def set(self, value: T) -> Restore[T]:
         old = self.get()
-        _current.set(dataclasses.replace(_current.get(), **{self.name: value}))
+        self._put(value)
         return Restore(old)
 
     def reset(self, token: Restore[T]) -> None:
-        _current.set(dataclasses.replace(_current.get(), **{self.name: token.old}))
+        self._put(token.old)
+
+    def _put(self, value: Any) -> None:
+        changed: dict[str, Any] = {self.name: value}
+        _current.set(dataclasses.replace(_current.get(), **changed))
 
 
 method: Field[str] = Field("method")

@@ -18,6 +18,19 @@ def base_prefix(environ: dict[str, Any]) -> str:
     return prefix.rstrip("/")
 
 
+def base_url(configuration: Any) -> str:
+    """The server's own URL, for links made outside a request: ``[server] public_url``
+    when set, else the first address it listens on."""
+    public = configuration.get("server", "public_url")
+    if public:
+        return str(public).rstrip("/")
+    host, port = configuration.get("server", "hosts")[0]
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if configuration.get("server", "ssl") else "http"
+    return f"{scheme}://{host}:{port}"
+
+
 def origin(environ: dict[str, Any], configuration: Any) -> str:
     """Scheme and host of absolute links (RSS, URLs to paste into another application):
     those of ``[server] public_url`` when set, else the request's own (the Host header

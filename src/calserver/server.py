@@ -13,6 +13,7 @@ from radicale import log as radicale_log
 from calserver.app import make_app
 from calserver.errors import CalserverError
 from calserver.ops import start_metrics_server
+from calserver.prefix import base_url
 
 logger = logging.getLogger("calserver")
 
@@ -27,17 +28,6 @@ def setup_logging(configuration: radicale_config.Configuration) -> None:
 def listen_spec(configuration: radicale_config.Configuration) -> str:
     hosts = configuration.get("server", "hosts")
     return " ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in hosts)
-
-
-def base_url(configuration: radicale_config.Configuration) -> str:
-    public = configuration.get("server", "public_url")
-    if public:
-        return public.rstrip("/")
-    host, port = configuration.get("server", "hosts")[0]
-    if ":" in host:
-        host = f"[{host}]"
-    scheme = "https" if configuration.get("server", "ssl") else "http"
-    return f"{scheme}://{host}:{port}"
 
 
 def remove_leftovers(configuration: radicale_config.Configuration) -> None:

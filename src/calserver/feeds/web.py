@@ -34,7 +34,7 @@ from radicale import app as radicale_app
 from radicale import pathutils
 from sqlalchemy import select
 
-from calserver import httpauth, settings
+from calserver import errors, httpauth, settings
 from calserver.db.models import users
 from calserver.errors import CalserverError, InvalidInput, NotFound
 from calserver.feeds import access, html, ics, occurrences, rss
@@ -550,7 +550,7 @@ def _plain(
     text: str,
     extra: list[tuple[str, str]] | None = None,
 ) -> list[bytes]:
-    body = (text + "\n").encode("utf-8")
+    body = errors.text_answer(text)
     start_response(
         status,
         [

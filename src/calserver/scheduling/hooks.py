@@ -5,13 +5,14 @@ Before an item is stored, the engine may schedule it (an organizer's change invi
 updates or cancels; an attendee's answers) and store another text instead, and the row
 gets its scheduling provenance; before an item is deleted, the engine cancels the
 meeting or declines it. A refusal takes the write back and is answered by the handler
-(``scheduling.engine.refusal``).
+(``calserver.context``: ``refusal``, ``rewritten``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from calserver import context
 from calserver.scheduling import engine
 from calserver.storage.hooks import WriteEvent
 
@@ -47,10 +48,10 @@ def before_store(event: WriteEvent) -> None:
                 location=(event.collection_id, event.href),
             )
         except engine.Refused as exc:
-            engine.refusal.set(exc)
+            context.refusal.set(exc)
             raise
         if organized is not None:
-            engine.rewritten.set(True)
+            context.rewritten.set(True)
     provenance = engine.provenance_after_put(
         event.target,
         actor or "",
@@ -83,7 +84,7 @@ def before_delete(event: WriteEvent) -> None:
             location=(event.collection_id, event.href),
         )
     except engine.Refused as exc:
-        engine.refusal.set(exc)
+        context.refusal.set(exc)
         raise
 
 

@@ -36,6 +36,7 @@ from calserver.errors import Conflict, Forbidden, InvalidInput, NotFound
 from calserver.sharing.levels import Level, alias_name, level_for, shared_with
 from calserver.sharing.membership import accepted_members, groups_of
 from calserver.storage.meta import save_calendar_view
+from calserver.storage.rows import delete_collections
 from calserver.users import validate_name
 
 
@@ -143,8 +144,6 @@ def create_group(engine: Engine, spelling: str, admin: str | None = None) -> Gro
 
 def delete_group(engine: Engine, spelling: str) -> None:
     """Delete the group, its calendars and its grants."""
-    from calserver.storage.upload import delete_collections
-
     name = group_name(spelling)
     with write_connection(engine) as conn, conn.begin():
         _group_id(conn, name)

@@ -38,8 +38,7 @@ from calserver.storage.collection import Collection, CollectionState
 from calserver.storage.context import RequestScope, current_scope, read_connection, write_scope
 from calserver.storage.hooks import WriteHooks
 from calserver.storage.meta import PropertyLimits, check_property_limits
-from calserver.storage.timeindex import SCAN_LIMIT, TIMESTAMP_MAX
-from calserver.storage.upload import (
+from calserver.storage.rows import (
     Change,
     bump_revision,
     check_fits,
@@ -51,6 +50,7 @@ from calserver.storage.upload import (
     safe_href_for,
     shown,
 )
+from calserver.storage.timeindex import SCAN_LIMIT, TIMESTAMP_MAX
 
 __all__ = ["Collection", "Storage"]
 

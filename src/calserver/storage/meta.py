@@ -6,22 +6,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, overload
 
 from sqlalchemy import Connection, insert, select, update
 
+from calserver.context import refused_properties
 from calserver.db.models import calendar_views, collections, users
 from calserver.storage.base import CollectionBase
 from calserver.storage.context import write_scope
-from calserver.storage.upload import bump_revision
-
-#: The properties that did not fit in the last refused write of this request, and
-#: why: ``calserver.app`` names them in its 207 answer (RFC 4918 9.2.1, 507).
-refused_properties: ContextVar[tuple[list[str], str] | None] = ContextVar(
-    "calserver_refused_properties", default=None
-)
+from calserver.storage.rows import bump_revision
 
 
 @dataclass(frozen=True)
@@ -86,6 +80,7 @@ def check_property_limits(
     """Refuse, before anything is written, a property set beyond ``limits``."""
     keys, reason = over_limits(old, new, limits)
     if reason:
+        # calserver.app names them in its 207 answer (RFC 4918 9.2.1, 507)
         refused_properties.set((keys, reason))
         raise PropertyLimitExceeded(keys, reason)
 
