@@ -384,9 +384,7 @@ class CalserverApplication(radicale_app.Application):
         if not refusal.precondition:
             body = errors.text_answer(refusal.reason)
             return refusal.status, {"Content-Type": "text/plain; charset=utf-8"}, body, None
-        root = errors.dav_error_element(
-            refusal.precondition, refusal.reason, xmlutils.webdav_error
-        )
+        root = errors.dav_error_element(refusal.precondition, refusal.reason, xmlutils.webdav_error)
         headers = {"Content-Type": "text/xml; charset=utf-8"}
         return refusal.status, headers, self._xml_response(root, request_info), None
 
@@ -717,9 +715,7 @@ class Front:
         else:
             body = errors.text_answer(error.reason)
             content_type = "text/plain; charset=utf-8"
-        start_response(
-            status, [("Content-Type", content_type), ("Content-Length", str(len(body)))]
-        )
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
         return [body]
 
 
