@@ -516,7 +516,7 @@ def test_check_repair_leaves_a_running_import_alone(cli: Any, database_url: str)
     from calserver import staging
 
     engine = db.get_engine(database_url)
-    from calserver.storage.upload import insert_collection
+    from calserver.storage.rows import insert_collection
 
     with db.write_connection(engine) as conn, conn.begin():
         insert_collection(conn, staging.new_path("import"), STAGING, "VCALENDAR")

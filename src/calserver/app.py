@@ -30,7 +30,6 @@ import logging
 import posixpath
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
-from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import unquote, urlparse
@@ -46,8 +45,10 @@ from radicale.item import filter as radicale_filter
 
 from calserver import (
     api,
+    context,
     db,
     delegation,
+    errors,
     expandlimit,
     freebusy,
     icsfile,
@@ -62,11 +63,10 @@ from calserver.feeds import web as feeds_web
 from calserver.httpbody import read_body
 from calserver.scheduling import dav as scheduling_dav
 from calserver.scheduling import engine as scheduling_engine
+from calserver.scheduling import hooks as scheduling_hooks
 from calserver.scheduling import web as invite_web
 from calserver.storage import upload
 from calserver.storage.base import HiddenConflict, ViewForbidden
-from calserver.storage.context import expand_window, put_body, request_memo, request_method
-from calserver.storage.meta import refused_properties
 from calserver.urls import base_prefix, origin
 
 logger = logging.getLogger("calserver")
@@ -96,10 +96,6 @@ class _TakeBack(Exception):
         self.answer = answer
 
 
-#: The storage of the PUT being handled, for :func:`_prepare_before_lock`.
-_put_storage: ContextVar[Any] = ContextVar("calserver_put_storage", default=None)
-
-
 def _prepare_before_lock(original: Callable[..., Any]) -> Callable[..., Any]:
     """Radicale's PUT prepares the items of a body before it takes the write lock
     (``radicale.app.put.prepare``); this adds what storing them computes (the time
@@ -110,7 +106,7 @@ def _prepare_before_lock(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def prepare(vobject_items: Any, path: str, *args: Any, **kwargs: Any) -> Any:
         items, tag, whole, props, failure = original(vobject_items, path, *args, **kwargs)
-        storage = _put_storage.get()
+        storage = context.put_storage.get()
         if storage is None or failure is not None or tag != "VCALENDAR":
             return items, tag, whole, props, failure
         parent = None if whole else posixpath.dirname(pathutils.strip_path(path))
@@ -243,7 +239,7 @@ class CalserverApplication(radicale_app.Application):
             empty = b'<propertyupdate xmlns="DAV:"/>'
             environ = {**environ, "wsgi.input": io.BytesIO(empty)}
             environ["CONTENT_LENGTH"] = str(len(empty))
-        refused_properties.set(None)
+        context.refused_properties.set(None)
         try:
             with self._storage.acquire_lock("w", user, path=path, request="PROPPATCH"):
                 answer = super().do_PROPPATCH(
@@ -257,7 +253,7 @@ class CalserverApplication(radicale_app.Application):
         reason = ""
         if protected and answer[0] == 207:
             statuses = {i.name: 403 if i.name in protected else 424 for i in found or []}
-        elif answer[0] == 507 and (refused := refused_properties.get()) is not None:
+        elif answer[0] == 507 and (refused := context.refused_properties.get()) is not None:
             keys, reason = refused
             names = {xmlutils.make_clark(key) for key in keys}
             statuses = {i.name: 507 if i.name in names else 424 for i in found or []}
@@ -322,24 +318,27 @@ class CalserverApplication(radicale_app.Application):
             refusal = self._check_components(parent, icsfile.component_names(text), user)
             if refusal is not None:
                 return refusal
-        token = put_body.set(text)
-        storage = _put_storage.set(self._storage)
-        refused = scheduling_engine.refusal.set(None)
-        rewritten = scheduling_engine.rewritten.set(False)
-        replying = scheduling_engine.send_reply.set(_schedule_reply(environ))
+        token = context.put_body.set(text)
+        storage = context.put_storage.set(self._storage)
+        refused = context.refusal.set(None)
+        rewritten = context.rewritten.set(False)
+        replying = context.send_reply.set(_schedule_reply(environ))
         try:
             try:
                 answer = super().do_PUT(environ, base_prefix, path, user, user_groups, request_info)
             except HiddenConflict:
                 return self._uid_conflict(request_info)
-            refusal = scheduling_engine.refusal.get()
-            changed = scheduling_engine.rewritten.get()
+            except ViewForbidden:
+                # a writer changing an event they cannot fully see (calserver.sharing)
+                return httputils.FORBIDDEN
+            refusal = context.refusal.get()
+            changed = context.rewritten.get()
         finally:
-            put_body.reset(token)
-            _put_storage.reset(storage)
-            scheduling_engine.refusal.reset(refused)
-            scheduling_engine.rewritten.reset(rewritten)
-            scheduling_engine.send_reply.reset(replying)
+            context.put_body.reset(token)
+            context.put_storage.reset(storage)
+            context.refusal.reset(refused)
+            context.rewritten.reset(rewritten)
+            context.send_reply.reset(replying)
         if refusal is not None:  # scheduling: RFC 6638 3.2.x preconditions
             return self._scheduling_refusal(refusal, request_info)
         if changed and isinstance(answer, tuple) and isinstance(answer[1], dict):
@@ -363,7 +362,7 @@ class CalserverApplication(radicale_app.Application):
     ) -> Any:
         if user and scheduling_dav.mailbox(path) is not None:
             return httputils.FORBIDDEN  # scheduling: the inbox and outbox are the server's
-        replying = scheduling_engine.send_reply.set(_schedule_reply(environ))
+        replying = context.send_reply.set(_schedule_reply(environ))
         try:
             return super().do_DELETE(environ, base_prefix, path, user, user_groups, request_info)
         except ViewForbidden:
@@ -375,7 +374,7 @@ class CalserverApplication(radicale_app.Application):
         except scheduling_engine.Refused as exc:
             return self._scheduling_refusal(exc, request_info)
         finally:
-            scheduling_engine.send_reply.reset(replying)
+            context.send_reply.reset(replying)
 
     def _scheduling_refusal(
         self, refusal: scheduling_engine.Refused, request_info: dict[str, Any]
@@ -383,10 +382,9 @@ class CalserverApplication(radicale_app.Application):
         """A refused scheduling change: its RFC 6638 precondition (3.2.4.x, e.g.
         CALDAV:allowed-attendee-scheduling-object-change) with the reason in words."""
         if not refusal.precondition:
-            body = (refusal.reason + "\n").encode("utf-8")
+            body = errors.text_answer(refusal.reason)
             return refusal.status, {"Content-Type": "text/plain; charset=utf-8"}, body, None
-        root = xmlutils.webdav_error(refusal.precondition)
-        ET.SubElement(root, "{urn:calserver}reason").text = refusal.reason
+        root = errors.dav_error_element(refusal.precondition, refusal.reason, xmlutils.webdav_error)
         headers = {"Content-Type": "text/xml; charset=utf-8"}
         return refusal.status, headers, self._xml_response(root, request_info), None
 
@@ -415,6 +413,8 @@ class CalserverApplication(radicale_app.Application):
             return super().do_MOVE(environ, base_prefix, path, user, user_groups, request_info)
         except HiddenConflict:
             return self._uid_conflict(request_info)
+        except ViewForbidden:
+            return httputils.FORBIDDEN  # a move out of or into a calendar the writer may not change
 
     def _uid_conflict(self, request_info: dict[str, Any]) -> Any:
         """A write onto an item the writer's view hides (calserver.sharing): the same
@@ -451,13 +451,14 @@ def _schedule_reply(environ: Any) -> bool:
     return str(environ.get("HTTP_SCHEDULE_REPLY", "T")).strip().upper() != "F"
 
 
-class BadRequest(Exception):
+class BadRequest(CalserverError):
+    """A request the front refuses before Radicale sees it; ``status`` is the WSGI status
+    line ("400 Bad Request"), ``precondition`` the RFC 4791 5.3.2.1 one that failed, as
+    "C:name" (a DAV:error body), when there is one."""
+
     def __init__(self, status: str, reason: str, precondition: str | None = None) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        #: The RFC 4791 5.3.2.1 precondition that failed, as "C:name" (a DAV:error body).
-        self.precondition = precondition
+        super().__init__(reason, status=int(status.split()[0]), precondition=precondition or "")
+        self.status_line = status
 
 
 def _expand_window(root: Any) -> tuple[int, int] | None:
@@ -524,18 +525,18 @@ class Front:
         self._max_content_length = configuration.get("server", "max_content_length")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        token = expand_window.set(None)
-        memo = request_memo.set({})
-        method = request_method.set(environ.get("REQUEST_METHOD", "").upper())
-        link_base = scheduling_engine.link_base_var.set(self._link_base(environ))
+        # the one request context (calserver.context), fresh for each request
+        token = context.begin(
+            method=environ.get("REQUEST_METHOD", "").upper(),
+            memo={},
+            link_base=self._link_base(environ),
+        )
         try:
             with outage.watch():
                 try:
                     self._check(environ)
                 except BadRequest as exc:
-                    if exc.precondition is not None:
-                        return self._precondition_error(start_response, exc)
-                    return self._refuse(environ, start_response, exc.status, exc.reason)
+                    return self._render(environ, start_response, exc, exc.status_line)
                 return self._answer(self._route(environ), environ, start_response)
         except Exception as exc:
             where = (
@@ -546,14 +547,11 @@ class Front:
                 logger.error("database unavailable on %s %r: %s", *where, exc)
                 return self._unavailable(environ, start_response, exc)
             logger.exception("unexpected error on %s %r", *where)
-            return self._refuse(
-                environ, start_response, "500 Internal Server Error", "internal error"
+            return self._render(
+                environ, start_response, CalserverError("internal error", status=500)
             )
         finally:
-            expand_window.reset(token)
-            request_memo.reset(memo)
-            request_method.reset(method)
-            scheduling_engine.link_base_var.reset(link_base)
+            context.end(token)
 
     def _route(self, environ: dict[str, Any]) -> WSGIApp:
         path = environ["PATH_INFO"]
@@ -649,7 +647,7 @@ class Front:
                 raise BadRequest("400 Bad Request", "XML body nested deeper than 100 levels")
             self._check_xml_structure(method, root)
             if method == "REPORT":
-                expand_window.set(_expand_window(root))
+                context.expand_window.set(_expand_window(root))
         elif method == "PUT" and length:
             # limits of what the iCalendar parser is given (over-long lines, rules that
             # can never occur: icsfile.refusal)
@@ -697,37 +695,27 @@ class Front:
             if not (href.text or "").strip():
                 raise BadRequest("400 Bad Request", "empty DAV:href")
 
-    def _refuse(
-        self, environ: dict[str, Any], start_response: StartResponse, status: str, reason: str
+    def _render(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        error: CalserverError,
+        status: str | None = None,
     ) -> list[bytes]:
-        if self._api is not None and api.owns(environ.get("PATH_INFO", "")):
-            return api.error(start_response, status, reason)  # the JSON API answers in JSON
-        return self._error(start_response, status, reason)
-
-    @staticmethod
-    def _precondition_error(start_response: StartResponse, exc: BadRequest) -> list[bytes]:
-        """A DAV:error body naming the failed precondition (RFC 4918 16, RFC 4791
-        5.3.2.1), with calserver's reason in words."""
-        assert exc.precondition is not None
-        root = xmlutils.webdav_error(exc.precondition)
-        ET.SubElement(root, "{urn:calserver}reason").text = exc.reason
-        body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-        start_response(
-            exc.status,
-            [
-                ("Content-Type", "application/xml; charset=utf-8"),
-                ("Content-Length", str(len(body))),
-            ],
-        )
-        return [body]
-
-    @staticmethod
-    def _error(start_response: StartResponse, status: str, reason: str) -> list[bytes]:
-        body = (reason + "\n").encode("utf-8")
-        start_response(
-            status,
-            [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
-        )
+        """The front's answer to ``error`` (calserver.errors): a DAV:error body naming
+        the failed precondition (RFC 4918 16, RFC 4791 5.3.2.1) with the reason in
+        words; else JSON under /.api/, plain text elsewhere."""
+        status = status or errors.status_line(error.status)
+        if error.precondition:
+            root = errors.dav_error_element(error.precondition, error.reason, xmlutils.webdav_error)
+            body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+            content_type = "application/xml; charset=utf-8"
+        elif self._api is not None and api.owns(environ.get("PATH_INFO", "")):
+            return api.error(start_response, status, error.reason)  # the JSON API: JSON
+        else:
+            body = errors.text_answer(error.reason)
+            content_type = "text/plain; charset=utf-8"
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
         return [body]
 
 
@@ -738,7 +726,10 @@ def make_app(
     if create_schema:
         db.ensure_schema(db.engine_for(configuration))
     application = CalserverApplication(configuration)
-    application._storage.warm_up()  # type: ignore[attr-defined]
+    storage = application._storage
+    # what the storage's writes set off, inside their transaction (calserver.storage.hooks)
+    scheduling_hooks.register(storage)  # implicit scheduling, RFC 6638 3.2
+    storage.warm_up()  # type: ignore[attr-defined]
     front = Front(
         application,
         configuration,

@@ -21,9 +21,10 @@ from calserver import db, icsfile, staging
 from calserver.accounts.users import validate_name
 from calserver.db.models import MAILBOXES, STAGING, collections, instances, items
 from calserver.errors import Conflict, InvalidInput, NotFound
+from calserver.icsfile import needs_sanitising
 from calserver.sharing.manage import get_group
 from calserver.storage import Storage
-from calserver.storage.upload import (
+from calserver.storage.rows import (
     Change,
     bump_revision,
     insert_collection,
@@ -138,18 +139,6 @@ class ImportResult:
 
 #: Most refused items an import names before it counts the rest.
 REPORTED_PROBLEMS = 50
-
-
-def needs_sanitising(vobject_item: Any) -> bool:
-    """True where Radicale's sanitising rewrites the data (client quirks: DTEND with a
-    zero DURATION, EXDATE/RDATE of another value type than DTSTART)."""
-    for component in vobject_item.getChildren():
-        contents = getattr(component, "contents", {})
-        if ("dtend" in contents and "duration" in contents) or (
-            "exdate" in contents or "rdate" in contents
-        ):
-            return True
-    return False
 
 
 def _prepare(

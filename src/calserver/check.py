@@ -7,7 +7,7 @@ from sqlalchemy import Engine, func, select
 
 from calserver import icsfile, staging
 from calserver.db.models import STAGING, changes, collections, items
-from calserver.storage.upload import CONTROL_CHARACTERS
+from calserver.icsfile import CONTROL_CHARACTERS
 
 
 def repair_storage(engine: Engine) -> list[str]:

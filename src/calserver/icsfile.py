@@ -710,3 +710,19 @@ def _components(text: str, seen_tzids: set[str]) -> Iterator[str]:
                     seen_tzids.add(tzid)
                 timezone = None
             depth -= 1
+
+
+#: Characters no iCalendar data may hold (line breaks separate its lines).
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def needs_sanitising(vobject_item: Any) -> bool:
+    """True where Radicale's sanitising rewrites the data (client quirks: DTEND with a
+    zero DURATION, EXDATE/RDATE of another value type than DTSTART)."""
+    for component in vobject_item.getChildren():
+        contents = getattr(component, "contents", {})
+        if ("dtend" in contents and "duration" in contents) or (
+            "exdate" in contents or "rdate" in contents
+        ):
+            return True
+    return False

@@ -32,11 +32,12 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import defusedxml.ElementTree as DefusedET
 from defusedxml import DefusedXmlException
 from radicale import xmlutils
+
+from calserver.storage.meta import PropertyLimits
 
 _SET = xmlutils.make_clark("D:set")
 _REMOVE = xmlutils.make_clark("D:remove")
@@ -78,26 +79,6 @@ PROTECTED = frozenset(
 
 
 @dataclass(frozen=True)
-class PropertyLimits:
-    """``[storage] max_properties``, ``max_property_size``, ``max_properties_size`` and
-    ``max_proppatch_size``: sizes in bytes of UTF-8."""
-
-    count: int = 100
-    value_size: int = 64 * 1024
-    total_size: int = 256 * 1024
-    request_size: int = 256 * 1024
-
-    @classmethod
-    def from_configuration(cls, configuration: Any) -> PropertyLimits:
-        return cls(
-            configuration.get("storage", "max_properties"),
-            configuration.get("storage", "max_property_size"),
-            configuration.get("storage", "max_properties_size"),
-            configuration.get("storage", "max_proppatch_size"),
-        )
-
-
-@dataclass(frozen=True)
 class Instruction:
     """One ``D:set`` or ``D:remove`` of one property, in request order."""
 
@@ -133,32 +114,6 @@ def too_large(body: bytes, found: list[Instruction] | None, limits: PropertyLimi
 
 def protected(found: Iterable[Instruction]) -> list[str]:
     return [instruction.name for instruction in found if instruction.name in PROTECTED]
-
-
-def _size(key: str, value: str) -> int:
-    return len(key.encode("utf-8")) + len(value.encode("utf-8"))
-
-
-def over_limits(
-    old: Mapping[str, str], new: Mapping[str, str], limits: PropertyLimits
-) -> tuple[list[str], str]:
-    """The keys of ``new`` (Radicale's human names, ``D:displayname``) that do not fit
-    and why, or ``([], "")``. ``tag`` (the resource type) is not a property here."""
-    changed = [key for key, value in new.items() if key != "tag" and old.get(key) != value]
-    big = [key for key in changed if len(new[key].encode("utf-8")) > limits.value_size]
-    if big:
-        return big, f"a property value may have at most {limits.value_size} bytes"
-    count_old = sum(1 for key in old if key != "tag")
-    count_new = sum(1 for key in new if key != "tag")
-    if count_new > limits.count and count_new > count_old:
-        added = [key for key in changed if key not in old]
-        return added, f"a collection may keep at most {limits.count} properties"
-    total_old = sum(_size(key, value) for key, value in old.items() if key != "tag")
-    total_new = sum(_size(key, value) for key, value in new.items() if key != "tag")
-    if total_new > limits.total_size and total_new > total_old:
-        grown = [key for key in changed if _size(key, new[key]) > _size(key, old.get(key, ""))]
-        return grown, f"the properties of a collection may have at most {limits.total_size} bytes"
-    return [], ""
 
 
 def multistatus(href: str, statuses: Mapping[str, int], reason: str = "") -> bytes:

@@ -15,7 +15,7 @@ from calserver.accounts import directory, passwords
 from calserver.db import write_connection
 from calserver.db.models import login_cache, users
 from calserver.errors import Conflict, InvalidInput, NotFound
-from calserver.storage.upload import delete_collections
+from calserver.storage.rows import delete_collections
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+from calserver import errors
 from calserver.errors import CalserverError
 
 StartResponse = Callable[..., Any]
@@ -51,7 +52,7 @@ def respond(
 
 
 def error(start_response: StartResponse, status: int | str, message: str) -> list[bytes]:
-    return respond(start_response, status, {"error": message})
+    return respond(start_response, status, errors.json_body(message))
 
 
 class Refusal(CalserverError):

@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 from radicale import app as radicale_app
 from radicale import pathutils
 
-from calserver import httpauth
+from calserver import errors, httpauth
 from calserver.accounts import directory, settings
 from calserver.errors import CalserverError, InvalidInput, NotFound
 from calserver.feeds import access, html, ics, occurrences, rss
@@ -542,7 +542,7 @@ def _plain(
     text: str,
     extra: list[tuple[str, str]] | None = None,
 ) -> list[bytes]:
-    body = (text + "\n").encode("utf-8")
+    body = errors.text_answer(text)
     start_response(
         status,
         [

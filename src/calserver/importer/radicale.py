@@ -51,7 +51,7 @@ from calserver.accounts.passwords import hash_password
 from calserver.db.models import STAGING, collections
 from calserver.errors import CalserverError, InvalidInput
 from calserver.storage import Storage, lock_name
-from calserver.storage.upload import insert_collection, insert_items, item_row
+from calserver.storage.rows import insert_collection, insert_items, item_row
 
 BATCH = 1000
 ITEM_TAGS = ("VCALENDAR", "VADDRESSBOOK")

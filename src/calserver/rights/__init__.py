@@ -21,9 +21,10 @@ from radicale import pathutils
 from radicale import rights as radicale_rights
 
 from calserver import db
+from calserver.context import method as request_method
 from calserver.sharing import levels
 from calserver.sharing.levels import Level
-from calserver.storage.context import read_connection, request_method
+from calserver.storage.context import read_connection
 
 
 class Rights(radicale_rights.BaseRights):

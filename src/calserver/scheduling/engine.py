@@ -16,7 +16,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,15 +23,22 @@ import icalendar
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
+from calserver import context, db
 from calserver.db.models import MAILBOXES, collections, items
-from calserver.scheduling import addresses, itip
-from calserver.storage.upload import (
+from calserver.errors import CalserverError, NotFound
+from calserver.keys import server_key
+from calserver.mail import outbox
+from calserver.scheduling import addresses, imip, itip, links
+from calserver.storage.context import read_connection, write_scope
+from calserver.storage.rows import (
     bump_revision,
     insert_collection,
     item_row,
     remove_item,
     replace_item,
+    safe_href_for,
 )
+from calserver.urls import base_url
 
 logger = logging.getLogger("calserver")
 
@@ -45,18 +51,14 @@ RESERVED = MAILBOXES
 #: CALDAV:max-attendees-per-instance): each costs a lookup, a copy or an e-mail.
 MAX_ATTENDEES = 500
 
-#: Where answer links point (``origin + prefix``), set per request by the WSGI front.
-link_base_var: ContextVar[str] = ContextVar("calserver_link_base", default="")
 
 
-class Refused(ValueError):
-    """A scheduling change or answer that is not allowed; nothing was changed."""
+class Refused(CalserverError, ValueError):
+    """A scheduling change or answer that is not allowed; nothing was changed (a
+    ValueError too: Radicale's handlers take back a write that raises one)."""
 
     def __init__(self, reason: str, precondition: str = "", status: int = 403) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.precondition = precondition
-        self.status = status
+        super().__init__(reason, status=status, precondition=precondition)
 
 
 @dataclass
@@ -68,22 +70,10 @@ class ReplyOutcome:
     partstat: str
 
 
-#: The scheduling refusal of the current request, for the handler to answer with.
-refusal: ContextVar[Refused | None] = ContextVar("calserver_scheduling_refusal", default=None)
-
-
-#: Whether the engine stored something else than the current PUT's body (RFC 4791
-#: 5.3.4: then the answer carries no ETag, and the client fetches what was stored).
-rewritten: ContextVar[bool] = ContextVar("calserver_scheduling_rewritten", default=False)
-
-
-#: False when the request said ``Schedule-Reply: F`` (RFC 6638 8.1): an attendee's
-#: change or deletion then sends no answer to the organizer.
-send_reply: ContextVar[bool] = ContextVar("calserver_schedule_reply", default=True)
-
-
 def link_base() -> str:
-    return link_base_var.get()
+    """Where answer links point (``origin + prefix``), set per request by the WSGI front
+    in the request context."""
+    return context.link_base.get()
 
 
 def _create_calendar(conn: Connection, path: str, name: str, components: str) -> int:
@@ -329,9 +319,6 @@ def _to_inbox(storage: Any, conn: Connection, user: str, itip_cal: Any, who: str
 
 
 def _mail(conn: Connection, notice: Any) -> None:
-    from calserver.mail import outbox
-    from calserver.scheduling import imip
-
     try:
         outbox.enqueue(conn, imip.build_message(notice))
     except outbox.MailError as exc:  # an address no SMTP server takes: nothing to send
@@ -376,8 +363,6 @@ class Meeting:
         return None
 
     def notice(self, method: str, itip_cal: Any, recipient: str, name: str, **extra: Any) -> Any:
-        from calserver.scheduling import imip
-
         return imip.Notice(
             method=method,
             calendar=itip_cal,
@@ -427,12 +412,9 @@ def _last_end(calendar: Any, now: float) -> float | None:
 
 
 def _answer_links(meeting: Meeting, attendee: str) -> dict[str, str]:
-    from calserver import keys
-    from calserver.scheduling import links
-
     now = int(time.time())
     token = links.make(
-        keys.server_key(meeting.storage.configuration),
+        server_key(meeting.storage.configuration),
         organizer=meeting.principal,
         uid=meeting.uid,
         attendee=itip.normal(attendee),
@@ -443,8 +425,6 @@ def _answer_links(meeting: Meeting, attendee: str) -> dict[str, str]:
 
 
 def _configured_base(storage: Any) -> str:
-    from calserver.urls import base_url
-
     return base_url(storage.configuration)
 
 
@@ -499,8 +479,6 @@ def _deliver_copy(meeting: Meeting, user: str) -> bool:
     if found is None:
         path = default_calendar(conn, user)
         collection_id = _collection_id(conn, path)
-        from calserver.storage.upload import safe_href_for
-
         taken = set(
             conn.execute(
                 select(items.c.href).where(items.c.collection_id == collection_id)
@@ -849,7 +827,7 @@ def _attend(
                 "the organizer has changed this meeting since; reload it and answer again",
                 status=409,
             )
-    if not send_reply.get():
+    if not context.send_reply.get():
         return
     before = itip.answers_of(reference, me_address) if reference is not None else {}
     if new is None:  # the whole meeting, or each instance they attend without a master
@@ -959,8 +937,6 @@ SCHEDULING_LOCK = "calserver:scheduling"
 
 
 def _serialise(conn: Connection) -> None:
-    from calserver import db
-
     db.advisory_lock(conn, SCHEDULING_LOCK)
 
 
@@ -1109,8 +1085,6 @@ def _provenance_at(conn: Connection, location: tuple[int, str]) -> Provenance:
 @contextmanager
 def _in_transaction(storage: Any) -> Iterator[Connection]:
     """A write transaction of its own (or the request's), scheduling serialised."""
-    from calserver.storage.context import write_scope
-
     with write_scope(storage.engine) as conn:
         _serialise(conn)
         yield conn
@@ -1207,8 +1181,6 @@ def set_email(storage: Any, organizer: str, uid: str, on: bool) -> None:
     """Turn e-mail to attendees with an account (and answer notices) on or off for one
     meeting ``organizer`` organizes: ``X-CALSERVER-EMAIL:OFF`` on its components. Not a
     significant change: nobody is asked again."""
-    from calserver.errors import NotFound
-
     with _in_transaction(storage) as conn:
         found = organizer_copy_of(conn, organizer, uid)
         if found is None:
@@ -1232,8 +1204,6 @@ def set_email(storage: Any, organizer: str, uid: str, on: bool) -> None:
 
 
 def meeting_for_link(storage: Any, *, organizer: str, uid: str) -> Any | None:
-    from calserver.storage.context import read_connection
-
     with read_connection(storage.engine) as conn:
         found = organizer_copy_of(conn, organizer, uid)
     return itip.parse(found.text) if found is not None else None

@@ -26,6 +26,7 @@ from typing import cast
 from sqlalchemy import Connection, String, and_, exists, literal, or_, select
 
 from calserver.accounts import directory
+from calserver.context import memo as request_memo
 from calserver.db.models import (
     MAILBOXES,
     calendar_views,
@@ -136,10 +137,6 @@ def resolve(conn: Connection, viewer: str, path: str) -> Resolved:
 
     A principal or group home is readable ("R") at FREEBUSY and above; a calendar at
     its level; an alias in the viewer's own home at the level of its target."""
-    # imported here: calserver.storage imports this module (a cycle at import time,
-    # which broke ``import calserver.sharing.levels`` / ``calserver.rights`` first)
-    from calserver.storage.context import request_memo
-
     memo = request_memo.get()
     key = ("resolve", viewer, path)
     if memo is not None and key in memo:

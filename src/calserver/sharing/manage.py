@@ -38,7 +38,7 @@ from calserver.errors import Conflict, Forbidden, InvalidInput, NotFound
 from calserver.sharing.levels import Level, alias_name, level_for, shared_with
 from calserver.sharing.membership import accepted_members, groups_of
 from calserver.storage.meta import save_calendar_view
-from calserver.storage.upload import delete_collections
+from calserver.storage.rows import delete_collections
 
 
 @dataclass(frozen=True)

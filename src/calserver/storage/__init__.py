@@ -28,17 +28,17 @@ from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from calserver import db
+from calserver.check import check_storage
 from calserver.db import models
 from calserver.db.models import calendar_views, changes, collections, instances, items, users
-from calserver.proppatch import PropertyLimits
 from calserver.sharing import levels
 from calserver.sharing.levels import Level
 from calserver.storage.base import View
 from calserver.storage.collection import Collection, CollectionState
 from calserver.storage.context import RequestScope, current_scope, read_connection, write_scope
-from calserver.storage.meta import check_property_limits
-from calserver.storage.timeindex import SCAN_LIMIT
-from calserver.storage.upload import (
+from calserver.storage.hooks import WriteHooks
+from calserver.storage.meta import PropertyLimits, check_property_limits
+from calserver.storage.rows import (
     Change,
     bump_revision,
     check_fits,
@@ -50,6 +50,7 @@ from calserver.storage.upload import (
     safe_href_for,
     shown,
 )
+from calserver.storage.timeindex import SCAN_LIMIT, TIMESTAMP_MAX
 
 __all__ = ["Collection", "Storage"]
 
@@ -79,12 +80,13 @@ class Storage(radicale_storage.BaseStorage):
         self.scan_limit = max(SCAN_LIMIT, self.index_max_instances)
         self._max_sync_token_age = configuration.get("storage", "max_sync_token_age")
         self._hook_enabled = configuration.get("hook", "type") != "none"
+        #: Who hears about the items written (calserver.storage.hooks); the composition
+        #: root registers them (calserver.app.make_app).
+        self.hooks = WriteHooks()
 
     def warm_up(self) -> None:
         """Compile the statements of the hot paths before the first request, so that
         the first request after a start is as fast as the tenth."""
-        from calserver.storage.timeindex import TIMESTAMP_MAX
-
         probe = Collection(self, CollectionState(-1, ".probe", "VCALENDAR", {}, 0, 0, "p", 0.0))
         list(probe._get_window("VEVENT", 0, TIMESTAMP_MAX - 1, True))
         list(probe.get_multi(["probe.ics"]))
@@ -430,8 +432,6 @@ class Storage(radicale_storage.BaseStorage):
             return int(result.rowcount or 0)
 
     def verify(self) -> bool:
-        from calserver.check import check_storage
-
         problems = check_storage(self.engine)
         for problem in problems:
             logger.error("storage check: %s", problem)

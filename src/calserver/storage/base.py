@@ -8,18 +8,36 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from radicale import item as radicale_item
 from radicale import storage as radicale_storage
-from sqlalchemy import ColumnElement, Row, Select, and_, false, or_
+from sqlalchemy import ColumnElement, Engine, Row, Select, and_, false, or_
 
+from calserver import icsfile
 from calserver.db.models import items
+from calserver.errors import CalserverError
 from calserver.sharing import redact
 from calserver.sharing.levels import Level
+from calserver.storage.hooks import WriteHooks
+from calserver.storage.timeindex import cap_recurrences
 
-if TYPE_CHECKING:
-    from calserver.storage import Storage
+
+class Storage(Protocol):
+    """What a collection uses of its storage (``calserver.storage.Storage``, which
+    imports the collection's modules: they do not import it back)."""
+
+    engine: Engine
+    configuration: Any
+    hooks: WriteHooks
+    #: ``storage.meta.PropertyLimits``
+    property_limits: Any
+    scan_limit: int
+    index_max_instances: int
+
+    def index_horizon(self) -> int: ...
+
+    def delete_collection(self, path: str) -> None: ...
 
 
 @dataclass
@@ -67,20 +85,24 @@ class View:
     collection_id: int
 
 
-class ViewForbidden(ValueError):
-    """A write the viewer's level does not allow. Radicale answers a ValueError naming
-    EACCES with 403 (app/put.py, app/proppatch.py); calserver's DELETE and MOVE too."""
+class ViewForbidden(CalserverError):
+    """A write the viewer's level does not allow (403). Not a ValueError, so that
+    Radicale's handlers let it through (they answer a ValueError with 400): the
+    application's PUT, DELETE and MOVE answer it with 403."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"[Errno 13] {reason}")
+    status = 403
 
 
-class HiddenConflict(Exception):
+class HiddenConflict(CalserverError):
     """A write onto the href of an item the writer's view does not contain (a private
     event in a calendar they may write). Not a ValueError, so that Radicale's handler
     lets it through: the application answers it exactly as a UID conflict (409
     CALDAV:no-uid-conflict, RFC 4791 5.3.2.1), the one existence answer the RFC
-    requires anyway, so that neither its CLASS nor anything else about it shows."""
+    requires anyway, so that neither its CLASS nor anything else about it shows (a
+    DELETE answers 404: for the writer there is nothing there)."""
+
+    status = 409
+    precondition = "C:no-uid-conflict"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -123,8 +145,6 @@ class StoredItem(radicale_item.Item):
         (``timeindex.cap_recurrences``): whatever Radicale evaluates on it (filters,
         expand, free-busy) stays bounded."""
         if self._vobject_item is None:
-            from calserver.storage.timeindex import cap_recurrences
-
             parsed = super().vobject_item
             cap_recurrences(parsed, self.collection._storage.scan_limit)  # type: ignore[union-attr]
         return super().vobject_item
@@ -210,8 +230,6 @@ class CollectionBase(radicale_storage.BaseCollection):
         """The whole calendar as one iCalendar object (GET of the collection)."""
         if self.tag != "VCALENDAR":
             return super().serialize(vcf_to_ics, ShareActions)
-        from calserver import icsfile
-
         return "".join(
             icsfile.join_calendar(
                 (item.serialize() for item in self.get_all()),  # type: ignore[attr-defined]

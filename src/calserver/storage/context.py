@@ -1,8 +1,9 @@
 """The request scope: one database transaction per ``acquire_lock``.
 
 Radicale wraps the storage work of every request in ``acquire_lock(mode, user)``; the
-connection and transaction opened there live in a ContextVar, so every storage call
-of the request shares one snapshot (readers) or one atomic write (writers). Parts of
+connection and transaction opened there live in the request context
+(``calserver.context``), so every storage call of the request shares one snapshot
+(readers) or one atomic write (writers). Parts of
 PROPFIND run after the lock is released: they get a short read transaction of their own.
 """
 
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
+
+from calserver import context
+from calserver.db import write_connection
 
 
 @dataclass
@@ -25,19 +28,8 @@ class RequestScope:
     path: str = ""
 
 
-current_scope: ContextVar[RequestScope | None] = ContextVar("calserver_scope", default=None)
-
-#: The time-range of a calendar-query with ``expand`` (Radicale drops it from the
-#: filters it hands to the storage); set by the WSGI front for the current request.
-expand_window: ContextVar[tuple[int, int] | None] = ContextVar(
-    "calserver_expand_window", default=None
-)
-
-
-#: The body of the current single-resource PUT, so the storage can keep the client's
-#: text instead of vobject's re-serialisation (which drops X- property values after
-#: a comma) wherever Radicale's sanitising changed nothing.
-put_body: ContextVar[str | None] = ContextVar("calserver_put_body", default=None)
+#: The request's transaction scope (a field of the one request context).
+current_scope = context.scope
 
 
 @contextmanager
@@ -63,18 +55,5 @@ def write_scope(engine: Engine) -> Iterator[Connection]:
         with scope.conn.begin_nested():
             yield scope.conn
         return
-    from calserver.db import write_connection
-
     with write_connection(engine) as conn, conn.begin():
         yield conn
-
-
-#: Answers memoised for the current request (rights and views: PROPFIND Depth 1 asks
-#: the rights plugin once per item); None outside a request: nothing is memoised.
-request_memo: ContextVar[dict[object, object] | None] = ContextVar(
-    "calserver_request_memo", default=None
-)
-
-#: The HTTP method of the current request (the rights plugin lets a viewer PROPPATCH
-#: their own alias of a calendar they may only read: the properties are theirs).
-request_method: ContextVar[str] = ContextVar("calserver_request_method", default="")

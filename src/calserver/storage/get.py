@@ -11,10 +11,11 @@ from radicale import xmlutils
 from radicale.item import filter as radicale_filter
 from sqlalchemy import and_, exists, func, or_, select
 
+from calserver.context import expand_window
 from calserver.db.models import instances, items
 from calserver.sharing import redact
 from calserver.storage.base import CollectionBase
-from calserver.storage.context import expand_window, read_connection
+from calserver.storage.context import read_connection
 from calserver.storage.timeindex import (
     SHORT_SPAN,
     TIMESTAMP_MAX,

@@ -1,26 +1,67 @@
 """WebDAV properties of a collection (displayname, calendar-color, ...), as JSON,
-within the limits of ``[storage] max_properties...`` (``calserver.proppatch``)."""
+within the limits of ``[storage] max_properties...`` (:class:`PropertyLimits`; the
+PROPPATCH rules around them are ``calserver.proppatch``'s)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from contextvars import ContextVar
-from typing import overload
+from dataclasses import dataclass
+from typing import Any, overload
 
 from sqlalchemy import Connection, insert, select, update
 
+from calserver.context import refused_properties
 from calserver.db.models import calendar_views, collections, users
-from calserver.proppatch import PropertyLimits, over_limits
 from calserver.storage.base import CollectionBase
 from calserver.storage.context import write_scope
-from calserver.storage.upload import bump_revision
+from calserver.storage.rows import bump_revision
 
-#: The properties that did not fit in the last refused write of this request, and
-#: why: ``calserver.app`` names them in its 207 answer (RFC 4918 9.2.1, 507).
-refused_properties: ContextVar[tuple[list[str], str] | None] = ContextVar(
-    "calserver_refused_properties", default=None
-)
+
+@dataclass(frozen=True)
+class PropertyLimits:
+    """``[storage] max_properties``, ``max_property_size``, ``max_properties_size`` and
+    ``max_proppatch_size``: sizes in bytes of UTF-8."""
+
+    count: int = 100
+    value_size: int = 64 * 1024
+    total_size: int = 256 * 1024
+    request_size: int = 256 * 1024
+
+    @classmethod
+    def from_configuration(cls, configuration: Any) -> PropertyLimits:
+        return cls(
+            configuration.get("storage", "max_properties"),
+            configuration.get("storage", "max_property_size"),
+            configuration.get("storage", "max_properties_size"),
+            configuration.get("storage", "max_proppatch_size"),
+        )
+
+
+def _size(key: str, value: str) -> int:
+    return len(key.encode("utf-8")) + len(value.encode("utf-8"))
+
+
+def over_limits(
+    old: Mapping[str, str], new: Mapping[str, str], limits: PropertyLimits
+) -> tuple[list[str], str]:
+    """The keys of ``new`` (Radicale's human names, ``D:displayname``) that do not fit
+    and why, or ``([], "")``. ``tag`` (the resource type) is not a property here."""
+    changed = [key for key, value in new.items() if key != "tag" and old.get(key) != value]
+    big = [key for key in changed if len(new[key].encode("utf-8")) > limits.value_size]
+    if big:
+        return big, f"a property value may have at most {limits.value_size} bytes"
+    count_old = sum(1 for key in old if key != "tag")
+    count_new = sum(1 for key in new if key != "tag")
+    if count_new > limits.count and count_new > count_old:
+        added = [key for key in changed if key not in old]
+        return added, f"a collection may keep at most {limits.count} properties"
+    total_old = sum(_size(key, value) for key, value in old.items() if key != "tag")
+    total_new = sum(_size(key, value) for key, value in new.items() if key != "tag")
+    if total_new > limits.total_size and total_new > total_old:
+        grown = [key for key in changed if _size(key, new[key]) > _size(key, old.get(key, ""))]
+        return grown, f"the properties of a collection may have at most {limits.total_size} bytes"
+    return [], ""
 
 
 class PropertyLimitExceeded(ValueError):
@@ -39,6 +80,7 @@ def check_property_limits(
     """Refuse, before anything is written, a property set beyond ``limits``."""
     keys, reason = over_limits(old, new, limits)
     if reason:
+        # calserver.app names them in its 207 answer (RFC 4918 9.2.1, 507)
         refused_properties.set((keys, reason))
         raise PropertyLimitExceeded(keys, reason)
 

@@ -1,4 +1,5 @@
-"""Writing items: upload, delete, and the change log every write appends to.
+"""Writing items: the upload and delete of Radicale's collection contract (the rows
+themselves: ``calserver.storage.rows``), and the write hooks they announce.
 
 Each write runs in a savepoint of the request's transaction: Radicale's handlers catch
 ``ValueError`` inside the lock, so a failed write must undo itself.
@@ -7,300 +8,39 @@ Each write runs in a savepoint of the request's transaction: Radicale's handlers
 from __future__ import annotations
 
 import contextlib
-import re
-import secrets
-import time
-from collections.abc import Iterable
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 import vobject
 from radicale import item as radicale_item
 from radicale import storage as radicale_storage
-from sqlalchemy import Column, Connection, delete, insert, select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from calserver import db
-from calserver.db.models import changes, collections, instances, items
+from calserver import icsfile
+from calserver.context import method as request_method
+from calserver.context import put_body
+from calserver.db.models import items
+from calserver.icsfile import needs_sanitising
 from calserver.sharing.levels import Level
-from calserver.sharing.redact import item_class, shown_from
+from calserver.sharing.redact import shown_from
 from calserver.storage.base import CollectionBase, HiddenConflict, ViewForbidden
-from calserver.storage.context import (
-    current_scope,
-    put_body,
-    read_connection,
-    request_method,
-    write_scope,
+from calserver.storage.context import current_scope, read_connection, write_scope
+from calserver.storage.hooks import WriteEvent
+from calserver.storage.rows import (
+    PREPARED,
+    PROVENANCE,
+    IndexPolicy,
+    item_row,
+    prepare_row,
+    remove_item,
+    replace_item,
 )
-from calserver.storage.timeindex import SHORT_SPAN, index_item, mixed_times
-
-
-def insert_collection(
-    conn: Connection, path: str, parent: str, tag: str = "", props: str = "{}"
-) -> int:
-    """A new collection row (a fresh sync key: no old token applies to it); its id."""
-    return int(
-        conn.execute(
-            insert(collections)
-            .values(
-                path=path,
-                parent=parent,
-                tag=tag,
-                props=props,
-                revision=0,
-                min_revision=0,
-                sync_key=secrets.token_hex(8),
-                modified=time.time(),
-            )
-            .returning(collections.c.id)
-        ).scalar_one()
-    )
-
-
-def ensure_collection_row(conn: Connection, path: str, parent: str) -> None:
-    """A plain collection at ``path`` unless there is one: a user's first requests, in
-    parallel on several processes, all create the principal collection, and the later
-    ones find it made (no unique violation, no 500)."""
-    db.insert_missing(
-        conn,
-        collections,
-        {
-            "path": path,
-            "parent": parent,
-            "tag": "",
-            "props": "{}",
-            "revision": 0,
-            "min_revision": 0,
-            "sync_key": secrets.token_hex(8),
-            "modified": time.time(),
-        },
-        ["path"],
-    )
-
-
-def delete_collections(conn: Connection, path: str, include_self: bool = True) -> None:
-    """Delete the collections below ``path`` (and ``path`` itself unless told otherwise);
-    their items, instances and changes go with them by cascade."""
-    below = collections.c.path.startswith(path + "/", autoescape=True)
-    conn.execute(
-        delete(collections).where((collections.c.path == path) | below if include_self else below)
-    )
-
-
-def bump_revision(conn: Connection, collection_id: int) -> int:
-    """Next revision of the collection; the row lock also orders concurrent writers."""
-    now = time.time()
-    revision = conn.execute(
-        update(collections)
-        .where(collections.c.id == collection_id)
-        .values(revision=collections.c.revision + 1, modified=now)
-        .returning(collections.c.revision)
-    ).scalar_one()
-    return int(revision)
-
-
-class Change(NamedTuple):
-    """One changed href of a collection, and who could see it before and after the
-    change (``redact.shown_from``; None where there was no item)."""
-
-    href: str
-    before: Level | None
-    after: Level | None
-
-
-def shown(row: Any) -> Level | None:
-    """``redact.shown_from`` of an item row (with ``klass`` and ``component``), None
-    for no row."""
-    if row is None:
-        return None
-    if isinstance(row, dict):
-        return shown_from(row["klass"], row["component"])
-    return shown_from(row.klass, row.component)
-
-
-def log_changes(
-    conn: Connection, collection_id: int, revision: int, logged: Iterable[Change]
-) -> None:
-    """Append ``logged`` to the collection's change log under ``revision`` (every
-    write that changes an item must: RFC 6578 sync reads nothing else)."""
-    now = time.time()
-    rows = [
-        {
-            "collection_id": collection_id,
-            "revision": revision,
-            "href": change.href,
-            "deleted": change.after is None,
-            "before_level": None if change.before is None else int(change.before),
-            "after_level": None if change.after is None else int(change.after),
-            "created": now,
-        }
-        for change in logged
-    ]
-    if rows:
-        conn.execute(insert(changes), rows)
-
-
-def check_fits(column: Column[Any], value: str, what: str) -> None:
-    """Refuse as bad input what a column cannot hold: PostgreSQL enforces VARCHAR
-    lengths (a driver error, a 500), SQLite does not; both engines must answer alike."""
-    limit = getattr(column.type, "length", None)
-    if limit is not None and len(value) > limit:
-        raise ValueError(f"{what} is longer than {limit} characters")
-
-
-class IndexPolicy(Protocol):
-    """How far to index recurrences (the Storage, or its settings sent to a worker)."""
-
-    @property
-    def index_max_instances(self) -> int: ...
-
-    def index_horizon(self) -> int: ...
-
-
-#: Characters no iCalendar data may hold (line breaks separate its lines).
-CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-
-
-#: The attribute of a Radicale item that holds its row computed before the write lock
-#: (:func:`prepare_row`).
-PREPARED = "_calserver_prepared"
-
-
-def prepare_row(
-    storage: IndexPolicy, item: radicale_item.Item
-) -> tuple[dict[str, Any], list[tuple[int, int]]]:
-    """The denormalised row of ``item`` without its place (collection, href), and its
-    instance spans: all the work of storing it that needs no database, so that it can
-    be done before the write lock is taken (:func:`install`)."""
-    text = item.serialize()
-    control = CONTROL_CHARACTERS.search(text)
-    if control is not None:
-        # RFC 5545 3.1 and 3.3.11: no control character but HTAB in iCalendar data
-        # (PostgreSQL cannot store NUL; XML 1.0 cannot carry the others: one such event
-        # would make every REPORT over its calendar unreadable)
-        raise ValueError(
-            f"the calendar data contains the control character U+{ord(control.group()):04X}"
-        )
-    check_fits(items.c.uid, item.uid or "", "the UID")
-    component = item.component_name
-    start_ts, end_ts = item.time_range
-    mixed = mixed_times(item.vobject_item)
-    if mixed is not None:
-        raise ValueError(mixed)
-    index = index_item(
-        item.vobject_item, component, storage.index_horizon(), storage.index_max_instances
-    )
-    row = {
-        "klass": item_class(text),
-        "uid": item.uid or "",
-        "etag": item.etag,
-        "name": item.name,
-        "component": component,
-        "start_ts": start_ts,
-        "end_ts": end_ts,
-        "indexed_until": index.indexed_until,
-        "text": text,
-    }
-    return row, list(index.spans)
-
-
-def item_row(
-    storage: IndexPolicy, collection_id: int, href: str, item: radicale_item.Item
-) -> tuple[dict[str, Any], list[tuple[int, int]]]:
-    """The denormalised row of ``item`` and its instance spans (computed before the
-    write lock when :func:`install` prepared it)."""
-    check_fits(items.c.href, href, "the resource name")
-    prepared = getattr(item, PREPARED, None)
-    if prepared is None:
-        prepared = prepare_row(storage, item)
-    row, spans = prepared
-    return {
-        **row,
-        "collection_id": collection_id,
-        "href": href,
-        "modified": time.time(),
-    }, spans
-
-
-def insert_items(
-    conn: Connection, collection_id: int, rows: list[tuple[dict[str, Any], list[tuple[int, int]]]]
-) -> None:
-    """Insert item rows and their instances in bulk."""
-    if not rows:
-        return
-    ids = (
-        conn.execute(
-            insert(items).returning(items.c.id, sort_by_parameter_order=True),
-            [row for row, _ in rows],
-        )
-        .scalars()
-        .all()
-    )
-    instance_rows = [
-        {
-            "item_id": item_id,
-            "collection_id": collection_id,
-            "long": end - start > SHORT_SPAN,
-            "start_ts": start,
-            "end_ts": end,
-        }
-        for item_id, (_, spans) in zip(ids, rows, strict=True)
-        for start, end in spans
-    ]
-    if instance_rows:
-        conn.execute(insert(instances), instance_rows)
-
-
-def replace_item(
-    conn: Connection,
-    collection_id: int,
-    href: str,
-    row: tuple[dict[str, Any], list[tuple[int, int]]],
-) -> int:
-    """Store one item row at ``href``, replacing what is there (by name: another
-    request's scheduling may have rewritten it since it was read), and log the change;
-    the collection's new revision."""
-    old = conn.execute(
-        delete(items)
-        .where(items.c.collection_id == collection_id, items.c.href == href)
-        .returning(items.c.klass, items.c.component)
-    ).first()
-    insert_items(conn, collection_id, [row])
-    revision = bump_revision(conn, collection_id)
-    log_changes(conn, collection_id, revision, [Change(href, shown(old), shown(row[0]))])
-    return revision
-
-
-def remove_item(conn: Connection, collection_id: int, href: str) -> int | None:
-    """Delete the item at ``href`` and log it; the new revision, None if there was none."""
-    old = conn.execute(
-        delete(items)
-        .where(items.c.collection_id == collection_id, items.c.href == href)
-        .returning(items.c.klass, items.c.component)
-    ).first()
-    if old is None:
-        return None
-    revision = bump_revision(conn, collection_id)
-    log_changes(conn, collection_id, revision, [Change(href, shown(old), None)])
-    return revision
-
-
-def safe_href_for(uid: str, taken: set[str]) -> str:
-    """The name Radicale's file storage would give an imported item (UID + .ics)."""
-    from radicale import pathutils
-
-    for href in (uid + ".ics", radicale_item.get_etag(uid).strip('"') + ".ics"):
-        if len(href) <= 255 and pathutils.is_safe_path_component(href) and href not in taken:
-            return href
-    return radicale_item.find_available_uid(lambda h: h in taken, ".ics")
 
 
 def client_text(item: radicale_item.Item) -> str | None:
     """The text the client PUT for ``item``, when storing it loses nothing Radicale's
     sanitising would have fixed: one resource, the same UID, no client quirk rewritten.
     vobject's re-serialisation drops X- property values after an unescaped comma."""
-    from calserver import icsfile
-    from calserver.calendars import needs_sanitising
-
     body = put_body.get()
     if body is None:
         return None
@@ -371,82 +111,21 @@ class UploadMixin(CollectionBase):
         if there.klass != "PUBLIC":
             raise ViewForbidden(f"{view.viewer!r} may not change a {there.klass.lower()} event")
 
-    def _scheduling(self) -> str | None:
-        """Who writes, when this write is a CalDAV request on a calendar that implicit
-        scheduling (RFC 6638 3.2) applies to; else None (imports, MOVE, the CLI)."""
+    def _write_event(self, conn: Connection, href: str, **rows: Any) -> WriteEvent:
+        """What the write hooks of the storage hear about a write of ``href``."""
         scope = current_scope.get()
-        if scope is None or not scope.user or self.tag != "VCALENDAR":
-            return None
-        if request_method.get() not in ("PUT", "DELETE"):
-            return None
-        return scope.user
-
-    def _text_at(self, conn: Connection, href: str) -> str | None:
-        return conn.execute(
-            select(items.c.text).where(items.c.collection_id == self.id, items.c.href == href)
-        ).scalar()
-
-    def _schedule_store(
-        self, conn: Connection, href: str, old: Any | None, row: dict[str, Any]
-    ) -> str | None:
-        """Implicit scheduling of a PUT (``calserver.scheduling.engine``): the text to
-        store instead, or None; sets the row's scheduling provenance (only the engine
-        makes an item a scheduling copy)."""
-        from calserver.scheduling import engine
-
-        actor = self._scheduling()
-        target = self._view.target if self._view is not None else self.path
-        organized = None
-        if actor is not None:
-            try:
-                organized = engine.on_store(
-                    self._storage,
-                    conn,
-                    target,
-                    old.text if old is not None else None,
-                    row["text"],
-                    actor,
-                    lambda: self._text_at(conn, href),
-                    location=(self.id, href),
-                )
-            except engine.Refused as exc:
-                engine.refusal.set(exc)
-                raise
-            if organized is not None:
-                engine.rewritten.set(True)
-        provenance = engine.provenance_after_put(
-            target,
-            actor or "",
-            old,
-            row["uid"],
-            organized.organizer if organized is not None else None,
+        return WriteEvent(
+            conn=conn,
+            storage=self._storage,
+            collection_path=self.path,
+            target=self._view.target if self._view is not None else self.path,
+            collection_id=self.id,
+            tag=self.tag,
+            href=href,
+            user=scope.user if scope is not None else "",
+            method=request_method.get(),
+            **rows,
         )
-        row["sched_organizer"], row["sched_role"] = provenance
-        return organized.text if organized is not None else None
-
-    def _schedule_delete(self, conn: Connection, href: str) -> None:
-        actor = self._scheduling()
-        if actor is None:
-            return
-        from calserver.scheduling import engine
-
-        old_text = self._text_at(conn, href)
-        if old_text is None:
-            return
-        target = self._view.target if self._view is not None else self.path
-        try:
-            engine.on_delete(
-                self._storage,
-                conn,
-                target,
-                old_text,
-                actor,
-                lambda: self._text_at(conn, href),
-                location=(self.id, href),
-            )
-        except engine.Refused as exc:
-            engine.refusal.set(exc)
-            raise
 
     def upload(
         self, href: str, item: radicale_item.Item
@@ -464,16 +143,19 @@ class UploadMixin(CollectionBase):
                 old = conn.execute(
                     select(items).where(items.c.collection_id == cid, items.c.href == href)
                 ).first()
-                sent = row
-                scheduled = self._schedule_store(conn, href, old, sent)
-                if scheduled is not None:
-                    item = radicale_item.Item(collection_path=self.path, text=scheduled)
+                hooks = self._storage.hooks
+                event = self._write_event(conn, href, old_row=old, new_row=row)
+                hooks.run(hooks.before_store, event)
+                if event.replacement is not None:  # e.g. implicit scheduling's copy
+                    item = radicale_item.Item(collection_path=self.path, text=event.replacement)
                     row, spans = item_row(self._storage, cid, href, item)
-                    row["sched_organizer"] = sent["sched_organizer"]
-                    row["sched_role"] = sent["sched_role"]
+                    sent = event.new_row or {}
+                    row.update({column: sent[column] for column in PROVENANCE if column in sent})
+                    event.new_row, event.replacement = row, None
                 if old is not None:
                     old_item = self._make_item(old)
                 revision = replace_item(conn, cid, href, (row, spans))
+                hooks.run(hooks.after_store, event)
         except IntegrityError as exc:
             raise ValueError(f"cannot store {href!r}: UID {item.uid!r} is in use") from exc
         self._state.revision = revision
@@ -494,8 +176,11 @@ class UploadMixin(CollectionBase):
         cid = self.id
         with write_scope(self._storage.engine) as conn:
             self.check_write(conn, href)
-            self._schedule_delete(conn, href)
+            hooks = self._storage.hooks
+            event = self._write_event(conn, href)
+            hooks.run(hooks.before_delete, event)
             revision = remove_item(conn, cid, href)
             if revision is None:
                 raise radicale_storage.ComponentNotFoundError(href)
+            hooks.run(hooks.after_delete, event)
         self._state.revision = revision
