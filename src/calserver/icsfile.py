@@ -10,10 +10,14 @@ from __future__ import annotations
 import functools
 import itertools
 import re
+import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from dateutil import rrule
 
 PRODID = "-//calserver//import//EN"
 EXPORT_PRODID = "-//calserver//calserver//EN"
@@ -155,7 +159,6 @@ def _rules_refusal(dtstart: str, rules: list[str]) -> str | None:
     the rule's days), which dateutil walks quickly; rules empty for other reasons
     (INTERVAL, BYSETPOS), too dense or too sparse are :func:`_frequency_refusal`'s and
     :func:`_first_instance_refusal`'s."""
-    from dateutil import rrule
 
     if not rules:
         return None
@@ -277,7 +280,6 @@ def _first_instance_refusal(value: str, start: datetime) -> str | None:
     probed from the latest such start at least :data:`PROBE_YEARS` before 9999: at
     most 500 years of periods (memoised: stored series are checked again at query time,
     ``calserver.storage.timeindex``)."""
-    from dateutil import rrule
 
     try:
         rule = rrule.rrulestr(value, dtstart=start, ignoretz=True)
@@ -467,7 +469,6 @@ def _instant(line: str) -> tuple[str, datetime] | None:
     and IANA zones (converted), the TZID of a zone defined by a VTIMEZONE, "" for
     floating times and dates; two times compare only relative to the same thing. None
     when the value is not a date."""
-    from zoneinfo import ZoneInfo
 
     head = _LINE_HEAD.match(line)
     params = head.group() if head else ""
@@ -503,7 +504,6 @@ def is_iana_zone(name: str) -> bool:
 
 @functools.cache
 def _iana_zones() -> frozenset[str]:
-    import zoneinfo
 
     return frozenset(zoneinfo.available_timezones())
 

@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.parser import HeaderParser
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
@@ -250,7 +251,6 @@ def waiting(engine: Engine) -> int:
 
 def unsent(engine: Engine) -> list[Queued]:
     """Every message not sent: waiting ones and given-up ones, oldest first."""
-    from email.parser import HeaderParser
 
     with engine.connect() as conn:
         rows = conn.execute(

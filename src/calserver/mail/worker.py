@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
+from email.policy import SMTP
 from email.utils import parseaddr
 from typing import Any
 
@@ -165,7 +166,6 @@ def _with_sender(text: str, sender: str) -> str:
     """The stored message, with ``From: sender`` when it has no From."""
     if HeaderParser().parsestr(text, headersonly=True).get("From") is not None:
         return text
-    from email.policy import SMTP
 
     return SMTP.fold("From", sender).replace("\r\n", "\n") + text
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import icalendar
+from radicale import item as radicale_item
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
@@ -184,7 +185,6 @@ def _write(
 ) -> None:
     """Store ``text`` at ``path/href`` (replacing what is there), indexed and logged as
     a PUT would (``calserver.storage.upload``), with its scheduling ``provenance``."""
-    from radicale import item as radicale_item
 
     row, spans = item_row(
         storage, collection_id, href, radicale_item.Item(collection_path=path, text=text)
