@@ -11,13 +11,13 @@ Ops (/health, /.health; request metrics when [server] metrics_hosts is set: cals
        auth    = calserver.auth      (users table, argon2, throttling)
        rights  = calserver.rights    (owner-only)
        + Apple delegation: caldav-proxy, expand-property, principal search
-         (calserver.delegation, the do_* overrides marked "delegation")
-       + free/busy availability rules (calserver.freebusy, installed below)
-       + [reporting] max_expand_occurrence on expand only (calserver.expandlimit, below)
+         (calserver.dav.delegation, the do_* overrides marked "delegation")
+       + free/busy availability rules (calserver.dav.freebusy, installed below)
+       + [reporting] max_expand_occurrence on expand only (calserver.dav.expandlimit, below)
        + a PUT's items indexed before the write lock (_prepare_before_lock, below)
        + scheduling DAV: principal properties, inbox/outbox, outbox free/busy POST
-         (calserver.scheduling.dav, the lines marked "scheduling")
-       + PROPPATCH all or nothing, protected properties, limits (calserver.proppatch)
+         (calserver.dav.scheduling, the lines marked "scheduling")
+       + PROPPATCH all or nothing, protected properties, limits (calserver.dav.proppatch)
 """
 
 from __future__ import annotations
@@ -44,24 +44,14 @@ from radicale import storage as radicale_storage
 from radicale.app import put as radicale_put
 from radicale.item import filter as radicale_filter
 
-from calserver import (
-    api,
-    db,
-    delegation,
-    expandlimit,
-    freebusy,
-    icsfile,
-    names,
-    ops,
-    outage,
-    propfind,
-    proppatch,
-)
+from calserver import api, db, icsfile, names, ops, outage
+from calserver.dav import delegation, expandlimit, freebusy, propfind, proppatch
+from calserver.dav import scheduling as scheduling_dav
+from calserver.dav.xml import Caller
 from calserver.errors import CalserverError
 from calserver.feeds import web as feeds_web
 from calserver.httpbody import read_body
 from calserver.prefix import base_prefix, origin
-from calserver.scheduling import dav as scheduling_dav
 from calserver.scheduling import engine as scheduling_engine
 from calserver.scheduling import web as invite_web
 from calserver.storage import upload
@@ -296,8 +286,8 @@ class CalserverApplication(radicale_app.Application):
 
     def _caller(
         self, environ: types.WSGIEnviron, base_prefix: str, user: str, user_groups: set[str]
-    ) -> delegation.Caller:
-        return delegation.Caller(
+    ) -> Caller:
+        return Caller(
             self, cast(dict[str, Any], environ), base_prefix, user, user_groups
         )
 

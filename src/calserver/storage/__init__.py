@@ -28,9 +28,9 @@ from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from calserver import db
+from calserver.dav.proppatch import PropertyLimits
 from calserver.db import models
 from calserver.db.models import calendar_views, changes, collections, instances, items, users
-from calserver.proppatch import PropertyLimits
 from calserver.sharing import levels
 from calserver.sharing.levels import Level
 from calserver.storage.base import View

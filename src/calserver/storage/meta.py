@@ -10,8 +10,8 @@ from typing import overload
 
 from sqlalchemy import Connection, insert, select, update
 
+from calserver.dav.proppatch import PropertyLimits, over_limits
 from calserver.db.models import calendar_views, collections, users
-from calserver.proppatch import PropertyLimits, over_limits
 from calserver.storage.base import CollectionBase
 from calserver.storage.context import write_scope
 from calserver.storage.upload import bump_revision

@@ -6,7 +6,7 @@
   ``C:schedule-inbox-URL``, 2.1.1 ``C:schedule-outbox-URL``, 2.4.2
   ``C:calendar-user-type`` and 9.2 ``C:schedule-default-calendar-URL`` (that one also
   on the inbox), completed into Radicale's PROPFIND answer as delegation completes its
-  own (``calserver.delegation``): the values given here replace Radicale's;
+  own (``calserver.dav.delegation``): the values given here replace Radicale's;
 - the schedule inbox ``USER/inbox`` (RFC 6638 2.2; a calendar collection in storage,
   ``C:schedule-inbox`` to clients, never ``C:calendar``) and the schedule outbox
   ``USER/outbox`` (2.1; a plain collection), created when their owner looks at their
@@ -29,7 +29,7 @@ import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import icalendar
 from radicale import httputils, pathutils, xmlutils
@@ -37,8 +37,7 @@ from radicale.app import report as radicale_report
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from calserver.db.models import collections, users
-from calserver.delegation import (
+from calserver.dav.xml import (
     CALENDAR_USER_ADDRESS_SET,
     CURRENT_USER_PRINCIPAL,
     CURRENT_USER_PRIVILEGE_SET,
@@ -54,19 +53,19 @@ from calserver.delegation import (
     RESPONSE,
     STATUS,
     SUPPORTED_REPORT_SET,
+    Caller,
     add_property,
+    clark,
     parse_xml,
     path_of,
     remove_property,
     status_line,
 )
+from calserver.db.models import collections, users
 from calserver.httpbody import read_body
 from calserver.scheduling import addresses, engine
 from calserver.sharing.levels import Level, level_for
 from calserver.storage.context import read_connection, write_scope
-
-if TYPE_CHECKING:
-    from calserver.delegation import Caller
 
 logger = logging.getLogger("calserver")
 
@@ -77,19 +76,15 @@ INBOX, OUTBOX = engine.INBOX, engine.OUTBOX
 RESERVED = engine.RESERVED
 
 
-def _clark(human: str) -> str:
-    return xmlutils.make_clark(human)
+COLLECTION = clark("D:collection")
+OWNER = clark("D:owner")
 
-
-COLLECTION = _clark("D:collection")
-OWNER = _clark("D:owner")
-
-SCHEDULE_INBOX_URL = _clark("C:schedule-inbox-URL")
-SCHEDULE_OUTBOX_URL = _clark("C:schedule-outbox-URL")
-CALENDAR_USER_TYPE = _clark("C:calendar-user-type")
-SCHEDULE_DEFAULT_CALENDAR_URL = _clark("C:schedule-default-calendar-URL")
-SCHEDULE_INBOX = _clark("C:schedule-inbox")
-SCHEDULE_OUTBOX = _clark("C:schedule-outbox")
+SCHEDULE_INBOX_URL = clark("C:schedule-inbox-URL")
+SCHEDULE_OUTBOX_URL = clark("C:schedule-outbox-URL")
+CALENDAR_USER_TYPE = clark("C:calendar-user-type")
+SCHEDULE_DEFAULT_CALENDAR_URL = clark("C:schedule-default-calendar-URL")
+SCHEDULE_INBOX = clark("C:schedule-inbox")
+SCHEDULE_OUTBOX = clark("C:schedule-outbox")
 
 #: The scheduling properties of a user principal (all protected, RFC 6638 2.x).
 PRINCIPAL_PROPS = frozenset(
@@ -307,7 +302,7 @@ def complete_propfind(
             _complete_principal(caller, conn, response, name, emails[name] or "", kind, names)
         for response, owner, which in boxes:
             _complete_mailbox(caller, conn, response, owner, which, kind, names)
-    return status, headers, caller.app._xml_response(root, request_info), xml_request
+    return status, headers, caller.xml_response(root, request_info), xml_request
 
 
 def _complete_principal(
@@ -391,7 +386,7 @@ def _outbox_value(caller: Caller, owner: str, name: str) -> tuple[ET.Element, in
     elif name == CURRENT_USER_PRIVILEGE_SET:
         # RFC 6638 6.1.1: CALDAV:schedule-send (free/busy look-ups are what is sent)
         for privilege in ("D:read", "C:schedule-send", "C:schedule-send-freebusy"):
-            ET.SubElement(ET.SubElement(element, _clark("D:privilege")), _clark(privilege))
+            ET.SubElement(ET.SubElement(element, clark("D:privilege")), clark(privilege))
     elif name == SUPPORTED_REPORT_SET:
         pass
     else:
@@ -440,9 +435,9 @@ def propfind_outbox(
     multistatus = ET.Element(MULTISTATUS)
     multistatus.append(outbox_response(caller, owner, body))
     headers = announce(
-        {"DAV": httputils.DAV_HEADERS, "Content-Type": f"text/xml; charset={caller.app._encoding}"}
+        {"DAV": httputils.DAV_HEADERS, "Content-Type": f"text/xml; charset={caller.encoding}"}
     )
-    return 207, headers, caller.app._xml_response(multistatus, request_info), None
+    return 207, headers, caller.xml_response(multistatus, request_info), None
 
 
 # --- POST to the outbox: free/busy (RFC 6638 5, RFC 5546 3.3.2) ------------------------
@@ -625,13 +620,13 @@ def _busy_of(
 
 
 def _schedule_response(results: list[tuple[str, str, str]]) -> ET.Element:
-    root = ET.Element(_clark("C:schedule-response"))
+    root = ET.Element(clark("C:schedule-response"))
     for recipient, request_status, data in results:
-        response = ET.SubElement(root, _clark("C:response"))
-        ET.SubElement(ET.SubElement(response, _clark("C:recipient")), HREF).text = recipient
-        ET.SubElement(response, _clark("C:request-status")).text = request_status
+        response = ET.SubElement(root, clark("C:response"))
+        ET.SubElement(ET.SubElement(response, clark("C:recipient")), HREF).text = recipient
+        ET.SubElement(response, clark("C:request-status")).text = request_status
         if data:
-            ET.SubElement(response, _clark("C:calendar-data")).text = data
+            ET.SubElement(response, clark("C:calendar-data")).text = data
     return root
 
 
