@@ -54,6 +54,7 @@ from radicale import pathutils, xmlutils
 from sqlalchemy import Engine
 
 from calserver import calendars, httpauth, settings
+from calserver.dav import compat
 from calserver.errors import CalserverError, Forbidden, InvalidInput, NotFound
 from calserver.feeds import access, links
 from calserver.prefix import base_prefix, origin
@@ -929,7 +930,7 @@ class Api:
 
     def __init__(self, application: radicale_app.Application) -> None:
         self._application = application
-        self._storage = cast(Storage, application._storage)
+        self._storage = cast(Storage, compat.storage(application))
         self._engine: Engine = self._storage.engine
         self._config = application.configuration
         self._routes = routes()

@@ -35,6 +35,7 @@ from radicale import pathutils
 from sqlalchemy import select
 
 from calserver import httpauth, settings
+from calserver.dav import compat
 from calserver.db.models import users
 from calserver.errors import CalserverError, InvalidInput, NotFound
 from calserver.feeds import access, html, ics, occurrences, rss
@@ -93,7 +94,7 @@ class Feeds:
 
     def __init__(self, application: radicale_app.Application) -> None:
         self._application = application
-        self._storage = cast(Storage, application._storage)
+        self._storage = cast(Storage, compat.storage(application))
         self._configuration = application.configuration
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
