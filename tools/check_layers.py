@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("L2 database", ("calserver.db", "calserver.outage", "calserver.staging")),
     ("L3 store", ("calserver.storage", "calserver.accounts", "calserver.users",
                   "calserver.settings", "calserver.auth.passwords", "calserver.auth.throttle",
+                  "calserver.auth.logins",
                   "calserver.sharing")),
     ("L4 services", ("calserver.calendars", "calserver.feeds", "calserver.scheduling",
                      "calserver.mail", "calserver.check", "calserver.migrate",

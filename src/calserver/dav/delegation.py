@@ -31,15 +31,14 @@ for a direct request.
 from __future__ import annotations
 
 import io
-import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
 from typing import Any, cast
 
 from radicale import httputils, pathutils, xmlutils
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from calserver import names
+from calserver.dav import compat
 from calserver.dav.xml import (
     ALLPROP,
     CALENDAR_USER_ADDRESS_SET,
@@ -66,9 +65,9 @@ from calserver.dav.xml import (
     remove_property,
     status_line,
 )
-from calserver.db.models import collections, users
 from calserver.httpbody import read_body
-from calserver.sharing import proxies
+from calserver.sharing import directory, proxies
+from calserver.sharing.directory import Principal
 from calserver.storage.context import read_connection
 
 READ = "calendar-proxy-read"
@@ -127,24 +126,6 @@ def proxy_group(path: str) -> tuple[str, str] | None:
     return owner, segments[1]
 
 
-def _user_rows(conn: Connection, names: Iterable[str]) -> dict[str, Any]:
-    wanted = list(set(names))
-    if not wanted:
-        return {}
-    rows = conn.execute(
-        select(users.c.name, users.c.email, users.c.disabled, collections.c.props)
-        .outerjoin(collections, collections.c.path == users.c.name)
-        .where(users.c.name.in_(wanted))
-    ).all()
-    return {row.name: row for row in rows}
-
-
-def _displayname(row: Any) -> str:
-    """A principal's D:displayname (set by PROPPATCH), else the user name."""
-    props = json.loads(row.props) if row.props else {}
-    return str(props.get("D:displayname") or row.name)
-
-
 # --- user principals: PROPFIND completed -----------------------------------------------
 
 
@@ -159,7 +140,7 @@ def _requested(body: bytes) -> list[str]:
 
 
 def _principal_values(
-    caller: Caller, conn: Connection, principal: str, row: Any, names: set[str]
+    caller: Caller, conn: Connection, principal: str, row: Principal, names: set[str]
 ) -> list[tuple[ET.Element, int]]:
     """The values (and statuses) of the COMPUTED properties in ``names`` for a user
     principal."""
@@ -213,7 +194,7 @@ def complete_propfind(
         if found and "/" not in found:
             principals[found] = response
     with read_connection(caller.engine) as conn:
-        rows = _user_rows(conn, principals)
+        rows = directory.principals(conn, principals)
         for name, response in principals.items():
             row = rows.get(name)
             if row is None:
@@ -223,7 +204,7 @@ def complete_propfind(
                 add_property(response, element, code)
             if DISPLAYNAME in names and remove_property(response, DISPLAYNAME, only_status=404):
                 element = ET.Element(DISPLAYNAME)
-                element.text = _displayname(row)
+                element.text = row.displayname
                 add_property(response, element, 200)
     return status, headers, caller.xml_response(root, request_info), xml_request
 
@@ -279,11 +260,6 @@ def _group_value(
     return element, 200
 
 
-def _exists(conn: Connection, path: str) -> bool:
-    found = conn.execute(select(collections.c.id).where(collections.c.path == path)).first()
-    return found is not None
-
-
 def propfind_proxy_group(
     caller: Caller, path: str, body: bytes, request_info: dict[str, Any]
 ) -> Any | None:
@@ -296,11 +272,13 @@ def propfind_proxy_group(
     if not caller.user:
         return httputils.NOT_ALLOWED
     with read_connection(caller.engine) as conn:
-        if _exists(conn, f"{owner}/{group}"):
+        if directory.collection_exists(conn, f"{owner}/{group}"):
             return None  # a collection of that name (from before) is answered as such
-        if not _user_rows(conn, [owner]):
+        if not directory.principals(conn, [owner]):
             return httputils.NOT_FOUND
-        rights = caller.app._rights.authorization(caller.user, caller.user_groups, f"/{owner}/")
+        rights = compat.rights(caller.app).authorization(
+            caller.user, caller.user_groups, f"/{owner}/"
+        )
         if "R" not in rights:
             return httputils.NOT_ALLOWED
         root = parse_xml(body)
@@ -492,9 +470,9 @@ def search_property_set() -> ET.Element:
     return root
 
 
-def _searched_values(caller: Caller, row: Any, name: str) -> list[str]:
+def _searched_values(caller: Caller, row: Principal, name: str) -> list[str]:
     if name == DISPLAYNAME:
-        return [_displayname(row), row.name]
+        return [row.displayname, row.name]
     if name == EMAIL_ADDRESS_SET:
         return [row.email] if row.email else []
     if name == CALENDAR_USER_ADDRESS_SET:
@@ -535,12 +513,7 @@ def principal_property_search(caller: Caller, path: str, root: ET.Element) -> ET
     prop = root.find(PROP)
     wanted = [child.tag for child in prop] if prop is not None else []
     with read_connection(caller.engine) as conn:
-        rows = conn.execute(
-            select(users.c.name, users.c.email, users.c.disabled, collections.c.props)
-            .outerjoin(collections, collections.c.path == users.c.name)
-            .where(users.c.disabled.is_(False))
-            .order_by(users.c.name)
-        ).all()
+        rows = directory.enabled_principals(conn)
     found = []
     for row in rows:
         results = [

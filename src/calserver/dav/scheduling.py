@@ -33,10 +33,10 @@ from typing import Any
 
 import icalendar
 from radicale import httputils, pathutils, xmlutils
-from radicale.app import report as radicale_report
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from calserver.dav import compat
 from calserver.dav.xml import (
     CALENDAR_USER_ADDRESS_SET,
     CURRENT_USER_PRINCIPAL,
@@ -61,10 +61,9 @@ from calserver.dav.xml import (
     remove_property,
     status_line,
 )
-from calserver.db.models import collections, users
 from calserver.httpbody import read_body
 from calserver.scheduling import addresses, engine
-from calserver.sharing.levels import Level, level_for
+from calserver.sharing import directory
 from calserver.storage.context import read_connection, write_scope
 
 logger = logging.getLogger("calserver")
@@ -170,7 +169,7 @@ def ensure_inbox(db_engine: Engine, user: str, looked_at: str) -> None:
     if pathutils.strip_path(looked_at) not in (user, path):
         return
     with read_connection(db_engine) as conn:
-        if conn.execute(select(collections.c.id).where(collections.c.path == path)).first():
+        if directory.collection_exists(conn, path):
             return
     try:
         with write_scope(db_engine) as conn:
@@ -291,11 +290,7 @@ def complete_propfind(
     if not principals and not boxes and not listing:
         return status, headers, content, xml_request
     with read_connection(caller.engine) as conn:
-        emails = dict(
-            conn.execute(
-                select(users.c.name, users.c.email).where(users.c.name.in_(list(principals)))
-            ).all()
-        )
+        emails = directory.emails(conn, principals)
         for name, response in principals.items():
             if name not in emails:
                 continue
@@ -423,12 +418,10 @@ def propfind_outbox(
     if not caller.user:
         return httputils.NOT_ALLOWED
     with read_connection(caller.engine) as conn:
-        if conn.execute(
-            select(collections.c.id).where(collections.c.path == pathutils.strip_path(path))
-        ).first():
+        if directory.collection_exists(conn, pathutils.strip_path(path)):
             return None  # a collection of that name (from before) is answered as such
-        known = conn.execute(select(users.c.id).where(users.c.name == owner)).first()
-    if known is None:
+        known = directory.user_exists(conn, owner)
+    if not known:
         return httputils.NOT_FOUND
     if owner != caller.user:
         return httputils.NOT_ALLOWED
@@ -572,24 +565,6 @@ def reply(request: FreeBusyRequest, attendee: str, periods: Iterable[Period]) ->
     return str(calendar.to_ical().decode("utf-8"))
 
 
-def attendee_calendars(conn: Connection, viewer: str, owner: str) -> list[tuple[str, Level]]:
-    """``owner``'s own calendars (not the inbox) that ``viewer`` has a level on, with
-    that level (``calserver.sharing.levels``: a co-member of a group has FREEBUSY)."""
-    rows = conn.execute(
-        select(collections.c.path)
-        .where(collections.c.parent == owner, collections.c.tag == "VCALENDAR")
-        .order_by(collections.c.path)
-    ).scalars()
-    found = []
-    for path in rows:
-        if path.rpartition("/")[2] in RESERVED:
-            continue
-        level = level_for(conn, viewer, path)
-        if level >= Level.FREEBUSY:
-            found.append((path, level))
-    return found
-
-
 def _busy_of(
     storage: Any, poster: str, owner: str, request: FreeBusyRequest, max_occurrence: int
 ) -> tuple[str, list[Period]]:
@@ -598,7 +573,7 @@ def _busy_of(
     level may not see, and serves busy views below reader), and Radicale's own
     free/busy evaluation (with calserver's FBTYPE rules installed) gives the periods."""
     with read_connection(storage.engine) as conn:
-        calendars = attendee_calendars(conn, poster, owner)
+        calendars = directory.calendars_for(conn, poster, owner)
     if not calendars and poster != owner:
         return NO_AUTHORITY, []
     start_ts, end_ts = int(request.start.timestamp()), int(request.end.timestamp())
@@ -610,9 +585,7 @@ def _busy_of(
         for item in collection.iter_window("VEVENT", start_ts, end_ts):
             try:
                 periods.extend(
-                    radicale_report.freebusy_periods(
-                        item, request.start, request.end, max_occurrence
-                    )
+                    compat.freebusy_periods(item, request.start, request.end, max_occurrence)
                 )
             except ValueError:
                 return TOO_MUCH, []
@@ -646,19 +619,19 @@ def outbox_post(caller: Caller, path: str, request_info: dict[str, Any]) -> Any:
         return httputils.FORBIDDEN
     media = caller.environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
     if media != "text/calendar":
-        return app._webdav_error_response(415, "C:supported-calendar-data", request_info)
+        return compat.webdav_error_response(app, 415, "C:supported-calendar-data", request_info)
     try:
         request = parse_request(read_body(caller.environ))
     except BadSchedulingRequest as exc:
         logger.info("free/busy request of %r refused: %s", caller.user, exc.reason)
-        return app._webdav_error_response(exc.status, exc.precondition, request_info)
-    storage = app._storage
+        return compat.webdav_error_response(app, exc.status, exc.precondition, request_info)
+    storage = compat.storage(app)
     max_occurrence = app.configuration.get("reporting", "max_freebusy_occurrence")
     results: list[tuple[str, str, str]] = []
     with storage.acquire_lock("r", caller.user):
         with read_connection(storage.engine) as conn:
             if not addresses.me(conn, caller.user)(request.organizer):
-                return app._webdav_error_response(403, "C:organizer-allowed", request_info)
+                return compat.webdav_error_response(app, 403, "C:organizer-allowed", request_info)
             people = {a: addresses.user_for(conn, a) for a in request.attendees}
         for attendee in request.attendees:
             person = people[attendee]
@@ -671,6 +644,6 @@ def outbox_post(caller: Caller, path: str, request_info: dict[str, Any]) -> Any:
             data = reply(request, attendee, periods) if request_status == SUCCESS else ""
             results.append((attendee, request_status, data))
     headers = announce(
-        {"DAV": httputils.DAV_HEADERS, "Content-Type": f"text/xml; charset={app._encoding}"}
+        {"DAV": httputils.DAV_HEADERS, "Content-Type": f"text/xml; charset={caller.encoding}"}
     )
-    return 200, headers, app._xml_response(_schedule_response(results), request_info), None
+    return 200, headers, caller.xml_response(_schedule_response(results), request_info), None
