@@ -35,7 +35,7 @@ import pytest
 import vobject
 from radicale.app import report as radicale_report
 
-from calserver import freebusy
+from calserver.dav import freebusy
 from tests.conftest import PASSWORD, LiveServer, event_ics
 from tests.e2e_support import ENGINES, dav, module_server, send
 

@@ -524,7 +524,7 @@ def test_api_meetings_lists_what_alice_organizes_with_answers(server: LiveServer
 
 
 def test_merge_joins_overlaps_per_fbtype_and_drops_free() -> None:
-    from calserver.scheduling.dav import merge
+    from calserver.dav.scheduling import merge
 
     hour = dt.timedelta(hours=1)
     periods = [
@@ -540,7 +540,7 @@ def test_merge_joins_overlaps_per_fbtype_and_drops_free() -> None:
 
 
 def test_parse_request_reads_a_floating_window_as_utc() -> None:
-    from calserver.scheduling.dav import parse_request
+    from calserver.dav.scheduling import parse_request
 
     body = freebusy_request(
         "mailto:alice@example.org", ["/bob/", "/bob/"], "20270601T000000", "20270602"

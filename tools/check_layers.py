@@ -33,10 +33,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                      "calserver.mail", "calserver.importer")),
     ("L5 surfaces", ("calserver.dav", "calserver.web", "calserver.api", "calserver.auth",
                      "calserver.rights", "calserver.httpauth", "calserver.httpbody",
-                     "calserver.propfind", "calserver.proppatch", "calserver.freebusy",
-                     "calserver.expandlimit", "calserver.delegation", "calserver.ops",
-                     "calserver.feeds.web", "calserver.feeds.html",
-                     "calserver.scheduling.web", "calserver.scheduling.dav")),
+                     "calserver.ops", "calserver.feeds.web", "calserver.feeds.html",
+                     "calserver.scheduling.web")),
     ("L6 composition root", ("calserver.app", "calserver.wsgi")),
     ("L7 commands", ("calserver.run", "calserver.cli", "calserver.__main__")),
 ]

@@ -11,13 +11,13 @@ Ops (/health, /.health; request metrics when [server] metrics_hosts is set: cals
        auth    = calserver.auth      (users table, argon2, throttling)
        rights  = calserver.rights    (owner-only)
        + Apple delegation: caldav-proxy, expand-property, principal search
-         (calserver.delegation, the do_* overrides marked "delegation")
-       + free/busy availability rules (calserver.freebusy, installed below)
-       + [reporting] max_expand_occurrence on expand only (calserver.expandlimit, below)
+         (calserver.dav.delegation, the do_* overrides marked "delegation")
+       + free/busy availability rules (calserver.dav.freebusy, installed below)
+       + [reporting] max_expand_occurrence on expand only (calserver.dav.expandlimit, below)
        + a PUT's items indexed before the write lock (_prepare_before_lock, below)
        + scheduling DAV: principal properties, inbox/outbox, outbox free/busy POST
-         (calserver.scheduling.dav, the lines marked "scheduling")
-       + PROPPATCH all or nothing, protected properties, limits (calserver.proppatch)
+         (calserver.dav.scheduling, the lines marked "scheduling")
+       + PROPPATCH all or nothing, protected properties, limits (calserver.dav.proppatch)
 """
 
 from __future__ import annotations
@@ -40,28 +40,15 @@ from radicale import app as radicale_app
 from radicale import config as radicale_config
 from radicale import httputils, pathutils, types, xmlutils
 from radicale import storage as radicale_storage
-from radicale.app import put as radicale_put
 from radicale.item import filter as radicale_filter
 
-from calserver import (
-    api,
-    context,
-    db,
-    delegation,
-    errors,
-    expandlimit,
-    freebusy,
-    icsfile,
-    names,
-    ops,
-    outage,
-    propfind,
-    proppatch,
-)
+from calserver import api, context, db, errors, icsfile, names, ops, outage
+from calserver.dav import compat, delegation, expandlimit, freebusy, propfind, proppatch
+from calserver.dav import scheduling as scheduling_dav
+from calserver.dav.xml import Caller
 from calserver.errors import CalserverError
 from calserver.feeds import web as feeds_web
 from calserver.httpbody import read_body
-from calserver.scheduling import dav as scheduling_dav
 from calserver.scheduling import engine as scheduling_engine
 from calserver.scheduling import hooks as scheduling_hooks
 from calserver.scheduling import web as invite_web
@@ -78,13 +65,8 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 XML_METHODS = frozenset({"PROPFIND", "PROPPATCH", "REPORT", "MKCALENDAR", "MKCOL"})
 MAX_PATH_LENGTH = 4096
 
-# Radicale's free-busy-query with calserver's availability rules (all-day events free
-# by default, X-MICROSOFT-CDO-BUSYSTATUS): one wrap of one Radicale function.
-freebusy.install()
 # A database out of reach or out of space is a 503, not a 500 (calserver.outage).
 outage.install()
-# [reporting] max_expand_occurrence limits expand only, and says so (calserver.expandlimit).
-expandlimit.install()
 
 
 class _TakeBack(Exception):
@@ -113,17 +95,32 @@ def _prepare_before_lock(original: Callable[..., Any]) -> Callable[..., Any]:
         ready = [upload.prepared(storage, item, parent) for item in items]
         return iter(ready), tag, whole, props, failure
 
-    setattr(prepare, _PREPARE_MARK, True)
     return prepare
 
 
-_PREPARE_MARK = "_calserver_prepare"
-if not getattr(radicale_put.prepare, _PREPARE_MARK, False):
-    radicale_put.prepare = _prepare_before_lock(radicale_put.prepare)
+def install_radicale_extensions() -> None:
+    """What calserver changes of Radicale's own functions (``calserver.dav.compat``),
+    each wrapped once, when the application is built:
+
+    - free-busy-query with calserver's availability rules (all-day events free by
+      default, X-MICROSOFT-CDO-BUSYSTATUS: ``calserver.dav.freebusy``);
+    - ``[reporting] max_expand_occurrence`` on expand only, and saying so
+      (``calserver.dav.expandlimit``);
+    - a PUT's items prepared before the write lock (:func:`_prepare_before_lock`).
+    """
+    compat.install(
+        fbtype=freebusy.fbtype,
+        xml_report=expandlimit.limit_expansion_only,
+        put_prepare=_prepare_before_lock,
+    )
 
 
 class CalserverApplication(radicale_app.Application):
     """Radicale's application; calserver extends it here where plugins cannot."""
+
+    def __init__(self, configuration: radicale_config.Configuration) -> None:
+        install_radicale_extensions()
+        super().__init__(configuration)
 
     def do_PROPFIND(
         self,
@@ -144,7 +141,7 @@ class CalserverApplication(radicale_app.Application):
         caller = self._caller(environ, base_prefix, user, user_groups)
         body = read_body(caller.environ)
         if user:  # scheduling: the inbox exists when its owner looks (RFC 6638 2.2)
-            scheduling_dav.ensure_inbox(self._storage.engine, user, path)  # type: ignore[attr-defined]
+            scheduling_dav.ensure_inbox(compat.storage(self).engine, user, path)
         answer = delegation.propfind_proxy_group(caller, path, body, request_info)
         if answer is None:  # scheduling: the schedule outbox answers itself
             answer = scheduling_dav.propfind_outbox(caller, path, body, request_info)
@@ -225,12 +222,12 @@ class CalserverApplication(radicale_app.Application):
         if user and (
             delegation.refuses_write(path, body) or scheduling_dav.refuses_proppatch(path, body)
         ):
-            return self._webdav_error_response(
-                403, "D:cannot-modify-protected-property", request_info
+            return compat.webdav_error_response(
+                self, 403, "D:cannot-modify-protected-property", request_info
             )
         # RFC 4918 9.2: limits, protected properties, all or nothing (calserver.proppatch)
         found = proppatch.instructions(body)
-        limits = self._storage.property_limits  # type: ignore[attr-defined]
+        limits = compat.storage(self).property_limits
         too_large = proppatch.too_large(body, found, limits)
         if too_large:
             return 413, {"Content-Type": "text/plain; charset=utf-8"}, too_large, None
@@ -241,7 +238,7 @@ class CalserverApplication(radicale_app.Application):
             environ["CONTENT_LENGTH"] = str(len(empty))
         context.refused_properties.set(None)
         try:
-            with self._storage.acquire_lock("w", user, path=path, request="PROPPATCH"):
+            with compat.storage(self).acquire_lock("w", user, path=path, request="PROPPATCH"):
                 answer = super().do_PROPPATCH(
                     environ, base_prefix, path, user, user_groups, request_info
                 )
@@ -292,10 +289,8 @@ class CalserverApplication(radicale_app.Application):
 
     def _caller(
         self, environ: types.WSGIEnviron, base_prefix: str, user: str, user_groups: set[str]
-    ) -> delegation.Caller:
-        return delegation.Caller(
-            self, cast(dict[str, Any], environ), base_prefix, user, user_groups
-        )
+    ) -> Caller:
+        return Caller(self, cast(dict[str, Any], environ), base_prefix, user, user_groups)
 
     def do_PUT(
         self,
@@ -319,7 +314,7 @@ class CalserverApplication(radicale_app.Application):
             if refusal is not None:
                 return refusal
         token = context.put_body.set(text)
-        storage = context.put_storage.set(self._storage)
+        storage = context.put_storage.set(compat.storage(self))
         refused = context.refusal.set(None)
         rewritten = context.rewritten.set(False)
         replying = context.send_reply.set(_schedule_reply(environ))
@@ -348,7 +343,7 @@ class CalserverApplication(radicale_app.Application):
         if answer == httputils.BAD_REQUEST:
             # Radicale refuses data it cannot parse or accept with a bare 400; RFC 4791
             # 5.3.2.1 names the precondition that failed.
-            return self._webdav_error_response(400, "C:valid-calendar-data", request_info)
+            return compat.webdav_error_response(self, 400, "C:valid-calendar-data", request_info)
         return answer
 
     def do_DELETE(
@@ -386,7 +381,7 @@ class CalserverApplication(radicale_app.Application):
             return refusal.status, {"Content-Type": "text/plain; charset=utf-8"}, body, None
         root = errors.dav_error_element(refusal.precondition, refusal.reason, xmlutils.webdav_error)
         headers = {"Content-Type": "text/xml; charset=utf-8"}
-        return refusal.status, headers, self._xml_response(root, request_info), None
+        return refusal.status, headers, compat.xml_response(self, root, request_info), None
 
     def do_MOVE(
         self,
@@ -403,8 +398,9 @@ class CalserverApplication(radicale_app.Application):
         if destination.startswith(base_prefix + "/"):
             target = pathutils.strip_path(destination[len(base_prefix) :]).rpartition("/")[0]
             if self._may_write(user, user_groups, target):
-                with self._storage.acquire_lock("r", user):
-                    item = next(iter(self._storage.discover(path)), None)
+                storage = compat.storage(self)
+                with storage.acquire_lock("r", user):
+                    item = next(iter(storage.discover(path)), None)
                 if item is not None and not isinstance(item, radicale_storage.BaseCollection):
                     refusal = self._check_components(target, {item.component_name}, user)
                     if refusal is not None:
@@ -421,20 +417,22 @@ class CalserverApplication(radicale_app.Application):
         answer, byte for byte, as Radicale's for a UID already in use (RFC 4791
         5.3.2.1), which a writer may get for a hidden item's UID anyway."""
         request_info["status"] = HTTPStatus.CONFLICT
-        return self._webdav_error_response(HTTPStatus.CONFLICT, "C:no-uid-conflict", request_info)
+        return compat.webdav_error_response(
+            self, HTTPStatus.CONFLICT, "C:no-uid-conflict", request_info
+        )
 
     def _may_write(self, user: str, user_groups: set[str], collection_path: str) -> bool:
         if not user or not collection_path:
             return False
-        return "w" in self._rights.authorization(user, user_groups, "/" + collection_path + "/")
+        rights = compat.rights(self)
+        return "w" in rights.authorization(user, user_groups, "/" + collection_path + "/")
 
     def _check_components(self, collection_path: str, names: set[str], user: str) -> Any:
         """RFC 4791 5.3.2.1: a calendar refuses components outside its
         supported-calendar-component-set with 403 (CALDAV:supported-calendar-component)."""
-        with self._storage.acquire_lock("r", user):
-            collection = self._storage.open_collection(  # type: ignore[attr-defined]
-                collection_path, user
-            )
+        storage = compat.storage(self)
+        with storage.acquire_lock("r", user):
+            collection = storage.open_collection(collection_path, user)
         if collection is None or collection.tag != "VCALENDAR":
             return None
         supported = collection.get_meta("C:supported-calendar-component-set")
@@ -443,7 +441,7 @@ class CalserverApplication(radicale_app.Application):
         allowed = {name.strip().upper() for name in supported.split(",")}
         if names <= allowed:
             return None
-        return self._webdav_error_response(403, "C:supported-calendar-component", {})
+        return compat.webdav_error_response(self, 403, "C:supported-calendar-component", {})
 
 
 def _schedule_reply(environ: Any) -> bool:
@@ -726,7 +724,7 @@ def make_app(
     if create_schema:
         db.ensure_schema(db.engine_for(configuration))
     application = CalserverApplication(configuration)
-    storage = application._storage
+    storage = compat.storage(application)
     # what the storage's writes set off, inside their transaction (calserver.storage.hooks)
     scheduling_hooks.register(storage)  # implicit scheduling, RFC 6638 3.2
     storage.warm_up()  # type: ignore[attr-defined]

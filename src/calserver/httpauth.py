@@ -13,9 +13,9 @@ from typing import Any
 
 from radicale import app as radicale_app
 from radicale import httputils, pathutils
-from radicale.app import base as radicale_app_base
 from radicale.auth import AuthContext
 
+from calserver.dav import compat
 from calserver.errors import CalserverError, InvalidInput
 
 
@@ -25,13 +25,13 @@ class Unauthorized(CalserverError):
 
 def challenge(application: radicale_app.Application) -> tuple[str, str]:
     """The ``WWW-Authenticate`` header of a 401 (RFC 7617 2)."""
-    return ("WWW-Authenticate", f'Basic realm="{application._auth_realm}", charset="UTF-8"')
+    return ("WWW-Authenticate", f'Basic realm="{compat.auth_realm(application)}", charset="UTF-8"')
 
 
 def authenticate(application: radicale_app.Application, environ: dict[str, Any]) -> str:
     """The signed-in user; :class:`Unauthorized` without (valid) credentials."""
     app = application
-    external = app._auth.get_external_login(environ)
+    external = compat.auth(app).get_external_login(environ)
     header = environ.get("HTTP_AUTHORIZATION", "")
     login = password = ""
     if external:
@@ -47,15 +47,14 @@ def authenticate(application: radicale_app.Application, environ: dict[str, Any])
     if not login:
         raise Unauthorized("sign in with your CalDAV user name and password")
     user = ""
-    if radicale_app_base._check_user_format(
-        app._storage, login, app._validate_user_value, app._urldecode_username
-    ):
+    if compat.check_user_format(app, login):
         context = AuthContext()
         context.remote_addr = environ.get("REMOTE_ADDR")  # type: ignore[assignment]
         context.x_remote_addr = environ.get("HTTP_X_REMOTE_ADDR")  # type: ignore[assignment]
-        user = (app._auth.login(login, password, context) or ("", "", set()))[0]
+        user = (compat.auth(app).login(login, password, context) or ("", "", set()))[0]
     if not user or not pathutils.is_safe_path_component(user):
-        if app._auth_delay > 0:
-            time.sleep(app._auth_delay * (0.5 + random.random()))
+        delay = compat.auth_delay(app)
+        if delay > 0:
+            time.sleep(delay * (0.5 + random.random()))
         raise Unauthorized("wrong user name or password")
     return str(user)

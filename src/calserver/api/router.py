@@ -19,6 +19,7 @@ from calserver.api.answers import Answer, Refusal, Request, StartResponse, respo
 from calserver.api.document import METHODS, OPENAPI, ROOT
 from calserver.api.handlers.base import Handlers
 from calserver.api.schema import check_body
+from calserver.dav import compat
 from calserver.errors import CalserverError, InvalidInput
 from calserver.storage import Storage
 from calserver.urls import base_prefix, origin
@@ -89,7 +90,7 @@ class Router(Handlers):
 
     def __init__(self, application: radicale_app.Application) -> None:
         self._application = application
-        self._storage = cast(Storage, application._storage)
+        self._storage = cast(Storage, compat.storage(application))
         self._engine = self._storage.engine
         self._config = application.configuration
         self._routes = routes()

@@ -19,12 +19,10 @@ from dataclasses import dataclass
 
 from radicale import auth as radicale_auth
 from radicale import config as radicale_config
-from sqlalchemy import select, update
 
 from calserver import db, keys, ops
-from calserver.accounts import passwords
+from calserver.accounts import logins, passwords
 from calserver.accounts.throttle import Throttle, ThrottlePolicy, known_key
-from calserver.db.models import login_cache, users
 
 #: fail2ban reads this logger; keep the message format stable:
 #: ``calserver: authentication failure for user=<name> from=<address>``
@@ -106,21 +104,7 @@ class Auth(radicale_auth.BaseAuth):
         """The user's name when ``password`` is theirs, else "". A verified password
         (not a cached one) is remembered for ``known`` (the account and address), and
         forgets the account's failures unless it got in while they held others back."""
-        with self._engine.connect() as conn:
-            row = conn.execute(
-                select(
-                    users.c.id,
-                    users.c.name,
-                    users.c.password_hash,
-                    users.c.disabled,
-                    users.c.auth_epoch,
-                    login_cache.c.digest,
-                    login_cache.c.epoch,
-                    login_cache.c.expires,
-                )
-                .outerjoin(login_cache, login_cache.c.user_id == users.c.id)
-                .where(users.c.name == login)
-            ).first()
+        row = logins.account(self._engine, login)
         digest = self._digest(login, password)
         now = time.time()
         if row is not None and not row.disabled:
@@ -144,25 +128,9 @@ class Auth(radicale_auth.BaseAuth):
         ok, new_hash = passwords.verify(password, row.password_hash if row is not None else None)
         if row is None or row.disabled or not ok:
             return ""
-        with db.write_connection(self._engine) as conn, conn.begin():
-            if new_hash:  # an imported bcrypt/crypt hash: store it as argon2 from now on
-                conn.execute(
-                    update(users).where(users.c.id == row.id).values(password_hash=new_hash)
-                )
-            if self._ttl:
-                # an upsert: a user's first requests, in parallel, all verify and store
-                # the same login (a delete and an insert would collide on the key)
-                db.upsert(
-                    conn,
-                    login_cache,
-                    {
-                        "user_id": row.id,
-                        "digest": digest.hex(),
-                        "epoch": row.auth_epoch,
-                        "expires": now + self._ttl,
-                    },
-                    ["user_id"],
-                )
+        # an imported bcrypt/crypt hash is stored as argon2 from now on; the login is cached
+        keep = (digest.hex(), row.auth_epoch, now + self._ttl) if self._ttl else None
+        logins.record_verified(self._engine, row.id, new_hash, keep)
         if forget_failures:
             self._throttle.clear("user:" + login)
         self._throttle.signed_in(known)

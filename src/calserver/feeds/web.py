@@ -35,6 +35,7 @@ from radicale import pathutils
 
 from calserver import errors, httpauth
 from calserver.accounts import directory, settings
+from calserver.dav import compat
 from calserver.errors import CalserverError, InvalidInput, NotFound
 from calserver.feeds import access, html, ics, occurrences, rss
 from calserver.feeds.links import ICS_FILE, PREFIXES, RSS_FILES
@@ -87,7 +88,7 @@ class Feeds:
 
     def __init__(self, application: radicale_app.Application) -> None:
         self._application = application
-        self._storage = cast(Storage, application._storage)
+        self._storage = cast(Storage, compat.storage(application))
         self._configuration = application.configuration
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

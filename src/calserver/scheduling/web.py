@@ -28,6 +28,7 @@ import icalendar
 from radicale import app as radicale_app
 
 from calserver import keys
+from calserver.dav import compat
 from calserver.errors import CalserverError
 from calserver.httpbody import read_body
 from calserver.scheduling import engine, imip, links
@@ -102,7 +103,7 @@ class Invitations:
     application whose storage and configuration it shares."""
 
     def __init__(self, application: radicale_app.Application) -> None:
-        self._storage = cast(Storage, application._storage)
+        self._storage = cast(Storage, compat.storage(application))
         self._configuration = application.configuration
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

@@ -6,7 +6,7 @@
   ``C:schedule-inbox-URL``, 2.1.1 ``C:schedule-outbox-URL``, 2.4.2
   ``C:calendar-user-type`` and 9.2 ``C:schedule-default-calendar-URL`` (that one also
   on the inbox), completed into Radicale's PROPFIND answer as delegation completes its
-  own (``calserver.delegation``): the values given here replace Radicale's;
+  own (``calserver.dav.delegation``): the values given here replace Radicale's;
 - the schedule inbox ``USER/inbox`` (RFC 6638 2.2; a calendar collection in storage,
   ``C:schedule-inbox`` to clients, never ``C:calendar``) and the schedule outbox
   ``USER/outbox`` (2.1; a plain collection), created when their owner looks at their
@@ -29,17 +29,15 @@ import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import icalendar
 from radicale import httputils, pathutils, xmlutils
-from radicale.app import report as radicale_report
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from calserver.accounts import directory
-from calserver.db.models import collections
-from calserver.delegation import (
+from calserver.dav import compat
+from calserver.dav.xml import (
     CALENDAR_USER_ADDRESS_SET,
     CURRENT_USER_PRINCIPAL,
     CURRENT_USER_PRIVILEGE_SET,
@@ -55,7 +53,9 @@ from calserver.delegation import (
     RESPONSE,
     STATUS,
     SUPPORTED_REPORT_SET,
+    Caller,
     add_property,
+    clark,
     parse_xml,
     path_of,
     remove_property,
@@ -63,11 +63,8 @@ from calserver.delegation import (
 )
 from calserver.httpbody import read_body
 from calserver.scheduling import addresses, engine
-from calserver.sharing.levels import Level, level_for
+from calserver.sharing import directory
 from calserver.storage.context import read_connection, write_scope
-
-if TYPE_CHECKING:
-    from calserver.delegation import Caller
 
 logger = logging.getLogger("calserver")
 
@@ -78,19 +75,15 @@ INBOX, OUTBOX = engine.INBOX, engine.OUTBOX
 RESERVED = engine.RESERVED
 
 
-def _clark(human: str) -> str:
-    return xmlutils.make_clark(human)
+COLLECTION = clark("D:collection")
+OWNER = clark("D:owner")
 
-
-COLLECTION = _clark("D:collection")
-OWNER = _clark("D:owner")
-
-SCHEDULE_INBOX_URL = _clark("C:schedule-inbox-URL")
-SCHEDULE_OUTBOX_URL = _clark("C:schedule-outbox-URL")
-CALENDAR_USER_TYPE = _clark("C:calendar-user-type")
-SCHEDULE_DEFAULT_CALENDAR_URL = _clark("C:schedule-default-calendar-URL")
-SCHEDULE_INBOX = _clark("C:schedule-inbox")
-SCHEDULE_OUTBOX = _clark("C:schedule-outbox")
+SCHEDULE_INBOX_URL = clark("C:schedule-inbox-URL")
+SCHEDULE_OUTBOX_URL = clark("C:schedule-outbox-URL")
+CALENDAR_USER_TYPE = clark("C:calendar-user-type")
+SCHEDULE_DEFAULT_CALENDAR_URL = clark("C:schedule-default-calendar-URL")
+SCHEDULE_INBOX = clark("C:schedule-inbox")
+SCHEDULE_OUTBOX = clark("C:schedule-outbox")
 
 #: The scheduling properties of a user principal (all protected, RFC 6638 2.x).
 PRINCIPAL_PROPS = frozenset(
@@ -176,7 +169,7 @@ def ensure_inbox(db_engine: Engine, user: str, looked_at: str) -> None:
     if pathutils.strip_path(looked_at) not in (user, path):
         return
     with read_connection(db_engine) as conn:
-        if conn.execute(select(collections.c.id).where(collections.c.path == path)).first():
+        if directory.collection_exists(conn, path):
             return
     try:
         with write_scope(db_engine) as conn:
@@ -297,14 +290,14 @@ def complete_propfind(
     if not principals and not boxes and not listing:
         return status, headers, content, xml_request
     with read_connection(caller.engine) as conn:
-        emails = directory.emails_of(conn, principals)
+        emails = directory.emails(conn, principals)
         for name, response in principals.items():
             if name not in emails:
                 continue
             _complete_principal(caller, conn, response, name, emails[name] or "", kind, names)
         for response, owner, which in boxes:
             _complete_mailbox(caller, conn, response, owner, which, kind, names)
-    return status, headers, caller.app._xml_response(root, request_info), xml_request
+    return status, headers, caller.xml_response(root, request_info), xml_request
 
 
 def _complete_principal(
@@ -388,7 +381,7 @@ def _outbox_value(caller: Caller, owner: str, name: str) -> tuple[ET.Element, in
     elif name == CURRENT_USER_PRIVILEGE_SET:
         # RFC 6638 6.1.1: CALDAV:schedule-send (free/busy look-ups are what is sent)
         for privilege in ("D:read", "C:schedule-send", "C:schedule-send-freebusy"):
-            ET.SubElement(ET.SubElement(element, _clark("D:privilege")), _clark(privilege))
+            ET.SubElement(ET.SubElement(element, clark("D:privilege")), clark(privilege))
     elif name == SUPPORTED_REPORT_SET:
         pass
     else:
@@ -425,21 +418,19 @@ def propfind_outbox(
     if not caller.user:
         return httputils.NOT_ALLOWED
     with read_connection(caller.engine) as conn:
-        if conn.execute(
-            select(collections.c.id).where(collections.c.path == pathutils.strip_path(path))
-        ).first():
+        if directory.collection_exists(conn, pathutils.strip_path(path)):
             return None  # a collection of that name (from before) is answered as such
-        known = directory.user_id(conn, owner)
-    if known is None:
+        known = directory.user_exists(conn, owner)
+    if not known:
         return httputils.NOT_FOUND
     if owner != caller.user:
         return httputils.NOT_ALLOWED
     multistatus = ET.Element(MULTISTATUS)
     multistatus.append(outbox_response(caller, owner, body))
     headers = announce(
-        {"DAV": httputils.DAV_HEADERS, "Content-Type": f"text/xml; charset={caller.app._encoding}"}
+        {"DAV": httputils.DAV_HEADERS, "Content-Type": f"text/xml; charset={caller.encoding}"}
     )
-    return 207, headers, caller.app._xml_response(multistatus, request_info), None
+    return 207, headers, caller.xml_response(multistatus, request_info), None
 
 
 # --- POST to the outbox: free/busy (RFC 6638 5, RFC 5546 3.3.2) ------------------------
@@ -574,24 +565,6 @@ def reply(request: FreeBusyRequest, attendee: str, periods: Iterable[Period]) ->
     return str(calendar.to_ical().decode("utf-8"))
 
 
-def attendee_calendars(conn: Connection, viewer: str, owner: str) -> list[tuple[str, Level]]:
-    """``owner``'s own calendars (not the inbox) that ``viewer`` has a level on, with
-    that level (``calserver.sharing.levels``: a co-member of a group has FREEBUSY)."""
-    rows = conn.execute(
-        select(collections.c.path)
-        .where(collections.c.parent == owner, collections.c.tag == "VCALENDAR")
-        .order_by(collections.c.path)
-    ).scalars()
-    found = []
-    for path in rows:
-        if path.rpartition("/")[2] in RESERVED:
-            continue
-        level = level_for(conn, viewer, path)
-        if level >= Level.FREEBUSY:
-            found.append((path, level))
-    return found
-
-
 def _busy_of(
     storage: Any, poster: str, owner: str, request: FreeBusyRequest, max_occurrence: int
 ) -> tuple[str, list[Period]]:
@@ -600,7 +573,7 @@ def _busy_of(
     level may not see, and serves busy views below reader), and Radicale's own
     free/busy evaluation (with calserver's FBTYPE rules installed) gives the periods."""
     with read_connection(storage.engine) as conn:
-        calendars = attendee_calendars(conn, poster, owner)
+        calendars = directory.calendars_for(conn, poster, owner)
     if not calendars and poster != owner:
         return NO_AUTHORITY, []
     start_ts, end_ts = int(request.start.timestamp()), int(request.end.timestamp())
@@ -612,9 +585,7 @@ def _busy_of(
         for item in collection.iter_window("VEVENT", start_ts, end_ts):
             try:
                 periods.extend(
-                    radicale_report.freebusy_periods(
-                        item, request.start, request.end, max_occurrence
-                    )
+                    compat.freebusy_periods(item, request.start, request.end, max_occurrence)
                 )
             except ValueError:
                 return TOO_MUCH, []
@@ -622,13 +593,13 @@ def _busy_of(
 
 
 def _schedule_response(results: list[tuple[str, str, str]]) -> ET.Element:
-    root = ET.Element(_clark("C:schedule-response"))
+    root = ET.Element(clark("C:schedule-response"))
     for recipient, request_status, data in results:
-        response = ET.SubElement(root, _clark("C:response"))
-        ET.SubElement(ET.SubElement(response, _clark("C:recipient")), HREF).text = recipient
-        ET.SubElement(response, _clark("C:request-status")).text = request_status
+        response = ET.SubElement(root, clark("C:response"))
+        ET.SubElement(ET.SubElement(response, clark("C:recipient")), HREF).text = recipient
+        ET.SubElement(response, clark("C:request-status")).text = request_status
         if data:
-            ET.SubElement(response, _clark("C:calendar-data")).text = data
+            ET.SubElement(response, clark("C:calendar-data")).text = data
     return root
 
 
@@ -648,19 +619,19 @@ def outbox_post(caller: Caller, path: str, request_info: dict[str, Any]) -> Any:
         return httputils.FORBIDDEN
     media = caller.environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
     if media != "text/calendar":
-        return app._webdav_error_response(415, "C:supported-calendar-data", request_info)
+        return compat.webdav_error_response(app, 415, "C:supported-calendar-data", request_info)
     try:
         request = parse_request(read_body(caller.environ))
     except BadSchedulingRequest as exc:
         logger.info("free/busy request of %r refused: %s", caller.user, exc.reason)
-        return app._webdav_error_response(exc.status, exc.precondition, request_info)
-    storage = app._storage
+        return compat.webdav_error_response(app, exc.status, exc.precondition, request_info)
+    storage = compat.storage(app)
     max_occurrence = app.configuration.get("reporting", "max_freebusy_occurrence")
     results: list[tuple[str, str, str]] = []
     with storage.acquire_lock("r", caller.user):
         with read_connection(storage.engine) as conn:
             if not addresses.me(conn, caller.user)(request.organizer):
-                return app._webdav_error_response(403, "C:organizer-allowed", request_info)
+                return compat.webdav_error_response(app, 403, "C:organizer-allowed", request_info)
             people = {a: addresses.user_for(conn, a) for a in request.attendees}
         for attendee in request.attendees:
             person = people[attendee]
@@ -673,6 +644,6 @@ def outbox_post(caller: Caller, path: str, request_info: dict[str, Any]) -> Any:
             data = reply(request, attendee, periods) if request_status == SUCCESS else ""
             results.append((attendee, request_status, data))
     headers = announce(
-        {"DAV": httputils.DAV_HEADERS, "Content-Type": f"text/xml; charset={app._encoding}"}
+        {"DAV": httputils.DAV_HEADERS, "Content-Type": f"text/xml; charset={caller.encoding}"}
     )
-    return 200, headers, app._xml_response(_schedule_response(results), request_info), None
+    return 200, headers, caller.xml_response(_schedule_response(results), request_info), None

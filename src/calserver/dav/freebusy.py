@@ -4,8 +4,8 @@
 Radicale's free-busy-query (``radicale.app.report.freebusy_periods``) asks
 ``radicale.app.report._fbtype_for_component`` for the FBTYPE of each VEVENT (and each
 overridden instance); that function knows TRANSP and STATUS only. :func:`install`
-wraps it once, at import of the composition root (``calserver.app``), with
-:func:`fbtype`, which adds:
+wraps it once, when the composition root (``calserver.app``) builds the application
+(``calserver.dav.compat.install``), with :func:`fbtype`, which adds:
 
 - ``X-MICROSOFT-CDO-BUSYSTATUS`` (Outlook's availability, which the busy view keeps):
   ``FREE`` blocks nothing, ``TENTATIVE`` is ``BUSY-TENTATIVE``, ``OOF`` (out of
@@ -28,13 +28,10 @@ signature, or stops being what ``freebusy_periods`` calls.
 from __future__ import annotations
 
 import datetime
-import functools
-from collections.abc import Callable
 from typing import Any
 
-from radicale.app import report as radicale_report
-
-FbtypeFunction = Callable[[Any], "str | None"]
+from calserver.dav import compat
+from calserver.dav.compat import FbtypeFunction
 
 #: RFC 5545 3.2.9 FBTYPE for each X-MICROSOFT-CDO-BUSYSTATUS value (None: free).
 BUSYSTATUS: dict[str, str | None] = {
@@ -43,9 +40,6 @@ BUSYSTATUS: dict[str, str | None] = {
     "BUSY": "BUSY",
     "OOF": "BUSY-UNAVAILABLE",
 }
-
-#: Marks the wrapper, so that installing twice wraps once.
-_MARK = "_calserver_freebusy"
 
 
 def _text(component: Any, name: str) -> str:
@@ -81,14 +75,6 @@ def fbtype(component: Any, radicale_fbtype: FbtypeFunction) -> str | None:
 
 
 def install() -> None:
-    """Wrap Radicale's ``_fbtype_for_component`` with :func:`fbtype` (once)."""
-    original = radicale_report._fbtype_for_component
-    if getattr(original, _MARK, False):
-        return
-
-    @functools.wraps(original)
-    def wrapped(component: Any) -> str | None:
-        return fbtype(component, original)
-
-    setattr(wrapped, _MARK, True)
-    radicale_report._fbtype_for_component = wrapped
+    """Wrap Radicale's ``_fbtype_for_component`` with :func:`fbtype` (once):
+    ``calserver.dav.compat.wrap_fbtype``."""
+    compat.wrap_fbtype(fbtype)

@@ -31,22 +31,43 @@ for a direct request.
 from __future__ import annotations
 
 import io
-import json
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
 
-import defusedxml.ElementTree as DefusedET
-from defusedxml import DefusedXmlException
 from radicale import httputils, pathutils, xmlutils
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from calserver import names
-from calserver.db.models import collections, users
+from calserver.dav import compat
+from calserver.dav.xml import (
+    ALLPROP,
+    CALENDAR_USER_ADDRESS_SET,
+    CURRENT_USER_PRINCIPAL,
+    CURRENT_USER_PRIVILEGE_SET,
+    DISPLAYNAME,
+    HREF,
+    MULTISTATUS,
+    PRINCIPAL_COLLECTION_SET,
+    PROP,
+    PROPFIND,
+    PROPNAME,
+    PROPSTAT,
+    RESOURCETYPE,
+    RESPONSE,
+    STATUS,
+    SUPPORTED_REPORT_SET,
+    Caller,
+    add_property,
+    clark,
+    hrefs,
+    parse_xml,
+    path_of,
+    remove_property,
+    status_line,
+)
 from calserver.httpbody import read_body
-from calserver.sharing import proxies
+from calserver.sharing import directory, proxies
+from calserver.sharing.directory import Principal
 from calserver.storage.context import read_connection
 
 READ = "calendar-proxy-read"
@@ -57,40 +78,19 @@ PROXY_GROUPS = names.PROXY_GROUPS  # (READ, WRITE)
 DAV_FEATURES = ("calendar-proxy", "calendarserver-principal-property-search")
 
 
-def _clark(human: str) -> str:
-    return xmlutils.make_clark(human)
+PRINCIPAL_URL = clark("D:principal-URL")
+GROUP_MEMBER_SET = clark("D:group-member-set")
+GROUP_MEMBERSHIP = clark("D:group-membership")
+ALTERNATE_URI_SET = clark("D:alternate-URI-set")
+READ_FOR = clark("CS:calendar-proxy-read-for")
+WRITE_FOR = clark("CS:calendar-proxy-write-for")
+EMAIL_ADDRESS_SET = clark("CS:email-address-set")
+EMAIL_ADDRESS = clark("CS:email-address")
 
-
-PROPFIND = _clark("D:propfind")
-PROP = _clark("D:prop")
-ALLPROP = _clark("D:allprop")
-PROPNAME = _clark("D:propname")
-HREF = _clark("D:href")
-RESPONSE = _clark("D:response")
-PROPSTAT = _clark("D:propstat")
-STATUS = _clark("D:status")
-MULTISTATUS = _clark("D:multistatus")
-
-DISPLAYNAME = _clark("D:displayname")
-RESOURCETYPE = _clark("D:resourcetype")
-PRINCIPAL_URL = _clark("D:principal-URL")
-GROUP_MEMBER_SET = _clark("D:group-member-set")
-GROUP_MEMBERSHIP = _clark("D:group-membership")
-ALTERNATE_URI_SET = _clark("D:alternate-URI-set")
-CURRENT_USER_PRINCIPAL = _clark("D:current-user-principal")
-PRINCIPAL_COLLECTION_SET = _clark("D:principal-collection-set")
-CURRENT_USER_PRIVILEGE_SET = _clark("D:current-user-privilege-set")
-SUPPORTED_REPORT_SET = _clark("D:supported-report-set")
-READ_FOR = _clark("CS:calendar-proxy-read-for")
-WRITE_FOR = _clark("CS:calendar-proxy-write-for")
-EMAIL_ADDRESS_SET = _clark("CS:email-address-set")
-EMAIL_ADDRESS = _clark("CS:email-address")
-CALENDAR_USER_ADDRESS_SET = _clark("C:calendar-user-address-set")
-
-EXPAND_PROPERTY = _clark("D:expand-property")
-PROPERTY = _clark("D:property")
-PRINCIPAL_PROPERTY_SEARCH = _clark("D:principal-property-search")
-PRINCIPAL_SEARCH_PROPERTY_SET = _clark("D:principal-search-property-set")
+EXPAND_PROPERTY = clark("D:expand-property")
+PROPERTY = clark("D:property")
+PRINCIPAL_PROPERTY_SEARCH = clark("D:principal-property-search")
+PRINCIPAL_SEARCH_PROPERTY_SET = clark("D:principal-search-property-set")
 REPORTS = frozenset({EXPAND_PROPERTY, PRINCIPAL_PROPERTY_SEARCH, PRINCIPAL_SEARCH_PROPERTY_SET})
 _REPORT_NAMES = (b"expand-property", b"principal-property-search", b"principal-search-property")
 
@@ -104,37 +104,6 @@ MAX_EXPAND_DEPTH = 3
 MAX_EXPANDED = 200
 #: Most principals a search returns (RFC 3744 9.4: then a 507 for the request-URI).
 MAX_SEARCH_RESULTS = 50
-
-
-@dataclass(frozen=True)
-class Caller:
-    """What an internal request needs of the outer one."""
-
-    app: Any
-    environ: dict[str, Any]
-    base_prefix: str
-    user: str
-    user_groups: set[str]
-
-    @property
-    def engine(self) -> Any:
-        return self.app._storage.engine
-
-    def href(self, path: str) -> str:
-        """The href of the collection at ``path`` (stripped), as Radicale writes it."""
-        return xmlutils.make_href(self.base_prefix, pathutils.unstrip_path(path, True))
-
-
-# --- small helpers ---------------------------------------------------------------------
-
-
-def parse_xml(body: bytes) -> ET.Element | None:
-    if not body:
-        return None
-    try:
-        return cast(ET.Element, DefusedET.fromstring(body, forbid_dtd=True))
-    except (DefusedXmlException, SyntaxError, ValueError):  # Radicale's to refuse
-        return None
 
 
 def announce(headers: Any) -> dict[str, str]:
@@ -157,45 +126,6 @@ def proxy_group(path: str) -> tuple[str, str] | None:
     return owner, segments[1]
 
 
-def status_line(code: int) -> str:
-    return xmlutils.make_response(code)
-
-
-def _hrefs(tag: str, caller: Caller, paths: Iterable[str]) -> ET.Element:
-    element = ET.Element(tag)
-    for path in paths:
-        ET.SubElement(element, HREF).text = caller.href(path)
-    return element
-
-
-def path_of(href: str, base_prefix: str) -> str | None:
-    """The stripped path an href of this server names, or None."""
-    path = unquote(urlsplit(href.strip()).path)
-    if base_prefix:
-        if not path.startswith(base_prefix + "/"):
-            return None
-        path = path[len(base_prefix) :]
-    return pathutils.strip_path(pathutils.sanitize_path(path))
-
-
-def _user_rows(conn: Connection, names: Iterable[str]) -> dict[str, Any]:
-    wanted = list(set(names))
-    if not wanted:
-        return {}
-    rows = conn.execute(
-        select(users.c.name, users.c.email, users.c.disabled, collections.c.props)
-        .outerjoin(collections, collections.c.path == users.c.name)
-        .where(users.c.name.in_(wanted))
-    ).all()
-    return {row.name: row for row in rows}
-
-
-def _displayname(row: Any) -> str:
-    """A principal's D:displayname (set by PROPPATCH), else the user name."""
-    props = json.loads(row.props) if row.props else {}
-    return str(props.get("D:displayname") or row.name)
-
-
 # --- user principals: PROPFIND completed -----------------------------------------------
 
 
@@ -210,7 +140,7 @@ def _requested(body: bytes) -> list[str]:
 
 
 def _principal_values(
-    caller: Caller, conn: Connection, principal: str, row: Any, names: set[str]
+    caller: Caller, conn: Connection, principal: str, row: Principal, names: set[str]
 ) -> list[tuple[ET.Element, int]]:
     """The values (and statuses) of the COMPUTED properties in ``names`` for a user
     principal."""
@@ -222,52 +152,21 @@ def _principal_values(
             values.append((ET.Element(name), 403))
         elif name == READ_FOR:
             assert acts_for is not None
-            values.append((_hrefs(name, caller, acts_for.read), 200))
+            values.append((hrefs(name, caller, acts_for.read), 200))
         elif name == WRITE_FOR:
             assert acts_for is not None
-            values.append((_hrefs(name, caller, acts_for.write), 200))
+            values.append((hrefs(name, caller, acts_for.write), 200))
         elif name == GROUP_MEMBERSHIP:
             assert acts_for is not None
             groups = [f"{owner}/{WRITE}" for owner in acts_for.write]
             groups += [f"{owner}/{READ}" for owner in acts_for.read]
-            values.append((_hrefs(name, caller, sorted(groups)), 200))
+            values.append((hrefs(name, caller, sorted(groups)), 200))
         elif name == EMAIL_ADDRESS_SET:
             element = ET.Element(name)
             if row.email:
                 ET.SubElement(element, EMAIL_ADDRESS).text = row.email
             values.append((element, 200))
     return values
-
-
-def remove_property(response: ET.Element, tag: str, only_status: int | None = None) -> bool:
-    """Remove ``tag`` from every propstat of ``response`` (or only from the one with
-    status ``only_status``); whether it was found."""
-    found = False
-    for propstat in list(response.findall(PROPSTAT)):
-        prop = propstat.find(PROP)
-        if prop is None:
-            continue
-        if only_status is not None and propstat.findtext(STATUS) != status_line(only_status):
-            continue
-        for child in list(prop):
-            if child.tag == tag:
-                prop.remove(child)
-                found = True
-        if not len(prop):
-            response.remove(propstat)
-    return found
-
-
-def add_property(response: ET.Element, element: ET.Element, code: int) -> None:
-    status = status_line(code)
-    for propstat in response.findall(PROPSTAT):
-        prop = propstat.find(PROP)
-        if prop is not None and propstat.findtext(STATUS) == status:
-            prop.append(element)
-            return
-    propstat = ET.SubElement(response, PROPSTAT)
-    ET.SubElement(propstat, PROP).append(element)
-    ET.SubElement(propstat, STATUS).text = status
 
 
 def complete_propfind(
@@ -295,7 +194,7 @@ def complete_propfind(
         if found and "/" not in found:
             principals[found] = response
     with read_connection(caller.engine) as conn:
-        rows = _user_rows(conn, principals)
+        rows = directory.principals(conn, principals)
         for name, response in principals.items():
             row = rows.get(name)
             if row is None:
@@ -305,9 +204,9 @@ def complete_propfind(
                 add_property(response, element, code)
             if DISPLAYNAME in names and remove_property(response, DISPLAYNAME, only_status=404):
                 element = ET.Element(DISPLAYNAME)
-                element.text = _displayname(row)
+                element.text = row.displayname
                 add_property(response, element, 200)
-    return status, headers, caller.app._xml_response(root, request_info), xml_request
+    return status, headers, caller.xml_response(root, request_info), xml_request
 
 
 # --- proxy group principals --------------------------------------------------------------
@@ -332,8 +231,8 @@ def _group_value(
 ) -> tuple[ET.Element, int]:
     element = ET.Element(name)
     if name == RESOURCETYPE:
-        ET.SubElement(element, _clark("D:principal"))
-        ET.SubElement(element, _clark("CS:" + group))
+        ET.SubElement(element, clark("D:principal"))
+        ET.SubElement(element, clark("CS:" + group))
     elif name == DISPLAYNAME:
         element.text = group
     elif name == PRINCIPAL_URL:
@@ -342,7 +241,7 @@ def _group_value(
         if caller.user != owner:
             return element, 403
         members = proxies.proxies_of(conn, owner)
-        return _hrefs(name, caller, members.write if group == WRITE else members.read), 200
+        return hrefs(name, caller, members.write if group == WRITE else members.read), 200
     elif name in (GROUP_MEMBERSHIP, ALTERNATE_URI_SET):
         pass
     elif name == PRINCIPAL_COLLECTION_SET:
@@ -350,20 +249,15 @@ def _group_value(
     elif name == CURRENT_USER_PRINCIPAL:
         ET.SubElement(element, HREF).text = caller.href(caller.user)
     elif name == CURRENT_USER_PRIVILEGE_SET:
-        privilege = ET.SubElement(element, _clark("D:privilege"))
-        ET.SubElement(privilege, _clark("D:read"))
+        privilege = ET.SubElement(element, clark("D:privilege"))
+        ET.SubElement(privilege, clark("D:read"))
     elif name == SUPPORTED_REPORT_SET:
         for report in sorted(REPORTS):
-            supported = ET.SubElement(element, _clark("D:supported-report"))
-            ET.SubElement(ET.SubElement(supported, _clark("D:report")), report)
+            supported = ET.SubElement(element, clark("D:supported-report"))
+            ET.SubElement(ET.SubElement(supported, clark("D:report")), report)
     else:
         return element, 404
     return element, 200
-
-
-def _exists(conn: Connection, path: str) -> bool:
-    found = conn.execute(select(collections.c.id).where(collections.c.path == path)).first()
-    return found is not None
 
 
 def propfind_proxy_group(
@@ -378,11 +272,13 @@ def propfind_proxy_group(
     if not caller.user:
         return httputils.NOT_ALLOWED
     with read_connection(caller.engine) as conn:
-        if _exists(conn, f"{owner}/{group}"):
+        if directory.collection_exists(conn, f"{owner}/{group}"):
             return None  # a collection of that name (from before) is answered as such
-        if not _user_rows(conn, [owner]):
+        if not directory.principals(conn, [owner]):
             return httputils.NOT_FOUND
-        rights = caller.app._rights.authorization(caller.user, caller.user_groups, f"/{owner}/")
+        rights = compat.rights(caller.app).authorization(
+            caller.user, caller.user_groups, f"/{owner}/"
+        )
         if "R" not in rights:
             return httputils.NOT_ALLOWED
         root = parse_xml(body)
@@ -406,10 +302,10 @@ def propfind_proxy_group(
     headers = announce(
         {
             "DAV": httputils.DAV_HEADERS,
-            "Content-Type": "text/xml; charset=%s" % caller.app._encoding,
+            "Content-Type": "text/xml; charset=%s" % caller.encoding,
         }
     )
-    return 207, headers, caller.app._xml_response(multistatus, request_info), None
+    return 207, headers, caller.xml_response(multistatus, request_info), None
 
 
 def refuses_write(path: str, body: bytes = b"") -> bool:
@@ -443,9 +339,9 @@ def report(caller: Caller, path: str, depth: str, request_info: dict[str, Any]) 
         return None
     if not caller.user:
         return httputils.NOT_ALLOWED
-    headers = {"Content-Type": "text/xml; charset=%s" % caller.app._encoding}
+    headers = {"Content-Type": "text/xml; charset=%s" % caller.encoding}
     if root.tag == PRINCIPAL_SEARCH_PROPERTY_SET:
-        content = caller.app._xml_response(search_property_set(), request_info)
+        content = caller.xml_response(search_property_set(), request_info)
         return 200, headers, content, None
     if root.tag == PRINCIPAL_PROPERTY_SEARCH:
         multistatus = principal_property_search(caller, path, root)
@@ -456,7 +352,7 @@ def report(caller: Caller, path: str, depth: str, request_info: dict[str, Any]) 
             return found  # the request-URI itself is not readable: Radicale's answer
         multistatus = ET.Element(MULTISTATUS)
         multistatus.extend(found)
-    return 207, headers, caller.app._xml_response(multistatus, request_info), None
+    return 207, headers, caller.xml_response(multistatus, request_info), None
 
 
 def _internal_propfind(caller: Caller, path: str, names: list[str], depth: str = "0") -> Any:
@@ -527,10 +423,10 @@ class Expansion:
                 for prop in propstat.iterfind(PROP + "/*"):
                     spec = wanted.get(prop.tag)
                     if spec is not None and len(spec.findall(PROPERTY)):
-                        self._replace_hrefs(prop, spec, level)
+                        self._replacehrefs(prop, spec, level)
         return responses
 
-    def _replace_hrefs(self, prop: ET.Element, spec: ET.Element, level: int) -> None:
+    def _replacehrefs(self, prop: ET.Element, spec: ET.Element, level: int) -> None:
         nested = list(spec.findall(PROPERTY))
         for index, child in enumerate(list(prop)):
             if child.tag != HREF:
@@ -566,17 +462,17 @@ def search_property_set() -> ET.Element:
     """RFC 3744 9.5 DAV:principal-search-property-set."""
     root = ET.Element(PRINCIPAL_SEARCH_PROPERTY_SET)
     for name, description in SEARCHABLE.items():
-        entry = ET.SubElement(root, _clark("D:principal-search-property"))
+        entry = ET.SubElement(root, clark("D:principal-search-property"))
         ET.SubElement(ET.SubElement(entry, PROP), name)
-        text = ET.SubElement(entry, _clark("D:description"))
+        text = ET.SubElement(entry, clark("D:description"))
         text.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
         text.text = description
     return root
 
 
-def _searched_values(caller: Caller, row: Any, name: str) -> list[str]:
+def _searched_values(caller: Caller, row: Principal, name: str) -> list[str]:
     if name == DISPLAYNAME:
-        return [_displayname(row), row.name]
+        return [row.displayname, row.name]
     if name == EMAIL_ADDRESS_SET:
         return [row.email] if row.email else []
     if name == CALENDAR_USER_ADDRESS_SET:
@@ -606,8 +502,8 @@ def principal_property_search(caller: Caller, path: str, root: ET.Element) -> ET
     """RFC 3744 9.4 over every enabled user principal (the principal collection is the
     root, whatever the request-URI), each answered by an internal PROPFIND."""
     conditions: list[tuple[list[str], str, str]] = []
-    for search in root.findall(_clark("D:property-search")):
-        match = search.find(_clark("D:match"))
+    for search in root.findall(clark("D:property-search")):
+        match = search.find(clark("D:match"))
         names = [child.tag for child in search.iterfind(PROP + "/*")]
         text = (match.text or "").strip() if match is not None else ""
         match_type = match.get("match-type", "contains") if match is not None else "contains"
@@ -617,12 +513,7 @@ def principal_property_search(caller: Caller, path: str, root: ET.Element) -> ET
     prop = root.find(PROP)
     wanted = [child.tag for child in prop] if prop is not None else []
     with read_connection(caller.engine) as conn:
-        rows = conn.execute(
-            select(users.c.name, users.c.email, users.c.disabled, collections.c.props)
-            .outerjoin(collections, collections.c.path == users.c.name)
-            .where(users.c.disabled.is_(False))
-            .order_by(users.c.name)
-        ).all()
+        rows = directory.enabled_principals(conn)
     found = []
     for row in rows:
         results = [

@@ -17,7 +17,8 @@ from xml.sax.saxutils import escape
 
 import defusedxml.ElementTree as DefusedET
 from radicale import pathutils, xmlutils
-from radicale.app.base import Access
+
+from calserver.dav import compat
 
 #: Item properties answered here, and how.
 _GETETAG = xmlutils.make_clark("D:getetag")
@@ -90,9 +91,10 @@ def fast_propfind(
     names = requested_props(body)
     if names is None:
         return None
-    access = Access(app._rights, user, user_groups, path)
-    with app._storage.acquire_lock("r", user):
-        collection = app._storage.open_collection(pathutils.strip_path(path), user)
+    access = compat.access(app, user, user_groups, path)
+    storage = compat.storage(app)
+    with storage.acquire_lock("r", user):
+        collection = storage.open_collection(pathutils.strip_path(path), user)
     if collection is None or collection.tag != "VCALENDAR" or not access.check("r", collection):
         return None
     environ_depth0 = dict(environ, HTTP_DEPTH="0", **{"wsgi.input": io.BytesIO(body)})
@@ -102,12 +104,12 @@ def fast_propfind(
     closing = answer.rindex(b"</multistatus>")
     items = "".join(
         item_responses(
-            base_prefix, collection.path, collection.etag_listing(), names, app._encoding
+            base_prefix, collection.path, collection.etag_listing(), names, compat.encoding(app)
         )
     )
     return (
         status,
         headers,
-        answer[:closing] + items.encode(app._encoding) + answer[closing:],
+        answer[:closing] + items.encode(compat.encoding(app)) + answer[closing:],
         (xml_request),
     )

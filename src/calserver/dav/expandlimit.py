@@ -8,7 +8,8 @@ calendar-multiget without ``expand`` (what the ``caldav`` library's ``events()``
 vdirsyncer send to sync a calendar) fails on every calendar with more events than the
 limit, though nothing is expanded and the answer costs what a whole-calendar GET costs.
 
-:func:`install` wraps ``xml_report`` once, at import of the composition root:
+:func:`limit_expansion_only` wraps ``xml_report`` once, when the composition root
+builds the application (``calserver.dav.compat.install``):
 
 - a REPORT without ``expand`` runs without the limit (``max_occurrence=0``, Radicale's
   "no limit"): it serves stored items, one per resource;
@@ -24,21 +25,18 @@ what its REPORT handler calls, or changes the message of the limit.
 
 from __future__ import annotations
 
-import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
 
 from radicale import xmlutils
-from radicale.app import report as radicale_report
+
+from calserver.dav import compat
 
 #: Radicale's message when the limit is hit (``_expand`` and ``xml_report``).
-LIMIT_MESSAGE = "REPORT occurrences limit of"
+LIMIT_MESSAGE = compat.LIMIT_MESSAGE
 
 REASON = "{urn:calserver}reason"
-
-#: Marks the wrapper, so that installing twice wraps once.
-_MARK = "_calserver_expand_limit"
 
 
 def asks_expansion(request: ET.Element | None) -> bool:
@@ -57,13 +55,10 @@ def limit_answer(limit: int) -> tuple[int, ET.Element]:
     return 400, error
 
 
-def install() -> None:
-    """Wrap Radicale's ``xml_report`` (once): the limit applies only to ``expand``."""
-    original: Callable[..., tuple[int, ET.Element]] = radicale_report.xml_report
-    if getattr(original, _MARK, False):
-        return
+def limit_expansion_only(original: compat.XmlReport) -> compat.XmlReport:
+    """Radicale's ``xml_report`` with ``max_occurrence`` for ``expand`` only, and the
+    answer of :func:`limit_answer` when the limit is hit."""
 
-    @functools.wraps(original)
     def wrapped(
         base_prefix: str,
         path: str,
@@ -94,5 +89,9 @@ def install() -> None:
                 return limit_answer(max_occurrence)
             raise
 
-    setattr(wrapped, _MARK, True)
-    radicale_report.xml_report = wrapped
+    return wrapped
+
+
+def install() -> None:
+    """Wrap Radicale's ``xml_report`` (once): the limit applies only to ``expand``."""
+    compat.wrap_xml_report(limit_expansion_only)
