@@ -1,17 +1,21 @@
 """The directory: users looked up by name and by e-mail address, in one place.
 
 Every function takes an open connection (the caller's transaction) and reads the
-``users`` table only. E-mail addresses compare case-insensitively, names exactly.
+``users`` table (principals also the display name their home collection carries,
+``D:displayname`` set by PROPPATCH, else their user name). E-mail addresses compare
+case-insensitively, names exactly.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, func, select
 
-from calserver.db.models import users
+from calserver.db.models import collections, users
 
 
 class Entry(NamedTuple):
@@ -83,3 +87,42 @@ def owner_of_email(conn: Connection, email: str, other_than: str = "") -> str | 
 
 def _entry(row: Any) -> Entry | None:
     return None if row is None else Entry(row.name, row.email)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A user as the directory shows them."""
+
+    name: str
+    email: str | None
+    disabled: bool
+    displayname: str
+
+
+def _principal(row: Any) -> Principal:
+    props = json.loads(row.props) if row.props else {}
+    displayname = str(props.get("D:displayname") or row.name)
+    return Principal(row.name, row.email, bool(row.disabled), displayname)
+
+
+def _principal_query() -> Any:
+    return select(users.c.name, users.c.email, users.c.disabled, collections.c.props).outerjoin(
+        collections, collections.c.path == users.c.name
+    )
+
+
+def principals(conn: Connection, names: Iterable[str]) -> dict[str, Principal]:
+    """The users among ``names``, by name (disabled ones included)."""
+    wanted = list(set(names))
+    if not wanted:
+        return {}
+    rows = conn.execute(_principal_query().where(users.c.name.in_(wanted))).all()
+    return {row.name: _principal(row) for row in rows}
+
+
+def enabled_principals(conn: Connection) -> list[Principal]:
+    """Every enabled user, by name."""
+    rows = conn.execute(
+        _principal_query().where(users.c.disabled.is_(False)).order_by(users.c.name)
+    ).all()
+    return [_principal(row) for row in rows]

@@ -38,6 +38,8 @@ from radicale import httputils, pathutils, xmlutils
 from sqlalchemy import Connection
 
 from calserver import names
+from calserver.accounts import directory as accounts_directory
+from calserver.accounts.directory import Principal
 from calserver.dav import compat
 from calserver.dav.xml import (
     ALLPROP,
@@ -67,7 +69,6 @@ from calserver.dav.xml import (
 )
 from calserver.httpbody import read_body
 from calserver.sharing import directory, proxies
-from calserver.sharing.directory import Principal
 from calserver.storage.context import read_connection
 
 READ = "calendar-proxy-read"
@@ -194,7 +195,7 @@ def complete_propfind(
         if found and "/" not in found:
             principals[found] = response
     with read_connection(caller.engine) as conn:
-        rows = directory.principals(conn, principals)
+        rows = accounts_directory.principals(conn, principals)
         for name, response in principals.items():
             row = rows.get(name)
             if row is None:
@@ -274,7 +275,7 @@ def propfind_proxy_group(
     with read_connection(caller.engine) as conn:
         if directory.collection_exists(conn, f"{owner}/{group}"):
             return None  # a collection of that name (from before) is answered as such
-        if not directory.principals(conn, [owner]):
+        if not accounts_directory.principals(conn, [owner]):
             return httputils.NOT_FOUND
         rights = compat.rights(caller.app).authorization(
             caller.user, caller.user_groups, f"/{owner}/"
@@ -513,7 +514,7 @@ def principal_property_search(caller: Caller, path: str, root: ET.Element) -> ET
     prop = root.find(PROP)
     wanted = [child.tag for child in prop] if prop is not None else []
     with read_connection(caller.engine) as conn:
-        rows = directory.enabled_principals(conn)
+        rows = accounts_directory.enabled_principals(conn)
     found = []
     for row in rows:
         results = [

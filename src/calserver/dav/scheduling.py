@@ -36,6 +36,7 @@ from radicale import httputils, pathutils, xmlutils
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from calserver.accounts import directory as accounts_directory
 from calserver.dav import compat
 from calserver.dav.xml import (
     CALENDAR_USER_ADDRESS_SET,
@@ -290,7 +291,7 @@ def complete_propfind(
     if not principals and not boxes and not listing:
         return status, headers, content, xml_request
     with read_connection(caller.engine) as conn:
-        emails = directory.emails(conn, principals)
+        emails = accounts_directory.emails_of(conn, principals)
         for name, response in principals.items():
             if name not in emails:
                 continue
@@ -420,7 +421,7 @@ def propfind_outbox(
     with read_connection(caller.engine) as conn:
         if directory.collection_exists(conn, pathutils.strip_path(path)):
             return None  # a collection of that name (from before) is answered as such
-        known = directory.user_exists(conn, owner)
+        known = accounts_directory.user_id(conn, owner) is not None
     if not known:
         return httputils.NOT_FOUND
     if owner != caller.user:
