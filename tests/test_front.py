@@ -3,7 +3,7 @@
 import defusedxml.ElementTree as DefusedET
 import pytest
 
-from calserver.app import _expand_window
+from calserver.front import _expand_window
 
 QUERY = """<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">
 <D:prop><C:calendar-data>{expand}</C:calendar-data></D:prop>

@@ -26,8 +26,8 @@ from radicale.app import base as radicale_app_base
 from radicale.app import put as radicale_put
 from radicale.app import report as radicale_report
 
-from calserver.app import install_radicale_extensions
 from calserver.dav import compat
+from calserver.dav.application import install_radicale_extensions
 
 pytestmark = pytest.mark.unit
 

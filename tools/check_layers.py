@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "calserver.sharing", "calserver.check")),
     ("L4 services", ("calserver.calendars", "calserver.feeds", "calserver.scheduling",
                      "calserver.mail", "calserver.importer")),
-    ("L5 surfaces", ("calserver.dav", "calserver.web", "calserver.api", "calserver.auth",
+    ("L5 surfaces", ("calserver.front", "calserver.dav", "calserver.web", "calserver.api", "calserver.auth",
                      "calserver.rights", "calserver.httpauth", "calserver.httpbody",
                      "calserver.ops", "calserver.feeds.web", "calserver.feeds.html",
                      "calserver.scheduling.web")),

@@ -278,7 +278,7 @@ def _rows_of(job: tuple[IndexSettings, str, int, list[icsfile.Resource]]) -> tup
         outside = set()
         if problem is None and settings.components:
             outside = icsfile.component_names(resource.text) - settings.components
-        if outside:  # RFC 4791 5.3.2.1, as a PUT is refused (calserver.app, 403)
+        if outside:  # RFC 4791 5.3.2.1, as a PUT is refused (calserver.dav.application, 403)
             problem = (
                 f"{', '.join(sorted(outside))} is not in the calendar's "
                 f"supported-calendar-component-set ({', '.join(sorted(settings.components))})"

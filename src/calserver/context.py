@@ -1,7 +1,7 @@
 """The one request context (STYLE.md 7b): what the current request carries, in one
 object held in one ContextVar.
 
-The WSGI front (``calserver.app.Front``) starts a fresh :class:`RequestContext` for
+The WSGI front (``calserver.front.Front``) starts a fresh :class:`RequestContext` for
 each request; the layers below read it (the storage its transaction and the expand
 window, the rights plugin the method, scheduling the answer links' base) and write
 their outcome into it (scheduling's refusal, a rewritten PUT, the properties that did

@@ -96,7 +96,7 @@ def unfold(text: str) -> list[str]:
     return lines
 
 
-# --- limits on what a client may send (calserver.app.Front refuses it with 400) -------
+# --- limits on what a client may send (calserver.front refuses it with 400) -------
 
 #: Longest logical content line. vobject's parser needs about 100 times a line's length
 #: in memory while it reads the line; RFC 5545 3.1 folds lines at 75 octets.

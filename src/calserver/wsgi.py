@@ -13,7 +13,8 @@ connection crosses a fork.
 from __future__ import annotations
 
 from calserver import config as calserver_config
-from calserver.app import WSGIApp, make_app
+from calserver.app import make_app
+from calserver.front import WSGIApp
 
 
 def create_app() -> WSGIApp:

@@ -9,5 +9,6 @@
 - :mod:`~calserver.dav.xml`: the WebDAV XML toolkit they share;
 - :mod:`~calserver.dav.compat`: every private Radicale name they rely on.
 
-``calserver.app`` composes them into its Radicale application subclass.
+:mod:`~calserver.dav.application` composes them into the Radicale application subclass;
+``calserver.app`` (the composition root) builds it.
 """

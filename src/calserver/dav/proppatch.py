@@ -5,7 +5,7 @@ carried out". Radicale writes the new property set and only then builds its answ
 which can still fail (a ``D:resourcetype`` instruction becomes the key ``tag``, which
 it cannot turn back into an element: 400 after the write). calserver therefore runs
 Radicale's handler inside a write transaction of its own and takes everything back
-unless the answer is a success (``calserver.app``), and refuses before anything is
+unless the answer is a success (``calserver.dav.application``), and refuses before anything is
 written what must never be written:
 
 - a protected property (RFC 4918 15, 16 ``cannot-modify-protected-property``): the

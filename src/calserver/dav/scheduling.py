@@ -19,7 +19,7 @@
 
 The protocol pieces (request checks, busy periods, the iTIP reply) are pure functions;
 :func:`outbox_post` and :func:`complete_propfind` are the WSGI-side entry points
-``calserver.app`` calls.
+``calserver.dav.application`` calls.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def check_property_limits(
     """Refuse, before anything is written, a property set beyond ``limits``."""
     keys, reason = over_limits(old, new, limits)
     if reason:
-        # calserver.app names them in its 207 answer (RFC 4918 9.2.1, 507)
+        # calserver.dav.application names them in its 207 answer (RFC 4918 9.2.1, 507)
         refused_properties.set((keys, reason))
         raise PropertyLimitExceeded(keys, reason)
 
