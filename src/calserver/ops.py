@@ -6,9 +6,10 @@
 to ``SELECT 1``), ``full`` (a write failed for want of space, or less than
 ``MIN_FREE_BYTES`` are free beside an SQLite database) or ``not writable`` (any other
 failed write: read-only file or standby, the write lock not free within the busy
-timeout). The write probe (:func:`database_state`) commits one tiny row, the heartbeat in
-``calserver_meta`` (an upsert of its time stamp): one short write transaction per probe,
-which waits behind a long writer like any write would, and touches no user data. It
+timeout). The write probe (:func:`calserver.db.health.database_state`) commits one tiny
+row, the heartbeat in ``calserver_meta`` (an upsert of its time stamp): one short write
+transaction per probe, which waits behind a long writer like any write would, and
+touches no user data. It
 lives at the root beside the principals, so ``health`` and ``metrics`` are reserved user
 names (``calserver.accounts.users.RESERVED_NAMES``).
 
@@ -40,7 +41,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import socket
 import socketserver
 import sys
@@ -52,12 +52,11 @@ from typing import Any
 from wsgiref import simple_server
 
 from radicale import config as radicale_config
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import ExceptionContext
-from sqlalchemy.exc import SQLAlchemyError
 
 from calserver import db, urls
-from calserver.db import models
+from calserver.db import health
 from calserver.errors import CalserverError
 
 logger = logging.getLogger("calserver")
@@ -209,65 +208,6 @@ class RequestMetrics:
 # --- /health ------------------------------------------------------------------------
 
 
-def database_answers(engine: Engine) -> bool:
-    """Whether the database answers ``SELECT 1`` now (a pooled connection is checked
-    first on PostgreSQL: pool_pre_ping)."""
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        logger.warning(
-            "health check: the database does not answer: %s",
-            (str(exc).splitlines() or [exc.__class__.__name__])[0],
-        )
-        return False
-    return True
-
-
-#: The row of ``calserver_meta`` that /health's write probe updates.
-HEARTBEAT_KEY = "health_heartbeat"
-
-#: Less free space than this beside an SQLite database, and /health reports "full":
-#: the next write that needs new pages would fail.
-MIN_FREE_BYTES = 1 << 20
-
-
-def database_state(engine: Engine) -> str:
-    """``ok``, or why the database cannot serve writes: ``unreachable``, ``full`` or
-    ``not writable`` (see the module's docstring)."""
-    if not database_answers(engine):
-        return "unreachable"
-    try:
-        with db.write_connection(engine) as conn, conn.begin():
-            db.upsert(
-                conn,
-                models.meta,
-                {"key": HEARTBEAT_KEY, "value": "%.3f" % time.time()},
-                ["key"],
-            )
-    except SQLAlchemyError as exc:
-        first_line = (str(exc).splitlines() or [exc.__class__.__name__])[0]
-        logger.warning("health check: the database does not take a write: %s", first_line)
-        return "full" if "full" in first_line.lower() else "not writable"
-    folder = _sqlite_folder(engine)
-    if folder is not None:
-        free = shutil.disk_usage(folder).free
-        if free < MIN_FREE_BYTES:
-            logger.warning("health check: %d bytes free beside the database", free)
-            return "full"
-    return "ok"
-
-
-def _sqlite_folder(engine: Engine) -> str | None:
-    """The folder of the SQLite database file, None for PostgreSQL or in memory."""
-    if not db.is_sqlite(engine):
-        return None
-    database = engine.url.database or ""
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return os.path.dirname(os.path.abspath(database))
-
-
 def _respond(
     start_response: StartResponse, status: str, content_type: str, body: bytes, head: bool
 ) -> list[bytes]:
@@ -307,7 +247,7 @@ class Ops:
         return self._application(environ, start_response)
 
     def _health(self, start_response: StartResponse, head: bool) -> list[bytes]:
-        state = database_state(self._engine)
+        state = health.database_state(self._engine)
         if state == "ok":
             status, answer = "200 OK", {"status": "ok", "database": "ok"}
         else:
