@@ -186,7 +186,9 @@ class Front:
         """RFC 9110 15.6.4: 503 with Retry-After (10.2.3), the reason in words."""
         reason = outage.describe(error)
         if self._api is not None and api.owns(environ.get("PATH_INFO", "")):
-            return api.respond(start_response, outage.STATUS, {"error": reason}, outage.headers())
+            return api.respond(
+                start_response, outage.STATUS, errors.json_body(reason), outage.headers()
+            )
         body = (reason + "\n").encode("utf-8")
         start_response(
             outage.STATUS,

@@ -14,7 +14,7 @@ from typing import Any, cast
 from radicale import app as radicale_app
 from radicale import pathutils
 
-from calserver import httpauth
+from calserver import errors, httpauth
 from calserver.api.answers import Answer, Refusal, Request, StartResponse, respond
 from calserver.api.document import METHODS, OPENAPI, ROOT
 from calserver.api.handlers.base import Handlers
@@ -121,11 +121,13 @@ class Router(Handlers):
             answer: Answer = getattr(self, "op_" + route.operation_id)(request)
         except httpauth.Unauthorized as exc:
             challenge = httpauth.challenge(self._application)
-            return respond(start_response, 401, {"error": str(exc)}, [challenge], head)
+            return respond(start_response, 401, errors.json_body(str(exc)), [challenge], head)
         except Refusal as exc:
-            return respond(start_response, exc.status, {"error": str(exc)}, exc.headers, head)
+            return respond(
+                start_response, exc.status, errors.json_body(str(exc)), exc.headers, head
+            )
         except CalserverError as exc:
-            return respond(start_response, exc.status, {"error": str(exc)}, (), head)
+            return respond(start_response, exc.status, errors.json_body(str(exc)), (), head)
         return respond(start_response, answer.status, answer.payload, answer.headers, head)
 
     # --- dispatch ---------------------------------------------------------------------
