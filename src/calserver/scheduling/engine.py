@@ -11,55 +11,35 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
-import json
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import icalendar
-from radicale import item as radicale_item
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
-from calserver import context, db
-from calserver.db.models import MAILBOXES, collections, items
-from calserver.errors import CalserverError, NotFound
+from calserver import context
+from calserver.db.models import collections, items
+from calserver.errors import NotFound
 from calserver.keys import server_key
 from calserver.mail import outbox
-from calserver.scheduling import addresses, imip, itip, links
-from calserver.storage.context import read_connection, write_scope
+from calserver.scheduling import addresses, copies, imip, itip, links
+from calserver.storage.context import read_connection
 from calserver.storage.rows import (
-    bump_revision,
-    insert_collection,
-    item_row,
     remove_item,
-    replace_item,
     safe_href_for,
 )
 from calserver.urls import base_url
 
 logger = logging.getLogger("calserver")
 
-INBOX = "inbox"
-OUTBOX = "outbox"
-#: Names the server keeps in every home (RFC 6638 2.2 / 2.1).
-RESERVED = MAILBOXES
 
 #: Most attendees a meeting may invite (RFC 4791 5.2.9 and 5.3.2.1,
 #: CALDAV:max-attendees-per-instance): each costs a lookup, a copy or an e-mail.
 MAX_ATTENDEES = 500
-
-
-
-class Refused(CalserverError, ValueError):
-    """A scheduling change or answer that is not allowed; nothing was changed (a
-    ValueError too: Radicale's handlers take back a write that raises one)."""
-
-    def __init__(self, reason: str, precondition: str = "", status: int = 403) -> None:
-        super().__init__(reason, status=status, precondition=precondition)
 
 
 @dataclass
@@ -77,88 +57,6 @@ def link_base() -> str:
     return context.link_base.get()
 
 
-def _create_calendar(conn: Connection, path: str, name: str, components: str) -> int:
-    """A calendar collection the server makes in a home (created too when missing)."""
-    home = path.partition("/")[0]
-    if conn.execute(select(collections.c.id).where(collections.c.path == home)).first() is None:
-        insert_collection(conn, home, "")
-    props = {
-        "tag": "VCALENDAR",
-        "D:displayname": name,
-        "C:supported-calendar-component-set": components,
-    }
-    return insert_collection(conn, path, home, "VCALENDAR", json.dumps(props, sort_keys=True))
-
-
-def ensure_inbox(conn: Connection, user: str) -> int:
-    """The id of ``user``'s schedule inbox (RFC 6638 2.2), created when missing."""
-    path = f"{user}/{INBOX}"
-    found = conn.execute(select(collections.c.id).where(collections.c.path == path)).scalar()
-    if found is not None:
-        return int(found)
-    return _create_calendar(conn, path, "Inbox", "VEVENT,VTODO")
-
-
-def _supports_events(props: dict[str, str]) -> bool:
-    supported = props.get("C:supported-calendar-component-set", "")
-    return not supported or "VEVENT" in {name.strip().upper() for name in supported.split(",")}
-
-
-def find_default_calendar(conn: Connection, user: str) -> str | None:
-    """Where meetings ``user`` is invited to arrive (RFC 6638 9.2): their first own
-    calendar that takes events; None when they have none yet."""
-    rows = conn.execute(
-        select(collections.c.path, collections.c.props)
-        .where(collections.c.parent == user, collections.c.tag == "VCALENDAR")
-        .order_by(collections.c.path)
-    ).all()
-    for row in rows:
-        if row.path.rpartition("/")[2] in RESERVED:
-            continue
-        if _supports_events(json.loads(row.props or "{}")):
-            return str(row.path)
-    return None
-
-
-def default_calendar(conn: Connection, user: str) -> str:
-    """:func:`find_default_calendar`, ``USER/calendar`` created when there is none."""
-    found = find_default_calendar(conn, user)
-    if found is not None:
-        return found
-    path = f"{user}/calendar"
-    bump_revision(conn, _create_calendar(conn, path, "Calendar", "VEVENT,VTODO,VJOURNAL"))
-    return path
-
-
-# --- writing items of other people's calendars (in the caller's transaction) -----------
-
-
-@dataclass
-class Stored:
-    """An item found in a calendar: where it is and its text."""
-
-    collection_id: int
-    path: str
-    href: str
-    text: str
-
-
-# --- provenance: which items scheduling wrote, for whom ---------------------------------
-#
-# RFC 6638 3.2 lets the server write scheduling object resources in other people's
-# calendars; it must write nothing else there. Every item the engine writes for a
-# meeting carries, in ``items.sched_organizer`` / ``items.sched_role``, the organizer's
-# user name and whether it is the organizer's copy or an attendee's copy. Only the
-# engine sets it (``_write``); a client's PUT never can, and a client's edit of the
-# same UID at the same href keeps it (``provenance_after_put``). The engine finds
-# meetings by it, never by UID alone: an item with the meeting's UID that scheduling
-# did not write for that organizer (the attendee's own event, a meeting organized by
-# someone else, a copy someone wrote in a group calendar) is never the meeting.
-
-#: ``items.sched_role`` of the organizer's copy and of an attendee's copy.
-ORGANIZER_COPY = "organizer"
-ATTENDEE_COPY = "attendee"
-
 #: SCHEDULE-STATUS (RFC 6638 3.2.9) of an attendee whose delivery the server refused:
 #: "5.3 The scheduling message was not delivered and was rejected because scheduling
 #: with that recipient is not allowed" (RFC 5546 3.6 REQUEST-STATUS 5.3): the attendee
@@ -167,128 +65,6 @@ REFUSED_DELIVERY = "5.3"
 #: SCHEDULE-STATUS of a group attendee the organizer may not expand (RFC 6638 3.2.9:
 #: "3.8 not delivered due to insufficient privileges"): they are not in the group.
 NOT_A_MEMBER = "3.8"
-
-Provenance = tuple[str | None, str | None]
-NO_PROVENANCE: Provenance = (None, None)
-
-
-def _write(
-    storage: Any,
-    conn: Connection,
-    collection_id: int,
-    path: str,
-    href: str,
-    text: str,
-    *,
-    uid: str | None = None,
-    provenance: Provenance = NO_PROVENANCE,
-) -> None:
-    """Store ``text`` at ``path/href`` (replacing what is there), indexed and logged as
-    a PUT would (``calserver.storage.upload``), with its scheduling ``provenance``."""
-
-    row, spans = item_row(
-        storage, collection_id, href, radicale_item.Item(collection_path=path, text=text)
-    )
-    if uid is not None:
-        row["uid"] = uid
-    row["sched_organizer"], row["sched_role"] = provenance
-    replace_item(conn, collection_id, href, (row, spans))
-
-
-def _not_mailbox(row: Any) -> bool:
-    return str(row.path).rpartition("/")[2] not in RESERVED
-
-
-def organizer_copy_of(conn: Connection, organizer: str, uid: str) -> Stored | None:
-    """The copy of the meeting ``uid`` that the user ``organizer`` wrote as its
-    organizer (RFC 6638 3.1: the organizer's scheduling object resource), in a calendar
-    of their own or a group calendar; None when they organize no such meeting. An item
-    someone else wrote with that UID, anywhere, is never it."""
-    rows = conn.execute(
-        select(items.c.collection_id, collections.c.path, items.c.href, items.c.text)
-        .join(collections, collections.c.id == items.c.collection_id)
-        .where(
-            items.c.sched_organizer == organizer,
-            items.c.sched_role == ORGANIZER_COPY,
-            items.c.uid == uid,
-            collections.c.tag == "VCALENDAR",
-        )
-        .order_by(collections.c.path, items.c.href)
-    ).all()
-    me = addresses.me(conn, organizer)
-    for row in rows:
-        if _not_mailbox(row) and me(itip.organizer(itip.parse(row.text))):
-            return Stored(row.collection_id, row.path, row.href, row.text)
-    return None
-
-
-@dataclass
-class Holding:
-    """What an attendee's calendars hold with a meeting's UID: their copy of that
-    organizer's meeting (``copy``) and whether anything else has the UID (``other``)."""
-
-    copy: Stored | None
-    other: bool
-
-
-def attendee_holding(
-    conn: Connection, user: str, uid: str, organizer: str, address: str
-) -> Holding:
-    """``user``'s items with ``uid`` in their own calendars (the inbox aside): the copy
-    scheduling wrote for the user ``organizer`` whose ORGANIZER is ``address``, and
-    whether another item has that UID."""
-    rows = conn.execute(
-        select(
-            items.c.collection_id,
-            collections.c.path,
-            items.c.href,
-            items.c.text,
-            items.c.sched_organizer,
-            items.c.sched_role,
-        )
-        .join(collections, collections.c.id == items.c.collection_id)
-        .where(
-            collections.c.parent == user,
-            collections.c.tag == "VCALENDAR",
-            items.c.uid == uid,
-        )
-        .order_by(collections.c.path, items.c.href)
-    ).all()
-    copy = None
-    other = False
-    for row in rows:
-        if not _not_mailbox(row):
-            continue
-        mine = (
-            copy is None
-            and row.sched_role == ATTENDEE_COPY
-            and row.sched_organizer == organizer
-            and addresses.same(itip.organizer(itip.parse(row.text)), address)
-        )
-        if mine:
-            copy = Stored(row.collection_id, row.path, row.href, row.text)
-        else:
-            other = True
-    return Holding(copy, other)
-
-
-def provenance_after_put(
-    collection_path: str, actor: str, old: Any | None, new_uid: str, organized: str | None
-) -> Provenance:
-    """The provenance of an item a client stores (``calserver.storage.upload``):
-    ``organized`` names the organizer when the engine scheduled it as their copy; an
-    edit of the same UID at the same href keeps what ``old`` (the row there) had, an
-    organizer's copy only when its organizer (or their delegate) writes; anything else
-    has none. A PUT can never make an item a scheduling copy."""
-    if organized is not None:
-        return (organized, ORGANIZER_COPY)
-    if old is None or old.sched_organizer is None or old.uid != new_uid:
-        return NO_PROVENANCE
-    if old.sched_role == ORGANIZER_COPY and actor and (
-        _principal_of(collection_path, actor) != old.sched_organizer
-    ):
-        return NO_PROVENANCE
-    return (old.sched_organizer, old.sched_role)
 
 
 def _collection_id(conn: Connection, path: str) -> int:
@@ -307,7 +83,7 @@ def _to_inbox(storage: Any, conn: Connection, user: str, itip_cal: Any, who: str
     their older one, so the inbox holds what is still to be seen."""
     method = str(itip_cal.get("METHOD", "")).lower()
     base = _digest(itip.uid(itip_cal))
-    cid = ensure_inbox(conn, user)
+    cid = copies.ensure_inbox(conn, user)
     if method == "reply":
         href = f"{base}-reply-{_digest(itip.normal(who))}.ics"
     else:
@@ -315,7 +91,9 @@ def _to_inbox(storage: Any, conn: Connection, user: str, itip_cal: Any, who: str
         for old in ("request", "cancel"):
             remove_item(conn, cid, f"{base}-{old}.ics")
     # several messages of one meeting share its UID: the inbox keeps them by name only
-    _write(storage, conn, cid, f"{user}/{INBOX}", href, itip.serialize(itip_cal), uid="")
+    copies.write(
+        storage, conn, cid, f"{user}/{copies.INBOX}", href, itip.serialize(itip_cal), uid=""
+    )
 
 
 def _mail(conn: Connection, notice: Any) -> None:
@@ -465,7 +243,7 @@ def _deliver_copy(meeting: Meeting, user: str) -> bool:
     their copy of this organizer's meeting (their own event, a private one, another
     organizer's meeting): it is never overwritten, moved or deleted."""
     conn = meeting.conn
-    holding = attendee_holding(conn, user, meeting.uid, meeting.principal, meeting.address)
+    holding = copies.attendee_holding(conn, user, meeting.uid, meeting.principal, meeting.address)
     if holding.copy is None and holding.other:
         logger.info(
             "scheduling: %s already has an item with UID %r that is not %s's meeting: "
@@ -477,24 +255,24 @@ def _deliver_copy(meeting: Meeting, user: str) -> bool:
         return False
     found = holding.copy
     if found is None:
-        path = default_calendar(conn, user)
+        path = copies.default_calendar(conn, user)
         collection_id = _collection_id(conn, path)
         taken = set(
             conn.execute(
                 select(items.c.href).where(items.c.collection_id == collection_id)
             ).scalars()
         )
-        found = Stored(collection_id, path, safe_href_for(meeting.uid, taken), "")
+        found = copies.Stored(collection_id, path, safe_href_for(meeting.uid, taken), "")
     text = _copy_for(meeting, found.text or None)
     if text != found.text:
-        _write(
+        copies.write(
             meeting.storage,
             conn,
             found.collection_id,
             found.path,
             found.href,
             text,
-            provenance=(meeting.principal, ATTENDEE_COPY),
+            provenance=(meeting.principal, copies.ATTENDEE_COPY),
         )
     return True
 
@@ -506,7 +284,7 @@ def _uninvite(meeting: Meeting, attendee: Any) -> None:
     person = addresses.user_for(meeting.conn, str(attendee))
     if person is None or person.name == meeting.principal:
         return
-    holding = attendee_holding(
+    holding = copies.attendee_holding(
         meeting.conn, person.name, meeting.uid, meeting.principal, meeting.address
     )
     if holding.copy is not None:
@@ -521,7 +299,7 @@ def _organize(
     _expand_groups(conn, new, principal)
     org_address = itip.organizer(new) or address
     if len(itip.all_attendees(new, org_address)) > MAX_ATTENDEES:
-        raise Refused(
+        raise copies.Refused(
             f"a meeting may have at most {MAX_ATTENDEES} attendees",
             "C:max-attendees-per-instance",
         )
@@ -546,10 +324,10 @@ def _organize(
         if significant or known is None:
             attendee.params["PARTSTAT"] = "NEEDS-ACTION"
             attendee.params.pop("SCHEDULE-STATUS", None)
-            attendee.params.pop(COMMENT_PARAM, None)
+            attendee.params.pop(copies.COMMENT_PARAM, None)
         else:
             attendee.params["PARTSTAT"] = itip.partstat(known)
-            for name in ("SCHEDULE-STATUS", COMMENT_PARAM):
+            for name in ("SCHEDULE-STATUS", copies.COMMENT_PARAM):
                 if known.params.get(name):
                     attendee.params[name] = known.params[name]
         if known is None:
@@ -623,7 +401,9 @@ def _cancel(storage: Any, conn: Connection, principal: str, address: str, old: A
         person = addresses.user_for(conn, str(attendee))
         name = _cn(attendee)
         if person is not None and person.name != principal:
-            holding = attendee_holding(conn, person.name, meeting.uid, principal, org_address)
+            holding = copies.attendee_holding(
+                conn, person.name, meeting.uid, principal, org_address
+            )
             if holding.copy is None and holding.other:
                 # never delivered (5.3): their item with this UID is not this meeting,
                 # and a CANCEL in their inbox would make their client delete it
@@ -642,20 +422,18 @@ def _cancel(storage: Any, conn: Connection, principal: str, address: str, old: A
 # --- the attendees' side: answers ------------------------------------------------------
 
 ATTENDEE_CHANGE = "C:allowed-attendee-scheduling-object-change"
-#: Where the organizer's copy keeps an attendee's reason for their answer.
-COMMENT_PARAM = "X-CALSERVER-COMMENT"
 ORGANIZER_CHANGE = "C:allowed-organizer-scheduling-object-change"
 
 
 def _organizer_copy(
     conn: Connection, organizer_address: str, uid: str
-) -> tuple[str, Stored] | None:
+) -> tuple[str, copies.Stored] | None:
     """(organizer user, their copy) of the meeting ``uid`` organized by a user here
     (:func:`organizer_copy_of`)."""
     person = addresses.user_for(conn, organizer_address)
     if person is None:
         return None
-    found = organizer_copy_of(conn, person.name, uid)
+    found = copies.organizer_copy_of(conn, person.name, uid)
     if found is None:
         return None
     if not addresses.same(itip.organizer(itip.parse(found.text)), organizer_address):
@@ -667,7 +445,7 @@ def _apply_answers(
     storage: Any,
     conn: Connection,
     organizer: str,
-    stored: Stored,
+    stored: copies.Stored,
     attendee_address: str,
     answers: dict[str, str],
     comment: str,
@@ -685,13 +463,13 @@ def _apply_answers(
         component = parts.get(part_key)
         if component is None:
             if "" not in parts or part_key == "":
-                raise Refused("the meeting has no such instance", status=409)
+                raise copies.Refused("the meeting has no such instance", status=409)
             component = itip.instance_of(parts[""], part_key)
             calendar.add_component(component)
             parts[part_key] = component
         attendee = itip.find(component, attendee_address)
         if attendee is None:
-            raise Refused(f"{attendee_address} is not invited to this meeting", status=403)
+            raise copies.Refused(f"{attendee_address} is not invited to this meeting", status=403)
         attendee.params["PARTSTAT"] = answer
         attendee.params["SCHEDULE-STATUS"] = "2.0"
         attendee.params.pop("RSVP", None)
@@ -699,17 +477,17 @@ def _apply_answers(
         # line, no double quotes, RFC 5545 3.2)
         reason = " ".join(comment.replace('"', "'").split())
         if reason:
-            attendee.params[COMMENT_PARAM] = reason
+            attendee.params[copies.COMMENT_PARAM] = reason
         else:
-            attendee.params.pop(COMMENT_PARAM, None)
-    _write(
+            attendee.params.pop(copies.COMMENT_PARAM, None)
+    copies.write(
         storage,
         conn,
         stored.collection_id,
         stored.path,
         stored.href,
         itip.serialize(calendar),
-        provenance=(organizer, ORGANIZER_COPY),
+        provenance=(organizer, copies.ORGANIZER_COPY),
     )
     meeting = Meeting(storage, conn, organizer, calendar, org_address)
     message = itip.reply(calendar, attendee_address, answers, comment)
@@ -768,7 +546,7 @@ def _check_attendee_change(me: addresses.Me, reference: Any, new: Any) -> None:
     transparency and the like), nothing that makes the meeting what it is, and no one
     else's answer."""
     if not addresses.same(itip.organizer(new), itip.organizer(reference)):
-        raise Refused("an attendee may not change the organizer", ATTENDEE_CHANGE)
+        raise copies.Refused("an attendee may not change the organizer", ATTENDEE_CHANGE)
     ref_parts = itip.by_key(reference)
     master = ref_parts.get("")
     for part_key, component in itip.by_key(new).items():
@@ -779,9 +557,9 @@ def _check_attendee_change(me: addresses.Me, reference: Any, new: Any) -> None:
             changed = itip.differs(master, component, ("SUMMARY", "LOCATION", "DESCRIPTION"))
             base = master
         else:
-            raise Refused("an attendee may not add components to a meeting", ATTENDEE_CHANGE)
+            raise copies.Refused("an attendee may not add components to a meeting", ATTENDEE_CHANGE)
         if changed:
-            raise Refused(
+            raise copies.Refused(
                 "only the organizer may change " + ", ".join(changed) + " of this meeting",
                 ATTENDEE_CHANGE,
             )
@@ -790,7 +568,7 @@ def _check_attendee_change(me: addresses.Me, reference: Any, new: Any) -> None:
                 continue
             known = itip.find(base, str(attendee))
             if known is not None and itip.partstat(known) != itip.partstat(attendee):
-                raise Refused(
+                raise copies.Refused(
                     f"an attendee may only answer for themselves, not for {attendee}",
                     ATTENDEE_CHANGE,
                 )
@@ -823,7 +601,7 @@ def _attend(
     if new is not None and reference is not None:
         _check_attendee_change(me, reference, new)
         if itip.sequence(new) < itip.sequence(reference):
-            raise Refused(
+            raise copies.Refused(
                 "the organizer has changed this meeting since; reload it and answer again",
                 status=409,
             )
@@ -876,13 +654,6 @@ def _new_comment(old: Any | None, new: Any) -> str:
 # --- the storage hooks -----------------------------------------------------------------
 
 
-def _principal_of(collection_path: str, actor: str) -> str:
-    """Who schedules through a calendar: its owner (a delegate writes for them), or for
-    a group calendar the member writing."""
-    home = collection_path.partition("/")[0]
-    return actor if home.startswith("@") and actor else home
-
-
 def _may_schedule(text: str | None) -> bool:
     return text is not None and "ORGANIZER" in text.upper()
 
@@ -914,30 +685,18 @@ def on_store(
     may have changed it since ``old_text`` was read)."""
     if not (_may_schedule(old_text) or _may_schedule(new_text)):
         return None
-    if collection_path.rpartition("/")[2] in RESERVED:
+    if collection_path.rpartition("/")[2] in copies.RESERVED:
         return None
     try:
         with conn.begin_nested():
             return _on_store(
                 storage, conn, collection_path, old_text, new_text, actor, reread, location
             )
-    except (Refused, DBAPIError):
+    except (copies.Refused, DBAPIError):
         raise
     except Exception as exc:
         logger.warning("cannot schedule a meeting in %r", collection_path, exc_info=True)
-        raise Refused(f"cannot read the meeting: {exc}", status=400) from exc
-
-
-#: The PostgreSQL advisory lock every scheduling write takes. A meeting's writes cross
-#: calendars (the organizer's request writes the attendees' copies, an attendee's the
-#: organizer's copy) without their per-calendar locks, so two such transactions could
-#: wait for each other's rows (a deadlock) or insert the same copy twice; one lock for
-#: all scheduling keeps them in a line. SQLite has one writer at a time anyway.
-SCHEDULING_LOCK = "calserver:scheduling"
-
-
-def _serialise(conn: Connection) -> None:
-    db.advisory_lock(conn, SCHEDULING_LOCK)
+        raise copies.Refused(f"cannot read the meeting: {exc}", status=400) from exc
 
 
 def _on_store(
@@ -950,13 +709,13 @@ def _on_store(
     reread: Callable[[], str | None] | None,
     location: tuple[int, str] | None,
 ) -> Organized | None:
-    principal = _principal_of(collection_path, actor)
+    principal = copies.principal_of(collection_path, actor)
     me = addresses.me(conn, principal)
     # most events stored with an ORGANIZER are invitations from elsewhere, copied in:
     # unless they name the writer, they are not parsed
     if not any(text and me.mentioned_in(text) for text in (old_text, new_text)):
         return None
-    _serialise(conn)
+    copies.serialise(conn)
     if reread is not None:
         old_text = reread()
     new = itip.parse(new_text)
@@ -972,7 +731,7 @@ def _on_store(
             and itip.organizer(new)
             and not addresses.same(itip.organizer(new), itip.organizer(old))
         ):
-            raise Refused("the organizer of a meeting cannot be changed", ORGANIZER_CHANGE)
+            raise copies.Refused("the organizer of a meeting cannot be changed", ORGANIZER_CHANGE)
         if (
             not itip.all_attendees(new, org)
             and not (old is not None and itip.all_attendees(old, org))
@@ -986,7 +745,7 @@ def _on_store(
         and itip.organizer(old)
         and not addresses.same(itip.organizer(new) or "", itip.organizer(old))
     ):
-        raise Refused("an attendee may not change the organizer", ATTENDEE_CHANGE)
+        raise copies.Refused("an attendee may not change the organizer", ATTENDEE_CHANGE)
     _attend(storage, conn, me, old, new)
     return None
 
@@ -998,9 +757,9 @@ def _check_unique(
     copy per meeting. Another item with the UID of a meeting ``organizer`` organizes,
     written by someone else (a delegate or writer of their calendar) elsewhere, would
     become a second organizer's copy and take the meeting over: refused (403)."""
-    found = organizer_copy_of(conn, organizer, uid)
+    found = copies.organizer_copy_of(conn, organizer, uid)
     if found is not None and (found.collection_id, found.href) != location:
-        raise Refused(
+        raise copies.Refused(
             f"the meeting {uid!r} is already stored in another calendar of its organizer",
             "C:unique-scheduling-object-resource",
         )
@@ -1027,12 +786,12 @@ def on_delete(
     """Called in the write of a DELETE of one item (at ``location``: collection id,
     href). The item goes even when the engine cannot take it apart (logged; nothing of
     the engine's is written then)."""
-    if not _may_schedule(old_text) or collection_path.rpartition("/")[2] in RESERVED:
+    if not _may_schedule(old_text) or collection_path.rpartition("/")[2] in copies.RESERVED:
         return
     try:
         with conn.begin_nested():
             _on_delete(storage, conn, collection_path, old_text, actor, reread, location)
-    except (Refused, DBAPIError):
+    except (copies.Refused, DBAPIError):
         raise
     except Exception:
         logger.warning("cannot schedule the deletion in %r", collection_path, exc_info=True)
@@ -1047,11 +806,11 @@ def _on_delete(
     reread: Callable[[], str | None] | None,
     location: tuple[int, str] | None,
 ) -> None:
-    principal = _principal_of(collection_path, actor)
+    principal = copies.principal_of(collection_path, actor)
     me = addresses.me(conn, principal)
     if not me.mentioned_in(old_text):
         return
-    _serialise(conn)
+    copies.serialise(conn)
     fresh = reread() if reread is not None else old_text
     if fresh is None:  # deleted meanwhile: Radicale answers 404
         return
@@ -1064,30 +823,16 @@ def _on_delete(
         # only the organizer's copy cancels the meeting (RFC 6638 3.2.1.3): deleting
         # another item with its UID and ORGANIZER (an import, a copy someone wrote in
         # a group calendar) deletes that item alone
-        if location is None or _provenance_at(conn, location) == (principal, ORGANIZER_COPY):
+        if location is None or copies.provenance_at(conn, location) == (
+            principal,
+            copies.ORGANIZER_COPY,
+        ):
             _cancel(storage, conn, principal, org, old)
     else:
         _attend(storage, conn, me, old, None)
 
 
-def _provenance_at(conn: Connection, location: tuple[int, str]) -> Provenance:
-    row = conn.execute(
-        select(items.c.sched_organizer, items.c.sched_role).where(
-            items.c.collection_id == location[0], items.c.href == location[1]
-        )
-    ).first()
-    return (row.sched_organizer, row.sched_role) if row is not None else NO_PROVENANCE
-
-
 # --- answers from outside CalDAV: e-mail and links -------------------------------------
-
-
-@contextmanager
-def _in_transaction(storage: Any) -> Iterator[Connection]:
-    """A write transaction of its own (or the request's), scheduling serialised."""
-    with write_scope(storage.engine) as conn:
-        _serialise(conn)
-        yield conn
 
 
 def apply_reply(storage: Any, reply: Any, *, sender: str | None) -> ReplyOutcome:
@@ -1096,27 +841,27 @@ def apply_reply(storage: Any, reply: Any, *, sender: str | None) -> ReplyOutcome
     answering attendee or an attendee not invited (403), an answer to an older version
     of the meeting (409, RFC 5546 2.1.5)."""
     if str(reply.get("METHOD", "")).upper() != "REPLY":
-        raise Refused("only METHOD:REPLY is accepted", status=400)
+        raise copies.Refused("only METHOD:REPLY is accepted", status=400)
     parts = itip.components(reply)
     if not parts:
-        raise Refused("the REPLY holds no event", status=400)
+        raise copies.Refused("the REPLY holds no event", status=400)
     who = {itip.normal(str(a)) for c in parts for a in itip.attendees(c)}
     if len(who) != 1:
-        raise Refused("a REPLY must name exactly one attendee (RFC 5546 3.2.3)", status=400)
+        raise copies.Refused("a REPLY must name exactly one attendee (RFC 5546 3.2.3)", status=400)
     attendee = next(iter(who))
     if sender is not None and not addresses.same(attendee, addresses.mailto(sender)):
-        raise Refused(f"{sender} may not answer for {attendee}", status=403)
+        raise copies.Refused(f"{sender} may not answer for {attendee}", status=403)
     uid = itip.uid(reply)
     org_address = itip.organizer(reply)
-    with _in_transaction(storage) as conn:
+    with copies.in_transaction(storage) as conn:
         found = _organizer_copy(conn, org_address, uid) if uid and org_address else None
         if found is None:
-            raise Refused(
+            raise copies.Refused(
                 f"no meeting {uid!r} organized by {org_address or 'anyone'} here", status=404
             )
         current = itip.parse(found[1].text)
         if itip.sequence(reply) < itip.sequence(current):
-            raise Refused(
+            raise copies.Refused(
                 f"the answer is for version {itip.sequence(reply)} of the meeting; it is at "
                 f"version {itip.sequence(current)} now",
                 status=409,
@@ -1127,7 +872,7 @@ def apply_reply(storage: Any, reply: Any, *, sender: str | None) -> ReplyOutcome
             for value in itip.attendees(component):
                 answer = itip.partstat(value)
                 if answer not in (*itip.ANSWERS, "NEEDS-ACTION", "DELEGATED"):
-                    raise Refused(f"unknown answer {answer!r}", status=400)
+                    raise copies.Refused(f"unknown answer {answer!r}", status=400)
                 answers[itip.key(component)] = answer
             comment = comment or itip.text(component, "COMMENT")
         return _apply_answers(
@@ -1153,17 +898,19 @@ def answer_by_link(
 ) -> ReplyOutcome:
     """The action of an answer link (the attendee's whole answer for the meeting)."""
     if partstat.upper() not in itip.ANSWERS:
-        raise Refused(f"unknown answer {partstat!r}", status=400)
-    with _in_transaction(storage) as conn:
-        found = organizer_copy_of(conn, organizer, uid)
+        raise copies.Refused(f"unknown answer {partstat!r}", status=400)
+    with copies.in_transaction(storage) as conn:
+        found = copies.organizer_copy_of(conn, organizer, uid)
         if found is None:
-            raise Refused("this meeting no longer exists", status=404)
+            raise copies.Refused("this meeting no longer exists", status=404)
         current = itip.parse(found.text)
         if sequence < itip.sequence(current):
-            raise Refused("this invitation was updated since; use the newest one", status=409)
+            raise copies.Refused(
+                "this invitation was updated since; use the newest one", status=409
+            )
         invited = itip.answers_of(current, attendee)
         if not invited:
-            raise Refused("you are no longer invited to this meeting", status=404)
+            raise copies.Refused("you are no longer invited to this meeting", status=404)
         # the whole meeting: the master when there is one, else each instance
         keys = [""] if "" in itip.by_key(current) else list(invited)
         return _apply_answers(
@@ -1181,8 +928,8 @@ def set_email(storage: Any, organizer: str, uid: str, on: bool) -> None:
     """Turn e-mail to attendees with an account (and answer notices) on or off for one
     meeting ``organizer`` organizes: ``X-CALSERVER-EMAIL:OFF`` on its components. Not a
     significant change: nobody is asked again."""
-    with _in_transaction(storage) as conn:
-        found = organizer_copy_of(conn, organizer, uid)
+    with copies.in_transaction(storage) as conn:
+        found = copies.organizer_copy_of(conn, organizer, uid)
         if found is None:
             raise NotFound(f"no meeting {uid!r} organized by {organizer}")
         calendar = itip.parse(found.text)
@@ -1192,18 +939,18 @@ def set_email(storage: Any, organizer: str, uid: str, on: bool) -> None:
             component.pop(itip.EMAIL_SWITCH, None)
             if not on:
                 component.add(itip.EMAIL_SWITCH, "OFF")
-        _write(
+        copies.write(
             storage,
             conn,
             found.collection_id,
             found.path,
             found.href,
             itip.serialize(calendar),
-            provenance=(organizer, ORGANIZER_COPY),
+            provenance=(organizer, copies.ORGANIZER_COPY),
         )
 
 
 def meeting_for_link(storage: Any, *, organizer: str, uid: str) -> Any | None:
     with read_connection(storage.engine) as conn:
-        found = organizer_copy_of(conn, organizer, uid)
+        found = copies.organizer_copy_of(conn, organizer, uid)
     return itip.parse(found.text) if found is not None else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from calserver import context
-from calserver.scheduling import engine
+from calserver.scheduling import copies, engine
 from calserver.storage.hooks import WriteEvent
 
 
@@ -47,12 +47,12 @@ def before_store(event: WriteEvent) -> None:
                 event.current_text,
                 location=(event.collection_id, event.href),
             )
-        except engine.Refused as exc:
+        except copies.Refused as exc:
             context.refusal.set(exc)
             raise
         if organized is not None:
             context.rewritten.set(True)
-    provenance = engine.provenance_after_put(
+    provenance = copies.provenance_after_put(
         event.target,
         actor or "",
         event.old_row,
@@ -83,7 +83,7 @@ def before_delete(event: WriteEvent) -> None:
             event.current_text,
             location=(event.collection_id, event.href),
         )
-    except engine.Refused as exc:
+    except copies.Refused as exc:
         context.refusal.set(exc)
         raise
 

@@ -31,7 +31,7 @@ from calserver import keys
 from calserver.dav import compat
 from calserver.errors import CalserverError
 from calserver.httpbody import read_body
-from calserver.scheduling import engine, imip, links
+from calserver.scheduling import copies, engine, imip, links
 from calserver.storage import Storage
 from calserver.urls import INVITE, base_prefix, under
 
@@ -199,7 +199,7 @@ class Invitations:
                 partstat=answer.upper(),
                 comment=comment,
             )
-        except engine.Refused as exc:
+        except copies.Refused as exc:
             raise _refusal(exc) from exc
         logger.info(
             "answer link: %s answered %s to %r of %s",
@@ -211,7 +211,7 @@ class Invitations:
         return "200 OK", sent_page(meeting, outcome, claim.organizer)
 
 
-def _refusal(exc: engine.Refused) -> Failure:
+def _refusal(exc: copies.Refused) -> Failure:
     """The engine's refusal as this page's answer (always a 4xx)."""
     if exc.status == 409:
         return Failure(
