@@ -8,31 +8,22 @@ organizer's change committed, and a refused change leaves nothing behind.
 
 from __future__ import annotations
 
-import copy
-import datetime as dt
-import hashlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import icalendar
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from calserver import context
-from calserver.db.models import collections, items
 from calserver.errors import NotFound
-from calserver.keys import server_key
-from calserver.mail import outbox
-from calserver.scheduling import addresses, copies, imip, itip, links
+from calserver.scheduling import addresses, copies, deliver, itip
 from calserver.storage.context import read_connection
 from calserver.storage.rows import (
     remove_item,
-    safe_href_for,
 )
-from calserver.urls import base_url
 
 logger = logging.getLogger("calserver")
 
@@ -51,12 +42,6 @@ class ReplyOutcome:
     partstat: str
 
 
-def link_base() -> str:
-    """Where answer links point (``origin + prefix``), set per request by the WSGI front
-    in the request context."""
-    return context.link_base.get()
-
-
 #: SCHEDULE-STATUS (RFC 6638 3.2.9) of an attendee whose delivery the server refused:
 #: "5.3 The scheduling message was not delivered and was rejected because scheduling
 #: with that recipient is not allowed" (RFC 5546 3.6 REQUEST-STATUS 5.3): the attendee
@@ -67,163 +52,29 @@ REFUSED_DELIVERY = "5.3"
 NOT_A_MEMBER = "3.8"
 
 
-def _collection_id(conn: Connection, path: str) -> int:
-    return int(
-        conn.execute(select(collections.c.id).where(collections.c.path == path)).scalar_one()
-    )
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
-
-
-def _to_inbox(storage: Any, conn: Connection, user: str, itip_cal: Any, who: str = "") -> None:
-    """An iTIP message in ``user``'s schedule inbox (RFC 6638 4.1). A newer REQUEST or
-    CANCEL of a meeting replaces the older ones there, a newer REPLY of an attendee
-    their older one, so the inbox holds what is still to be seen."""
-    method = str(itip_cal.get("METHOD", "")).lower()
-    base = _digest(itip.uid(itip_cal))
-    cid = copies.ensure_inbox(conn, user)
-    if method == "reply":
-        href = f"{base}-reply-{_digest(itip.normal(who))}.ics"
-    else:
-        href = f"{base}-{method}.ics"
-        for old in ("request", "cancel"):
-            remove_item(conn, cid, f"{base}-{old}.ics")
-    # several messages of one meeting share its UID: the inbox keeps them by name only
-    copies.write(
-        storage, conn, cid, f"{user}/{copies.INBOX}", href, itip.serialize(itip_cal), uid=""
-    )
-
-
-def _mail(conn: Connection, notice: Any) -> None:
-    try:
-        outbox.enqueue(conn, imip.build_message(notice))
-    except outbox.MailError as exc:  # an address no SMTP server takes: nothing to send
-        logger.warning("no e-mail to %r: %s", notice.recipient, exc)
-
-
-def _cn(value: Any) -> str:
-    return str(getattr(value, "params", {}).get("CN", "") or "")
-
-
 # --- the organizer's side --------------------------------------------------------------
 
 
-@dataclass
-class Meeting:
-    """An organizer's copy being stored, and what the engine needs to know about it."""
-
-    storage: Any
-    conn: Connection
-    principal: str
-    calendar: Any
-    address: str
-
-    @property
-    def uid(self) -> str:
-        return itip.uid(self.calendar)
-
-    @property
-    def email_off(self) -> bool:
-        return itip.email_off(self.calendar)
-
-    def organizer_email(self) -> str:
-        return addresses.email_of(self.address)
-
-    def organizer_name(self) -> str:
-        return _cn(self.organizer_value()) or self.principal
-
-    def organizer_value(self) -> Any:
-        for component in itip.components(self.calendar):
-            if component.get("ORGANIZER") is not None:
-                return component.get("ORGANIZER")
-        return None
-
-    def notice(self, method: str, itip_cal: Any, recipient: str, name: str, **extra: Any) -> Any:
-        return imip.Notice(
-            method=method,
-            calendar=itip_cal,
-            recipient=recipient,
-            recipient_name=name,
-            organizer=self.organizer_email(),
-            organizer_name=self.organizer_name(),
-            **extra,
-        )
-
-
-def _copy_for(meeting: Meeting, previous: str | None) -> str:
-    """The attendee's copy of the organizer's object: no scheduling parameters, no
-    organizer's alarms, the attendee's own alarms kept (RFC 6638 3.2.2.1 lets the
-    attendee keep VALARMs of their own)."""
-    calendar = copy.deepcopy(meeting.calendar)
-    calendar.pop("METHOD", None)
-    itip.strip_schedule_params(calendar)
-    own = itip.by_key(itip.parse(previous)) if previous else {}
-    for part_key, component in itip.by_key(calendar).items():
-        itip.without_alarms(component)
-        if part_key in own:
-            for alarm in itip.alarms(own[part_key]):
-                component.add_component(alarm)
-    return itip.serialize(calendar)
-
-
-def _last_end(calendar: Any, now: float) -> float | None:
-    """When the meeting's last instance ends, for an answer link's expiry
-    (``links.expiry``): None for a recurring one; a day late (floating and all-day
-    times), and never before ``now``."""
-    latest = now
-    for component in itip.components(calendar):
-        if component.get("RRULE") is not None or component.get("RDATE") is not None:
-            return None
-        for name in ("DTEND", "DUE", "DTSTART"):
-            value = component.get(name)
-            if value is not None:
-                moment = value.dt
-                if not isinstance(moment, dt.datetime):
-                    moment = dt.datetime.combine(moment, dt.time(), dt.UTC)
-                elif moment.tzinfo is None:
-                    moment = moment.replace(tzinfo=dt.UTC)
-                latest = max(latest, int(moment.timestamp()) + 86400)
-                break
-    return latest
-
-
-def _answer_links(meeting: Meeting, attendee: str) -> dict[str, str]:
-    now = int(time.time())
-    token = links.make(
-        server_key(meeting.storage.configuration),
-        organizer=meeting.principal,
-        uid=meeting.uid,
-        attendee=itip.normal(attendee),
-        sequence=itip.sequence(meeting.calendar),
-        expires=links.expiry(_last_end(meeting.calendar, now), now),
-    )
-    return links.answer_urls(link_base() or _configured_base(meeting.storage), token)
-
-
-def _configured_base(storage: Any) -> str:
-    return base_url(storage.configuration)
-
-
-def _invite(meeting: Meeting, attendee: Any, *, changed: bool) -> str:
+def _invite(meeting: deliver.Meeting, attendee: Any, *, changed: bool) -> str:
     """Send the meeting to one attendee (RFC 6638 3.2.2.1, RFC 6047 for someone without
     an account); their SCHEDULE-STATUS in the organizer's copy."""
     conn = meeting.conn
     person = addresses.user_for(conn, str(attendee))
-    name = _cn(attendee)
+    name = deliver.cn(attendee)
     request = itip.request(meeting.calendar)
     if person is not None and person.name != meeting.principal:
-        if not _deliver_copy(meeting, person.name):
+        if not deliver.deliver_copy(meeting, person.name):
             return REFUSED_DELIVERY
-        _to_inbox(meeting.storage, conn, person.name, request)
+        deliver.to_inbox(meeting.storage, conn, person.name, request)
         if person.email and not meeting.email_off:
-            _mail(conn, meeting.notice("REQUEST", request, person.email, name, changed=changed))
+            deliver.mail(
+                conn, meeting.notice("REQUEST", request, person.email, name, changed=changed)
+            )
         return "1.2"
     email = addresses.email_of(str(attendee))
     if not email:
         return "3.7"
-    _mail(
+    deliver.mail(
         conn,
         meeting.notice(
             "REQUEST",
@@ -231,53 +82,13 @@ def _invite(meeting: Meeting, attendee: Any, *, changed: bool) -> str:
             email,
             name,
             changed=changed,
-            links=_answer_links(meeting, str(attendee)),
+            links=deliver.answer_links(meeting, str(attendee)),
         ),
     )
     return "1.1"
 
 
-def _deliver_copy(meeting: Meeting, user: str) -> bool:
-    """Create or update ``user``'s copy of the meeting (RFC 6638 3.2.2.1); False, and
-    nothing touched, when ``user`` holds an item with the meeting's UID that is not
-    their copy of this organizer's meeting (their own event, a private one, another
-    organizer's meeting): it is never overwritten, moved or deleted."""
-    conn = meeting.conn
-    holding = copies.attendee_holding(conn, user, meeting.uid, meeting.principal, meeting.address)
-    if holding.copy is None and holding.other:
-        logger.info(
-            "scheduling: %s already has an item with UID %r that is not %s's meeting: "
-            "not delivered",
-            user,
-            meeting.uid,
-            meeting.principal,
-        )
-        return False
-    found = holding.copy
-    if found is None:
-        path = copies.default_calendar(conn, user)
-        collection_id = _collection_id(conn, path)
-        taken = set(
-            conn.execute(
-                select(items.c.href).where(items.c.collection_id == collection_id)
-            ).scalars()
-        )
-        found = copies.Stored(collection_id, path, safe_href_for(meeting.uid, taken), "")
-    text = _copy_for(meeting, found.text or None)
-    if text != found.text:
-        copies.write(
-            meeting.storage,
-            conn,
-            found.collection_id,
-            found.path,
-            found.href,
-            text,
-            provenance=(meeting.principal, copies.ATTENDEE_COPY),
-        )
-    return True
-
-
-def _uninvite(meeting: Meeting, attendee: Any) -> None:
+def _uninvite(meeting: deliver.Meeting, attendee: Any) -> None:
     """An attendee removed from the meeting: their copy goes, silently (the issue; RFC
     6638 3.2.2.2 would send a CANCEL); only the copy scheduling wrote for this
     meeting, nothing else with its UID."""
@@ -332,7 +143,7 @@ def _organize(
                     attendee.params[name] = known.params[name]
         if known is None:
             attendee.params["RSVP"] = "TRUE"
-    meeting = Meeting(storage, conn, principal, new, org_address)
+    meeting = deliver.Meeting(storage, conn, principal, new, org_address)
     statuses: dict[str, str] = {}
     for normal_address, attendee in now.items():
         if normal_address not in before or significant:
@@ -340,7 +151,7 @@ def _organize(
         else:
             person = addresses.user_for(conn, str(attendee))
             local = person is not None and person.name != principal
-            if local and person is not None and not _deliver_copy(meeting, person.name):
+            if local and person is not None and not deliver.deliver_copy(meeting, person.name):
                 statuses[normal_address] = REFUSED_DELIVERY
     for _key, _component, attendee in itip.iter_answers(new):
         status = statuses.get(itip.normal(str(attendee)))
@@ -395,11 +206,11 @@ def _cancel(storage: Any, conn: Connection, principal: str, address: str, old: A
     """The organizer deleted the meeting (RFC 6638 3.2.2.3 / RFC 5546 3.2.5): the
     attendees' copies go, CANCEL in their inboxes, and an e-mail."""
     org_address = itip.organizer(old) or address
-    meeting = Meeting(storage, conn, principal, old, org_address)
+    meeting = deliver.Meeting(storage, conn, principal, old, org_address)
     message = itip.cancel(old, itip.sequence(old) + 1)
     for attendee in itip.all_attendees(old, org_address).values():
         person = addresses.user_for(conn, str(attendee))
-        name = _cn(attendee)
+        name = deliver.cn(attendee)
         if person is not None and person.name != principal:
             holding = copies.attendee_holding(
                 conn, person.name, meeting.uid, principal, org_address
@@ -410,13 +221,13 @@ def _cancel(storage: Any, conn: Connection, principal: str, address: str, old: A
                 continue
             if holding.copy is not None:
                 remove_item(conn, holding.copy.collection_id, holding.copy.href)
-            _to_inbox(storage, conn, person.name, message)
+            deliver.to_inbox(storage, conn, person.name, message)
             if person.email and not meeting.email_off:
-                _mail(conn, meeting.notice("CANCEL", message, person.email, name))
+                deliver.mail(conn, meeting.notice("CANCEL", message, person.email, name))
             continue
         email = addresses.email_of(str(attendee))
         if email:
-            _mail(conn, meeting.notice("CANCEL", message, email, name))
+            deliver.mail(conn, meeting.notice("CANCEL", message, email, name))
 
 
 # --- the attendees' side: answers ------------------------------------------------------
@@ -489,9 +300,9 @@ def _apply_answers(
         itip.serialize(calendar),
         provenance=(organizer, copies.ORGANIZER_COPY),
     )
-    meeting = Meeting(storage, conn, organizer, calendar, org_address)
+    meeting = deliver.Meeting(storage, conn, organizer, calendar, org_address)
     message = itip.reply(calendar, attendee_address, answers, comment)
-    _to_inbox(storage, conn, organizer, message, attendee_address)
+    deliver.to_inbox(storage, conn, organizer, message, attendee_address)
     org_email = (
         addresses.email_of(org_address)
         or (addresses.user_for(conn, f"/{organizer}/") or addresses.Person("", "", "")).email
@@ -504,7 +315,7 @@ def _apply_answers(
         person = addresses.user_for(conn, str(attendee))
         if person is None or person.name in (organizer, answering_user):
             continue
-        _deliver_copy(meeting, person.name)
+        deliver.deliver_copy(meeting, person.name)
     return ReplyOutcome(
         organizer,
         meeting.uid,
@@ -522,11 +333,13 @@ def _attendee_in(calendar: Any, address: str) -> Any:
     return address
 
 
-def _notify_reply(meeting: Meeting, message: Any, to: str, attendee: Any, comment: str) -> None:
+def _notify_reply(
+    meeting: deliver.Meeting, message: Any, to: str, attendee: Any, comment: str
+) -> None:
     """The organizer's e-mail about an answer (RFC 6047 REPLY, readable), with the
     reason when one was given; ``attendee`` is the answering ATTENDEE value."""
     answer = next(iter(itip.answers_of(message, str(attendee)).values()), "")
-    _mail(
+    deliver.mail(
         meeting.conn,
         meeting.notice(
             "REPLY",
@@ -534,7 +347,7 @@ def _notify_reply(meeting: Meeting, message: Any, to: str, attendee: Any, commen
             to,
             meeting.organizer_name(),
             attendee=str(attendee),
-            attendee_name=_cn(attendee),
+            attendee_name=deliver.cn(attendee),
             partstat=answer,
             comment=comment,
         ),
@@ -637,7 +450,7 @@ def _attend(
     if org_email and reference is not None and addresses.user_for(conn, org_address) is None:
         # an organizer elsewhere: RFC 6047 REPLY by e-mail
         message = itip.reply(reference, me_address, answers, comment)
-        meeting = Meeting(storage, conn, me.name, reference, org_address)
+        meeting = deliver.Meeting(storage, conn, me.name, reference, org_address)
         _notify_reply(meeting, message, org_email, _attendee_in(reference, me_address), comment)
 
 
