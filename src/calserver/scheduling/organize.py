@@ -1,35 +1,24 @@
-"""Implicit scheduling (RFC 6638 3.2): what the server does when an organizer stores or
-deletes a meeting, or an attendee answers one.
-
-Everything happens in the transaction of the write that caused it: the attendees'
-copies, the iTIP messages in their inboxes and the queued e-mails exist only if the
-organizer's change committed, and a refused change leaves nothing behind.
+"""The organizer's side of implicit scheduling (RFC 6638 3.2.1): an organizer stores
+a meeting and every attendee is invited, updated or dropped (RFC 6638 3.2.2.1,
+RFC 5546 3.2.2), group attendees expanded (RFC 5545 3.2.11); the organizer deletes it
+and the attendees get a CANCEL (RFC 6638 3.2.2.3, RFC 5546 3.2.5). One copy of the
+organizer's per meeting (RFC 6638 3.2.4.1); the organizer's e-mail switch.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import icalendar
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
 
 from calserver.errors import NotFound
-from calserver.scheduling import addresses, answers, copies, deliver, itip
-from calserver.storage.rows import (
-    remove_item,
-)
-
-logger = logging.getLogger("calserver")
-
+from calserver.scheduling import addresses, copies, deliver, itip
+from calserver.storage.rows import remove_item
 
 #: Most attendees a meeting may invite (RFC 4791 5.2.9 and 5.3.2.1,
 #: CALDAV:max-attendees-per-instance): each costs a lookup, a copy or an e-mail.
 MAX_ATTENDEES = 500
-
 
 #: SCHEDULE-STATUS (RFC 6638 3.2.9) of an attendee whose delivery the server refused:
 #: "5.3 The scheduling message was not delivered and was rejected because scheduling
@@ -40,8 +29,7 @@ REFUSED_DELIVERY = "5.3"
 #: "3.8 not delivered due to insufficient privileges"): they are not in the group.
 NOT_A_MEMBER = "3.8"
 
-
-# --- the organizer's side --------------------------------------------------------------
+ORGANIZER_CHANGE = "C:allowed-organizer-scheduling-object-change"
 
 
 def _invite(meeting: deliver.Meeting, attendee: Any, *, changed: bool) -> str:
@@ -91,7 +79,7 @@ def _uninvite(meeting: deliver.Meeting, attendee: Any) -> None:
         remove_item(meeting.conn, holding.copy.collection_id, holding.copy.href)
 
 
-def _organize(
+def organize(
     storage: Any, conn: Connection, principal: str, address: str, old: Any | None, new: Any
 ) -> str:
     """The organizer stores a meeting (RFC 6638 3.2.1): answers kept or reset, SEQUENCE,
@@ -191,7 +179,7 @@ def _expand_groups(conn: Connection, calendar: Any, principal: str) -> None:
             itip.set_attendees(component, [*itip.attendees(component), *added])
 
 
-def _cancel(storage: Any, conn: Connection, principal: str, address: str, old: Any) -> None:
+def cancel(storage: Any, conn: Connection, principal: str, address: str, old: Any) -> None:
     """The organizer deleted the meeting (RFC 6638 3.2.2.3 / RFC 5546 3.2.5): the
     attendees' copies go, CANCEL in their inboxes, and an e-mail."""
     org_address = itip.organizer(old) or address
@@ -219,111 +207,7 @@ def _cancel(storage: Any, conn: Connection, principal: str, address: str, old: A
             deliver.mail(conn, meeting.notice("CANCEL", message, email, name))
 
 
-# --- the attendees' side: answers ------------------------------------------------------
-
-ORGANIZER_CHANGE = "C:allowed-organizer-scheduling-object-change"
-
-
-# --- the storage hooks -----------------------------------------------------------------
-
-
-def _may_schedule(text: str | None) -> bool:
-    return text is not None and "ORGANIZER" in text.upper()
-
-
-@dataclass(frozen=True)
-class Organized:
-    """What the engine made of an organizer's PUT: the text to store instead, and the
-    organizer (a user name) whose copy of the meeting it is."""
-
-    text: str
-    organizer: str
-
-
-def on_store(
-    storage: Any,
-    conn: Connection,
-    collection_path: str,
-    old_text: str | None,
-    new_text: str,
-    actor: str,
-    reread: Callable[[], str | None] | None = None,
-    *,
-    location: tuple[int, str] | None = None,
-) -> Organized | None:
-    """Called in the write of a PUT at ``location`` (collection id, href); what to
-    store instead when it is an organizer's copy, or None. A meeting the engine cannot
-    take apart is refused (400) with nothing written, never a 500. ``reread`` gives the
-    stored text again once the scheduling lock is held (another request's scheduling
-    may have changed it since ``old_text`` was read)."""
-    if not (_may_schedule(old_text) or _may_schedule(new_text)):
-        return None
-    if collection_path.rpartition("/")[2] in copies.RESERVED:
-        return None
-    try:
-        with conn.begin_nested():
-            return _on_store(
-                storage, conn, collection_path, old_text, new_text, actor, reread, location
-            )
-    except (copies.Refused, DBAPIError):
-        raise
-    except Exception as exc:
-        logger.warning("cannot schedule a meeting in %r", collection_path, exc_info=True)
-        raise copies.Refused(f"cannot read the meeting: {exc}", status=400) from exc
-
-
-def _on_store(
-    storage: Any,
-    conn: Connection,
-    collection_path: str,
-    old_text: str | None,
-    new_text: str,
-    actor: str,
-    reread: Callable[[], str | None] | None,
-    location: tuple[int, str] | None,
-) -> Organized | None:
-    principal = copies.principal_of(collection_path, actor)
-    me = addresses.me(conn, principal)
-    # most events stored with an ORGANIZER are invitations from elsewhere, copied in:
-    # unless they name the writer, they are not parsed
-    if not any(text and me.mentioned_in(text) for text in (old_text, new_text)):
-        return None
-    copies.serialise(conn)
-    if reread is not None:
-        old_text = reread()
-    new = itip.parse(new_text)
-    old = itip.parse(old_text) if old_text else None
-    role_source = old if old is not None and itip.organizer(old) else new
-    org = itip.organizer(role_source)
-    if not org:
-        return None
-    if me(org):
-        if (
-            old is not None
-            and itip.organizer(old)
-            and itip.organizer(new)
-            and not addresses.same(itip.organizer(new), itip.organizer(old))
-        ):
-            raise copies.Refused("the organizer of a meeting cannot be changed", ORGANIZER_CHANGE)
-        if (
-            not itip.all_attendees(new, org)
-            and not (old is not None and itip.all_attendees(old, org))
-            and not _has_groups(new)
-        ):
-            return None
-        _check_unique(conn, principal, itip.uid(new), location)
-        return Organized(_organize(storage, conn, principal, org, old, new), principal)
-    if (
-        old is not None
-        and itip.organizer(old)
-        and not addresses.same(itip.organizer(new) or "", itip.organizer(old))
-    ):
-        raise copies.Refused("an attendee may not change the organizer", answers.ATTENDEE_CHANGE)
-    answers.attend(storage, conn, me, old, new)
-    return None
-
-
-def _check_unique(
+def check_unique(
     conn: Connection, organizer: str, uid: str, location: tuple[int, str] | None
 ) -> None:
     """RFC 6638 3.2.4.1 (CALDAV:unique-scheduling-object-resource): one organizer's
@@ -338,74 +222,12 @@ def _check_unique(
         )
 
 
-def _has_groups(calendar: Any) -> bool:
+def has_groups(calendar: Any) -> bool:
     return any(
         addresses.is_group(str(attendee))
         for component in itip.components(calendar)
         for attendee in itip.attendees(component)
     )
-
-
-def on_delete(
-    storage: Any,
-    conn: Connection,
-    collection_path: str,
-    old_text: str,
-    actor: str,
-    reread: Callable[[], str | None] | None = None,
-    *,
-    location: tuple[int, str] | None = None,
-) -> None:
-    """Called in the write of a DELETE of one item (at ``location``: collection id,
-    href). The item goes even when the engine cannot take it apart (logged; nothing of
-    the engine's is written then)."""
-    if not _may_schedule(old_text) or collection_path.rpartition("/")[2] in copies.RESERVED:
-        return
-    try:
-        with conn.begin_nested():
-            _on_delete(storage, conn, collection_path, old_text, actor, reread, location)
-    except (copies.Refused, DBAPIError):
-        raise
-    except Exception:
-        logger.warning("cannot schedule the deletion in %r", collection_path, exc_info=True)
-
-
-def _on_delete(
-    storage: Any,
-    conn: Connection,
-    collection_path: str,
-    old_text: str,
-    actor: str,
-    reread: Callable[[], str | None] | None,
-    location: tuple[int, str] | None,
-) -> None:
-    principal = copies.principal_of(collection_path, actor)
-    me = addresses.me(conn, principal)
-    if not me.mentioned_in(old_text):
-        return
-    copies.serialise(conn)
-    fresh = reread() if reread is not None else old_text
-    if fresh is None:  # deleted meanwhile: Radicale answers 404
-        return
-    old_text = fresh
-    old = itip.parse(old_text)
-    org = itip.organizer(old)
-    if not org:
-        return
-    if me(org):
-        # only the organizer's copy cancels the meeting (RFC 6638 3.2.1.3): deleting
-        # another item with its UID and ORGANIZER (an import, a copy someone wrote in
-        # a group calendar) deletes that item alone
-        if location is None or copies.provenance_at(conn, location) == (
-            principal,
-            copies.ORGANIZER_COPY,
-        ):
-            _cancel(storage, conn, principal, org, old)
-    else:
-        answers.attend(storage, conn, me, old, None)
-
-
-# --- answers from outside CalDAV: e-mail and links -------------------------------------
 
 
 def set_email(storage: Any, organizer: str, uid: str, on: bool) -> None:
