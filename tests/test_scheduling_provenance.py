@@ -130,7 +130,7 @@ def test_provenance_after_a_put() -> None:
     when its organizer (or the owner's delegate) writes it."""
     from types import SimpleNamespace
 
-    from calserver.scheduling.engine import provenance_after_put
+    from calserver.scheduling.copies import provenance_after_put
 
     copy = SimpleNamespace(uid="u", sched_organizer="alice", sched_role="attendee")
     organizer = SimpleNamespace(uid="u", sched_organizer="alice", sched_role="organizer")

@@ -45,7 +45,7 @@ class RequestContext:
     memo: dict[object, object] | None = None
     #: Where answer links of meetings point (``origin + prefix``).
     link_base: str = ""
-    #: Scheduling's refusal of the request's write (``scheduling.engine.Refused``),
+    #: Scheduling's refusal of the request's write (``scheduling.copies.Refused``),
     #: for the handler to answer with.
     refusal: Any = None
     #: Whether scheduling stored something else than the PUT's body (RFC 4791 5.3.4:

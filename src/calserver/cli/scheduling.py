@@ -14,8 +14,7 @@ from sqlalchemy.exc import OperationalError
 from calserver.accounts import users
 from calserver.cli.common import EXIT_OK, engine_of, storage_of
 from calserver.errors import CalserverError
-from calserver.scheduling import engine as scheduling_engine
-from calserver.scheduling import imip, invitations
+from calserver.scheduling import answers, copies, imip, invitations
 
 #: sysexits.h codes an MTA understands (Postfix pipe(8), procmail): bad message (bounce),
 #: no such meeting (bounce), try again later (the message stays queued).
@@ -58,8 +57,8 @@ def cmd_imip_receive(cfg: radicale_config.Configuration, args: argparse.Namespac
     except imip.Unusable as exc:
         return refuse(EX_DATAERR, str(exc))
     try:
-        outcome = scheduling_engine.apply_reply(storage_of(cfg), reply, sender=from_address)
-    except scheduling_engine.Refused as exc:
+        outcome = answers.apply_reply(storage_of(cfg), reply, sender=from_address)
+    except copies.Refused as exc:
         return refuse(EX_NOUSER if exc.status == 404 else EX_DATAERR, exc.reason)
     except OperationalError as exc:
         return refuse(EX_TEMPFAIL, f"the database is unreachable: {exc.orig}")

@@ -31,7 +31,7 @@ from calserver.dav import compat, delegation, expandlimit, freebusy, propfind, p
 from calserver.dav import scheduling as scheduling_dav
 from calserver.dav.xml import Caller
 from calserver.httpbody import read_body
-from calserver.scheduling import engine as scheduling_engine
+from calserver.scheduling import copies as scheduling_copies
 from calserver.storage import upload
 from calserver.storage.base import HiddenConflict, ViewForbidden
 
@@ -335,13 +335,13 @@ class CalserverApplication(radicale_app.Application):
         except HiddenConflict:
             # an event the writer's view hides: for them there is nothing there
             return httputils.NOT_FOUND
-        except scheduling_engine.Refused as exc:
+        except scheduling_copies.Refused as exc:
             return self._scheduling_refusal(exc, request_info)
         finally:
             context.send_reply.reset(replying)
 
     def _scheduling_refusal(
-        self, refusal: scheduling_engine.Refused, request_info: dict[str, Any]
+        self, refusal: scheduling_copies.Refused, request_info: dict[str, Any]
     ) -> Any:
         """A refused scheduling change: its RFC 6638 precondition (3.2.4.x, e.g.
         CALDAV:allowed-attendee-scheduling-object-change) with the reason in words."""

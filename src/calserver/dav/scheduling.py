@@ -1,7 +1,7 @@
 """CalDAV scheduling on the WebDAV side (RFC 6638): what a client sees of it.
 
 - ``calendar-auto-schedule`` in the DAV header (RFC 6638 2): the server schedules
-  implicitly (``calserver.scheduling.engine``);
+  implicitly (``calserver.scheduling.hooks``);
 - the principal properties of RFC 6638 2.4.1 ``C:calendar-user-address-set``, 2.2.1
   ``C:schedule-inbox-URL``, 2.1.1 ``C:schedule-outbox-URL``, 2.4.2
   ``C:calendar-user-type`` and 9.2 ``C:schedule-default-calendar-URL`` (that one also
@@ -63,7 +63,7 @@ from calserver.dav.xml import (
     status_line,
 )
 from calserver.httpbody import read_body
-from calserver.scheduling import addresses, engine
+from calserver.scheduling import addresses, copies
 from calserver.sharing import directory
 from calserver.storage.context import read_connection, write_scope
 
@@ -72,8 +72,8 @@ logger = logging.getLogger("calserver")
 #: RFC 6638 2: the server does the scheduling of stored meetings.
 DAV_FEATURES = ("calendar-auto-schedule",)
 
-INBOX, OUTBOX = engine.INBOX, engine.OUTBOX
-RESERVED = engine.RESERVED
+INBOX, OUTBOX = copies.INBOX, copies.OUTBOX
+RESERVED = copies.RESERVED
 
 
 COLLECTION = clark("D:collection")
@@ -174,7 +174,7 @@ def ensure_inbox(db_engine: Engine, user: str, looked_at: str) -> None:
             return
     try:
         with write_scope(db_engine) as conn:
-            engine.ensure_inbox(conn, user)
+            copies.ensure_inbox(conn, user)
     except IntegrityError:
         logger.debug("schedule inbox of %r created by another request", user)
 
@@ -216,7 +216,7 @@ def principal_values(
 def _default_calendar_value(caller: Caller, conn: Connection, owner: str) -> tuple[ET.Element, int]:
     if caller.user != owner:
         return ET.Element(SCHEDULE_DEFAULT_CALENDAR_URL), 403
-    path = engine.find_default_calendar(conn, owner)
+    path = copies.find_default_calendar(conn, owner)
     if path is None:
         return ET.Element(SCHEDULE_DEFAULT_CALENDAR_URL), 404
     return _href_element(SCHEDULE_DEFAULT_CALENDAR_URL, [caller.href(path)]), 200

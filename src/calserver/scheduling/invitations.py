@@ -29,7 +29,7 @@ from sqlalchemy import Engine, select
 from calserver.accounts import directory
 from calserver.db.models import collections, items
 from calserver.scheduling import addresses, itip
-from calserver.scheduling.engine import RESERVED
+from calserver.scheduling.copies import RESERVED
 
 NEEDS_ACTION = "NEEDS-ACTION"
 #: Where the organizer copy may keep an attendee's reason (the REPLY's COMMENT).

@@ -5,7 +5,7 @@ of an invitation e-mail (``calserver.scheduling.links``).
   time, place, organizer, the current answer) and a form, the answer pre-selected from
   ``answer``. GET changes nothing (RFC 9110 9.2.1: safe; mail scanners open links).
 - ``POST /.invite/TOKEN`` (``application/x-www-form-urlencoded``: ``answer``, optional
-  ``comment``): the answer, applied by :func:`engine.answer_by_link` as an iTIP REPLY
+  ``comment``): the answer, applied by :func:`answers.answer_by_link` as an iTIP REPLY
   (RFC 5546 3.2.3) from that attendee, and a page saying it was sent.
 
 The token is the only credential: it is never logged, pages are not cached
@@ -31,7 +31,7 @@ from calserver import keys
 from calserver.dav import compat
 from calserver.errors import CalserverError
 from calserver.httpbody import read_body
-from calserver.scheduling import engine, imip, links
+from calserver.scheduling import answers, copies, imip, links
 from calserver.storage import Storage
 from calserver.urls import INVITE, base_prefix, under
 
@@ -157,7 +157,7 @@ class Invitations:
             ) from exc
 
     def _meeting(self, claim: links.Claim) -> icalendar.Calendar:
-        meeting = engine.meeting_for_link(self._storage, organizer=claim.organizer, uid=claim.uid)
+        meeting = answers.meeting_for_link(self._storage, organizer=claim.organizer, uid=claim.uid)
         if meeting is None:
             raise Failure(
                 "404 Not Found",
@@ -190,7 +190,7 @@ class Invitations:
         comment = _comment(form.get("comment", ""))
         meeting = self._meeting(claim)
         try:
-            outcome = engine.answer_by_link(
+            outcome = answers.answer_by_link(
                 self._storage,
                 organizer=claim.organizer,
                 uid=claim.uid,
@@ -199,7 +199,7 @@ class Invitations:
                 partstat=answer.upper(),
                 comment=comment,
             )
-        except engine.Refused as exc:
+        except copies.Refused as exc:
             raise _refusal(exc) from exc
         logger.info(
             "answer link: %s answered %s to %r of %s",
@@ -211,8 +211,8 @@ class Invitations:
         return "200 OK", sent_page(meeting, outcome, claim.organizer)
 
 
-def _refusal(exc: engine.Refused) -> Failure:
-    """The engine's refusal as this page's answer (always a 4xx)."""
+def _refusal(exc: copies.Refused) -> Failure:
+    """Scheduling's refusal as this page's answer (always a 4xx)."""
     if exc.status == 409:
         return Failure(
             "409 Conflict",
@@ -332,7 +332,7 @@ def meeting_page(calendar: icalendar.Calendar, claim: links.Claim, action: str, 
     return _page(meeting.summary, "".join(parts))
 
 
-def sent_page(calendar: icalendar.Calendar, outcome: engine.ReplyOutcome, organizer: str) -> str:
+def sent_page(calendar: icalendar.Calendar, outcome: answers.ReplyOutcome, organizer: str) -> str:
     """The page after an answer: what was sent, to whom."""
     meeting = imip.describe(calendar)
     to = meeting.organizer or organizer

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from calserver.api.answers import Answer, Request
 from calserver.api.handlers.base import Handlers
-from calserver.scheduling import engine as scheduling_engine
-from calserver.scheduling import invitations
+from calserver.scheduling import invitations, organize
 
 
 class Meetings(Handlers):
@@ -18,7 +17,7 @@ class Meetings(Handlers):
         return Answer(200, {"invitations": found})
 
     def op_patch_meeting(self, request: Request) -> Answer:
-        scheduling_engine.set_email(
+        organize.set_email(
             self._storage, request.user, request.params["uid"], request.body["email"]
         )
         return Answer(204)
