@@ -1,5 +1,5 @@
-"""Unit tests of calserver.names: the names the server keeps for itself (RFC 6638 2.1,
-2.2 mailboxes, caldav-proxy groups, dot-prefixed side endpoints)."""
+"""Unit tests of the reserved names (calserver.urls): the names the server keeps for
+itself (RFC 6638 2.1, 2.2 mailboxes, caldav-proxy groups, dot-prefixed side endpoints)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calserver import names
+from calserver import urls as names
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calserver import api, names, ops, urls
+from calserver import api, ops, urls
 from calserver import config as calserver_config
 from calserver.errors import InvalidInput
 from calserver.feeds import web as feeds_web
@@ -92,10 +92,7 @@ def test_token_paths() -> None:
     assert scheduling_links.path("t") == "/.invite/t"
 
 
-def test_names_is_the_same_list() -> None:
-    assert names.RESERVED is urls.RESERVED
-    assert names.reserved is urls.reserved
-    assert names.reserved_path is urls.reserved_path
+def test_the_reserved_names_are_the_mailboxes_and_proxy_groups() -> None:
     assert {"inbox", "outbox", "calendar-proxy-read", "calendar-proxy-write"} == urls.RESERVED
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 #: Bottom to top: (layer name, module name prefixes).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("L0 core", ("calserver", "calserver.config", "calserver.errors", "calserver.context",
-                 "calserver.urls", "calserver.names", "calserver.keys")),
+                 "calserver.urls", "calserver.keys")),
     ("L1 pure protocol", ("calserver.ical", "calserver.icsfile", "calserver.storage.timeindex",
                           "calserver.feeds.occurrences", "calserver.feeds.rss",
                           "calserver.scheduling.itip", "calserver.scheduling.calendar_address",

@@ -10,7 +10,7 @@ from radicale import pathutils
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from calserver import names
+from calserver import urls
 from calserver.accounts import directory, passwords
 from calserver.db import write_connection
 from calserver.db.models import login_cache, users
@@ -34,7 +34,7 @@ RESERVED_NAMES = frozenset({"health", "metrics"})
 def validate_name(name: str, what: str = "user name") -> str:
     """A principal name: one safe path segment, not dot-prefixed (reserved paths), not
     ``@``-prefixed (group homes), without ``~`` (aliases of shared calendars)."""
-    why = names.reserved(name)  # the names CalDAV's MKCALENDAR refuses too
+    why = urls.reserved(name)  # the names CalDAV's MKCALENDAR refuses too
     if why is not None:
         raise InvalidInput(f"invalid {what}: {name!r} is reserved ({why})")
     if (

@@ -26,7 +26,7 @@ from radicale import config as radicale_config
 from radicale import httputils, pathutils, types, xmlutils
 from radicale import storage as radicale_storage
 
-from calserver import context, errors, icsfile, names
+from calserver import context, errors, icsfile, urls
 from calserver.dav import compat, delegation, expandlimit, freebusy, propfind, proppatch
 from calserver.dav import scheduling as scheduling_dav
 from calserver.dav.xml import Caller
@@ -239,7 +239,7 @@ class CalserverApplication(radicale_app.Application):
         user_groups: set[str],
         request_info: dict[str, Any],
     ) -> Any:
-        if user and names.reserved_path(path):
+        if user and urls.reserved_path(path):
             return httputils.FORBIDDEN  # mailboxes, proxy groups, dot names
         return super().do_MKCALENDAR(environ, base_prefix, path, user, user_groups, request_info)
 
@@ -252,7 +252,7 @@ class CalserverApplication(radicale_app.Application):
         user_groups: set[str],
         request_info: dict[str, Any],
     ) -> Any:
-        if user and names.reserved_path(path):
+        if user and urls.reserved_path(path):
             return httputils.FORBIDDEN  # mailboxes, proxy groups, dot names
         return super().do_MKCOL(environ, base_prefix, path, user, user_groups, request_info)
 

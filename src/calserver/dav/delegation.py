@@ -37,7 +37,7 @@ from typing import Any, cast
 from radicale import httputils, pathutils, xmlutils
 from sqlalchemy import Connection
 
-from calserver import names
+from calserver import urls
 from calserver.accounts import directory as accounts_directory
 from calserver.accounts.directory import Principal
 from calserver.dav import compat
@@ -73,7 +73,7 @@ from calserver.storage.context import read_connection
 
 READ = "calendar-proxy-read"
 WRITE = "calendar-proxy-write"
-PROXY_GROUPS = names.PROXY_GROUPS  # (READ, WRITE)
+PROXY_GROUPS = urls.PROXY_GROUPS  # (READ, WRITE)
 
 #: DAV header tokens (caldav-proxy 5.1; Apple's flag for principal-property-search).
 DAV_FEATURES = ("calendar-proxy", "calendarserver-principal-property-search")

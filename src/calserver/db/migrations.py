@@ -104,7 +104,7 @@ def _v5(conn: Connection) -> None:
     models.mail_outbox.create(conn, checkfirst=True)
 
 
-#: The schedule inbox and outbox of every home (``calserver.names.MAILBOXES`` as of
+#: The schedule inbox and outbox of every home (``calserver.urls.MAILBOXES`` as of
 #: schema version 6).
 _V6_MAILBOXES = frozenset({"inbox", "outbox"})
 
