@@ -35,8 +35,8 @@ from sqlalchemy import delete, func, select, update
 from calserver import calendars, db
 from calserver.db.models import instances, items
 from calserver.errors import InvalidInput
+from calserver.ical.timeindex import TIMESTAMP_MAX
 from calserver.storage import Storage
-from calserver.storage.timeindex import TIMESTAMP_MAX
 from tests.conftest import PASSWORD, LiveServer, WSGIClient, run_cli
 from tests.e2e_support import module_server_with
 
@@ -440,7 +440,7 @@ def test_an_evaluation_past_its_deadline_ends_the_series(monkeypatch: pytest.Mon
     one already past): the series ends there instead of holding the request."""
     from dateutil import rrule
 
-    from calserver.storage import timeindex
+    from calserver.ical import timeindex
 
     series = rrule.rruleset()
     series.rrule(rrule.rrule(rrule.HOURLY, dtstart=dt.datetime(2026, 1, 5, 10)))

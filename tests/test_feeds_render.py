@@ -20,15 +20,15 @@ import recurring_ical_events
 
 from calserver.feeds import html as feeds_html
 from calserver.feeds.ics import calendar_ics, event_download
-from calserver.feeds.occurrences import (
+from calserver.feeds.rss import rss
+from calserver.ical.icsfile import IcsError
+from calserver.ical.occurrences import (
     Occurrence,
     event_span,
     feed_window,
     occurrences,
     period_bounds,
 )
-from calserver.feeds.rss import rss
-from calserver.icsfile import IcsError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BRUSSELS = ZoneInfo("Europe/Brussels")

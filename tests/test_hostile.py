@@ -1,7 +1,7 @@
 """Hostile input against a live server: each gets a clear 4xx (or a bounded answer),
 stores nothing half-written and leaves the server serving everyone else.
 
-- ``RRULE:FREQ=SECONDLY``: refused with 400 (``calserver.icsfile.refusal``; series
+- ``RRULE:FREQ=SECONDLY``: refused with 400 (``calserver.ical.icsfile.refusal``; series
   stored before that rule stay bounded: tests/test_bounds.py);
 - a rule that can never occur (``FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30``): dateutil
   would look for its first occurrence until the year 9999: refused with 400;

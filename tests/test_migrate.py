@@ -441,7 +441,7 @@ def test_an_override_with_an_endless_rule_of_its_own_does_not_hang_the_migration
 ):
     """Radicale stored it (it stops at the override's endless rule); indexing it walked
     the override's own series without end. Issue 12 item 5: an overridden instance is
-    one instance (calserver.storage.timeindex), or the item is reported and skipped.
+    one instance (calserver.ical.timeindex), or the item is reported and skipped.
     (Before: some 30 seconds and three million instance rows, up to the year 9999.)"""
     copy = tmp_path / "copy"
     shutil.copytree(site.folder, copy)

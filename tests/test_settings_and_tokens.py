@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import inspect as sqlalchemy_inspect
 from sqlalchemy import select, text
 
-from calserver import db, icsfile
+from calserver import db
 from calserver.accounts import settings, users
 from calserver.errors import Forbidden, InvalidInput, NotFound
 from calserver.feeds import access
+from calserver.ical import icsfile
 from calserver.sharing import manage
 from tests.conftest import make_configuration, run_cli
 

@@ -22,10 +22,11 @@ from radicale import storage as radicale_storage
 from radicale.app.report import test_filter as radicale_test_filter
 from sqlalchemy import func, select, text
 
-from calserver import db, icsfile
+from calserver import db
 from calserver.context import expand_window
 from calserver.db import migrations
 from calserver.db.models import changes, collections, instances, items
+from calserver.ical import icsfile
 from calserver.storage import Storage
 from tests.conftest import FIXTURES, make_configuration
 from tests.conftest import event_ics as ics

@@ -1,4 +1,4 @@
-"""Unit tests of calserver.icsfile: content lines (RFC 5545 3.1), the refusals a PUT,
+"""Unit tests of calserver.ical.icsfile: content lines (RFC 5545 3.1), the refusals a PUT,
 an import and a migration share (recurrence bounds, times, time zones), splitting a file
 into one resource per UID (RFC 4791 4.1) and joining items back into one calendar."""
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calserver import icsfile
+from calserver.ical import icsfile
 
 pytestmark = pytest.mark.unit
 

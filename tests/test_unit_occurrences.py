@@ -1,4 +1,4 @@
-"""Unit tests of calserver.feeds.occurrences: the feeds' windows (DESIGN.md: today, this
+"""Unit tests of calserver.ical.occurrences: the feeds' windows (DESIGN.md: today, this
 week from the viewer's first day, this month, next 30 days, in the viewer's zone) and
 the expansion of events into occurrences (RFC 5545 3.8.5, 3.8.4.4; RFC 4791 9.9)."""
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calserver.feeds import occurrences as oc
+from calserver.ical import occurrences as oc
 
 pytestmark = pytest.mark.unit
 

@@ -19,22 +19,28 @@ from pathlib import Path
 
 #: Bottom to top: (layer name, module name prefixes).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("L0 core", ("calserver", "calserver.config", "calserver.errors", "calserver.context",
-                 "calserver.urls", "calserver.keys")),
-    ("L1 pure protocol", ("calserver.ical", "calserver.icsfile", "calserver.storage.timeindex",
-                          "calserver.feeds.occurrences", "calserver.feeds.rss",
-                          "calserver.scheduling.itip", "calserver.scheduling.calendar_address",
-                          "calserver.sharing.redact", "calserver.sharing.visibility")),
+    ("L0 core", (
+        "calserver", "calserver.config", "calserver.errors", "calserver.context",
+        "calserver.urls", "calserver.keys",
+    )),
+    ("L1 pure protocol", (
+        "calserver.ical", "calserver.feeds.rss", "calserver.scheduling.itip",
+        "calserver.scheduling.calendar_address", "calserver.sharing.redact",
+        "calserver.sharing.visibility",
+    )),
     ("L2 database", ("calserver.db", "calserver.outage", "calserver.staging")),
-    ("L3 store", ("calserver.storage", "calserver.accounts", "calserver.users",
-                  "calserver.settings", "calserver.auth.passwords", "calserver.auth.throttle",
-                  "calserver.sharing", "calserver.check")),
-    ("L4 services", ("calserver.calendars", "calserver.feeds", "calserver.scheduling",
-                     "calserver.mail", "calserver.importer")),
-    ("L5 surfaces", ("calserver.front", "calserver.dav", "calserver.web", "calserver.api", "calserver.auth",
-                     "calserver.rights", "calserver.httpauth", "calserver.httpbody",
-                     "calserver.ops", "calserver.feeds.web", "calserver.feeds.html",
-                     "calserver.scheduling.web")),
+    ("L3 store", (
+        "calserver.storage", "calserver.accounts", "calserver.sharing", "calserver.check",
+    )),
+    ("L4 services", (
+        "calserver.calendars", "calserver.feeds", "calserver.scheduling", "calserver.mail",
+        "calserver.importer",
+    )),
+    ("L5 surfaces", (
+        "calserver.front", "calserver.dav", "calserver.web", "calserver.api", "calserver.auth",
+        "calserver.rights", "calserver.httpauth", "calserver.httpbody", "calserver.ops",
+        "calserver.feeds.web", "calserver.feeds.html", "calserver.scheduling.web",
+    )),
     ("L6 composition root", ("calserver.app", "calserver.wsgi")),
     ("L7 commands", ("calserver.run", "calserver.cli", "calserver.__main__")),
 ]

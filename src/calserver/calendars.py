@@ -18,11 +18,12 @@ import vobject
 from radicale import item as radicale_item
 from sqlalchemy import bindparam, delete, func, select, update
 
-from calserver import db, icsfile, staging
+from calserver import db, staging
 from calserver.accounts.users import validate_name
 from calserver.db.models import MAILBOXES, STAGING, collections, instances, items
 from calserver.errors import Conflict, InvalidInput, NotFound
-from calserver.icsfile import needs_sanitising
+from calserver.ical import icsfile
+from calserver.ical.icsfile import needs_sanitising
 from calserver.sharing.manage import get_group
 from calserver.storage import Storage
 from calserver.storage.rows import (

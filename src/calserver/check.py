@@ -5,9 +5,10 @@ from __future__ import annotations
 from radicale import item as radicale_item
 from sqlalchemy import Engine, func, select
 
-from calserver import icsfile, staging
+from calserver import staging
 from calserver.db.models import STAGING, changes, collections, items
-from calserver.icsfile import CONTROL_CHARACTERS
+from calserver.ical import icsfile
+from calserver.ical.icsfile import CONTROL_CHARACTERS
 
 
 def repair_storage(engine: Engine) -> list[str]:

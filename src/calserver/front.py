@@ -22,10 +22,11 @@ from radicale import config as radicale_config
 from radicale import xmlutils
 from radicale.item import filter as radicale_filter
 
-from calserver import api, context, errors, icsfile, outage
+from calserver import api, context, errors, outage
 from calserver.errors import CalserverError
 from calserver.feeds import web as feeds_web
 from calserver.httpbody import read_body
+from calserver.ical import icsfile
 from calserver.scheduling import web as invite_web
 from calserver.urls import base_prefix, origin
 

@@ -8,10 +8,11 @@ import sys
 
 from radicale import config as radicale_config
 
-from calserver import calendars, icsfile
+from calserver import calendars
 from calserver.accounts import settings
 from calserver.cli.common import EXIT_OK, stopped_by_signals, storage_of
 from calserver.errors import CalserverError
+from calserver.ical import icsfile
 from calserver.importer import radicale as radicale_import
 
 

@@ -26,11 +26,12 @@ from radicale import config as radicale_config
 from radicale import httputils, pathutils, types, xmlutils
 from radicale import storage as radicale_storage
 
-from calserver import context, errors, icsfile, urls
+from calserver import context, errors, urls
 from calserver.dav import compat, delegation, expandlimit, freebusy, propfind, proppatch
 from calserver.dav import scheduling as scheduling_dav
 from calserver.dav.xml import Caller
 from calserver.httpbody import read_body
+from calserver.ical import icsfile
 from calserver.scheduling import copies as scheduling_copies
 from calserver.storage import upload
 from calserver.storage.base import HiddenConflict, ViewForbidden

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
-from calserver.feeds.occurrences import (
+from calserver.ical.occurrences import (
     DASH,
     PERIODS,
     Occurrence,

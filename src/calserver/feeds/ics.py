@@ -2,7 +2,7 @@
 ``.ics`` (issue 4, items 3 and 6).
 
 The feed is one VCALENDAR (RFC 5545 3.4) built item by item, so that a large calendar
-is streamed: :func:`calserver.icsfile.join_calendar` sends each VTIMEZONE once. It
+is streamed: :func:`calserver.ical.icsfile.join_calendar` sends each VTIMEZONE once. It
 carries its name and description (``X-WR-CALNAME``, ``X-WR-CALDESC``, read by Apple,
 Google and Outlook) and a refresh interval of one hour (RFC 7986 5.7, with Outlook's
 ``X-PUBLISHED-TTL``). Alarms never leave the server. The caller has already chosen the
@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 import icalendar
 import recurring_ical_events
 
-from calserver import icsfile
-from calserver.feeds.occurrences import ITEM_ERRORS, expand_events, is_recurring
-from calserver.icsfile import EXPORT_PRODID, IcsError, fold, join_calendar, unfold
+from calserver.ical import icsfile
+from calserver.ical.icsfile import EXPORT_PRODID, IcsError, fold, join_calendar, unfold
+from calserver.ical.occurrences import ITEM_ERRORS, expand_events, is_recurring
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ def event_download(text: str, downloader_addresses: Iterable[str]) -> str:
     Each ATTENDEE once (by address, case-insensitive; the first kept); the ORGANIZER
     omitted when it is one of ``downloader_addresses`` (Outlook refuses to import an
     event whose organizer is the user importing it), never added when absent; VALARM
-    components removed. Raises :class:`calserver.icsfile.IcsError` if ``text`` is not
+    components removed. Raises :class:`calserver.ical.icsfile.IcsError` if ``text`` is not
     iCalendar.
     """
     mine = {_address(a) for a in downloader_addresses}

@@ -8,7 +8,8 @@ from typing import Any
 from urllib.parse import quote
 
 from calserver.errors import NotFound
-from calserver.feeds import access, occurrences
+from calserver.feeds import access
+from calserver.ical import occurrences
 from calserver.sharing.levels import Level
 from calserver.storage import Storage
 from calserver.urls import FEED_PREFIXES, FEEDS, public_path, secret_path

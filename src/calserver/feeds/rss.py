@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from feedgen.feed import FeedGenerator
 
-from calserver.feeds.occurrences import Occurrence, when
+from calserver.ical.occurrences import Occurrence, when
 
 BUSY = "Busy"
 TTL_MINUTES = 60

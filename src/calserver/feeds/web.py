@@ -37,8 +37,9 @@ from calserver import errors, httpauth
 from calserver.accounts import directory, settings
 from calserver.dav import compat
 from calserver.errors import CalserverError, InvalidInput, NotFound
-from calserver.feeds import access, html, ics, occurrences, rss
+from calserver.feeds import access, html, ics, rss
 from calserver.feeds.links import ICS_FILE, PREFIXES, RSS_FILES
+from calserver.ical import occurrences
 from calserver.sharing.levels import Level
 from calserver.storage import Storage
 from calserver.storage.base import http_date

@@ -44,12 +44,13 @@ from radicale import pathutils
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from calserver import db, icsfile, staging, urls
+from calserver import db, staging, urls
 from calserver.accounts import users
 from calserver.accounts.passwords import context as password_context
 from calserver.accounts.passwords import hash_password
 from calserver.db.models import STAGING, collections
 from calserver.errors import CalserverError, InvalidInput
+from calserver.ical import icsfile
 from calserver.storage import Storage, lock_name
 from calserver.storage.rows import insert_collection, insert_items, item_row
 

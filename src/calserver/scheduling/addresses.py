@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from calserver import icsfile
 from calserver.accounts import directory
 from calserver.db.models import groups, users
+from calserver.ical import icsfile
 from calserver.scheduling.calendar_address import email_of, mailto, same  # re-exported
 from calserver.scheduling.calendar_address import principal as _principal
 from calserver.sharing.membership import groups_of

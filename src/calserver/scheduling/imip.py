@@ -23,7 +23,7 @@ from typing import Any
 
 import icalendar
 
-from calserver.feeds.occurrences import DASH, clock, day_label
+from calserver.ical.occurrences import DASH, clock, day_label
 from calserver.mail.outbox import MailError
 from calserver.scheduling import itip
 from calserver.scheduling.addresses import email_of

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from calserver.icsfile import fold
+from calserver.ical.icsfile import fold
 from calserver.sharing.visibility import Level
 
 PRODID = "-//calserver//busy view//EN"

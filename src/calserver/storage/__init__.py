@@ -31,6 +31,7 @@ from calserver import db
 from calserver.check import check_storage
 from calserver.db import models
 from calserver.db.models import calendar_views, changes, collections, instances, items, users
+from calserver.ical.timeindex import SCAN_LIMIT, TIMESTAMP_MAX
 from calserver.sharing import levels
 from calserver.sharing.levels import Level
 from calserver.storage.base import View
@@ -50,7 +51,6 @@ from calserver.storage.rows import (
     safe_href_for,
     shown,
 )
-from calserver.storage.timeindex import SCAN_LIMIT, TIMESTAMP_MAX
 
 __all__ = ["Collection", "Storage"]
 

@@ -14,13 +14,13 @@ from radicale import item as radicale_item
 from radicale import storage as radicale_storage
 from sqlalchemy import ColumnElement, Engine, Row, Select, and_, false, or_
 
-from calserver import icsfile
 from calserver.db.models import items
 from calserver.errors import CalserverError
+from calserver.ical import icsfile
+from calserver.ical.timeindex import cap_recurrences
 from calserver.sharing import redact
 from calserver.sharing.levels import Level
 from calserver.storage.hooks import WriteHooks
-from calserver.storage.timeindex import cap_recurrences
 
 
 class Storage(Protocol):

@@ -13,15 +13,15 @@ from sqlalchemy import and_, exists, func, or_, select
 
 from calserver.context import expand_window
 from calserver.db.models import instances, items
-from calserver.sharing import redact
-from calserver.storage.base import CollectionBase
-from calserver.storage.context import read_connection
-from calserver.storage.timeindex import (
+from calserver.ical.timeindex import (
     SHORT_SPAN,
     TIMESTAMP_MAX,
     TIMESTAMP_MIN,
     beyond_cap,
 )
+from calserver.sharing import redact
+from calserver.storage.base import CollectionBase
+from calserver.storage.context import read_connection
 
 PAGE = 1000
 _TIME_RANGE = xmlutils.make_clark("C:time-range")

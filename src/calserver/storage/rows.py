@@ -17,10 +17,10 @@ from sqlalchemy import Column, Connection, delete, insert, update
 
 from calserver import db
 from calserver.db.models import changes, collections, instances, items
-from calserver.icsfile import CONTROL_CHARACTERS
+from calserver.ical.icsfile import CONTROL_CHARACTERS
+from calserver.ical.timeindex import SHORT_SPAN, index_item, mixed_times
 from calserver.sharing.levels import Level
 from calserver.sharing.redact import item_class, shown_from
-from calserver.storage.timeindex import SHORT_SPAN, index_item, mixed_times
 
 
 def insert_collection(

@@ -16,11 +16,11 @@ from radicale import storage as radicale_storage
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
-from calserver import icsfile
 from calserver.context import method as request_method
 from calserver.context import put_body
 from calserver.db.models import items
-from calserver.icsfile import needs_sanitising
+from calserver.ical import icsfile
+from calserver.ical.icsfile import needs_sanitising
 from calserver.sharing.levels import Level
 from calserver.sharing.redact import shown_from
 from calserver.storage.base import CollectionBase, HiddenConflict, ViewForbidden

@@ -23,7 +23,7 @@ from dateutil import rrule
 from radicale.item import filter as radicale_filter
 from radicale.log import logger
 
-from calserver import icsfile
+from calserver.ical import icsfile
 
 TIMESTAMP_MIN = radicale_filter.TIMESTAMP_MIN
 TIMESTAMP_MAX = radicale_filter.TIMESTAMP_MAX

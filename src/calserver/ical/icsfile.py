@@ -201,7 +201,7 @@ _DAY_PARTS = ("BYMONTH", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO")
 #
 # Whatever evaluates a series (Radicale's checks, the time index, every query, free/busy,
 # expand, feeds) walks it period by period with dateutil; the rules below keep that walk
-# short for every stored series. calserver.storage.timeindex bounds what was stored
+# short for every stored series. calserver.ical.timeindex bounds what was stored
 # before these rules (instances, periods and time).
 
 #: Most instances a rule may give on one day (four an hour): beyond, a series is a
@@ -262,7 +262,7 @@ _TIME_PARTS = ("BYHOUR", "BYMINUTE", "BYSECOND")
 def series_refusal(dtstart: str, rules: tuple[str, ...]) -> str | None:
     """Why a stored series (DTSTART's value, its RRULE values) is one that a PUT would
     refuse today, or None; memoised, for every evaluation of a stored item
-    (``calserver.storage.timeindex``, the feeds)."""
+    (``calserver.ical.timeindex``, the feeds)."""
     if len(rules) > 1:
         return "more than one RRULE in a component"
     return _rules_refusal(dtstart, list(rules))
@@ -279,7 +279,7 @@ def _first_instance_refusal(value: str, start: datetime) -> str | None:
     series started 400·k years later is the same series 400·k years later, and it is
     probed from the latest such start at least :data:`PROBE_YEARS` before 9999: at
     most 500 years of periods (memoised: stored series are checked again at query time,
-    ``calserver.storage.timeindex``)."""
+    ``calserver.ical.timeindex``)."""
 
     try:
         rule = rrule.rrulestr(value, dtstart=start, ignoretz=True)

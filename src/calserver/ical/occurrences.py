@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import recurring_ical_events
 
-from calserver import icsfile
+from calserver.ical import icsfile
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def expand_events(
     deadline = time_module.monotonic() + EVALUATION_SECONDS
     for component in query.after(low - _MARGIN):
         if time_module.monotonic() > deadline:
-            # calserver.storage.timeindex bounds Radicale's evaluations alike
+            # calserver.ical.timeindex bounds Radicale's evaluations alike
             logger.warning("feeds: a series took over %s s to expand: ended", EVALUATION_SECONDS)
             break
         first, last, _ = event_span(component, tz)
