@@ -28,7 +28,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from types import CodeType
 
 import caldav
 import pytest
@@ -38,6 +37,7 @@ from radicale.app import report as radicale_report
 from calserver.dav import freebusy
 from tests.conftest import PASSWORD, LiveServer, event_ics
 from tests.e2e_support import ENGINES, dav, module_server, send
+from tests.test_radicale_compat import global_names
 
 START = datetime(2026, 11, 23, tzinfo=UTC)
 END = datetime(2026, 11, 28, tzinfo=UTC)
@@ -118,15 +118,6 @@ DATE_START = "DTSTART;VALUE=DATE:20261123\r\n"
 )
 def test_availability_of_an_event(lines: str, expected: str | None) -> None:
     assert freebusy.fbtype(vevent(lines), radicale_report._fbtype_for_component) == expected
-
-
-def global_names(code: CodeType) -> set[str]:
-    """The global names a function and the functions defined in it refer to."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, CodeType):
-            names |= global_names(const)
-    return names
 
 
 def test_radicale_free_busy_hook_is_still_there() -> None:
