@@ -6,7 +6,7 @@ the calendars together).
 Every one of those requests is the first: each verifies the password and stores it in
 the shared login cache (``calserver.auth``), finds no principal collection and creates
 it (Radicale's principal auto-creation, ``radicale/app/__init__.py``), and a PROPFIND
-of the home creates the schedule inbox (``calserver.scheduling.dav.ensure_inbox``).
+of the home creates the schedule inbox (``calserver.dav.scheduling.ensure_inbox``).
 None of them may collide with another into a 500 (a unique violation, a deadlock):
 each answers as if it had been alone, and the user ends up with one home and one inbox.
 """

@@ -1,4 +1,4 @@
-"""Free/busy per the rules: the availability of an event (calserver.freebusy, on top of
+"""Free/busy per the rules: the availability of an event (calserver.dav.freebusy, on top of
 Radicale's free-busy-query) and what each viewer's free/busy answer contains (the
 storage's views), against a live server with the ``caldav`` library.
 

@@ -1,4 +1,4 @@
-"""CalDAV scheduling as a client sees it (RFC 6638; calserver.scheduling.dav and
+"""CalDAV scheduling as a client sees it (RFC 6638; calserver.dav.scheduling and
 .invitations) against a live server, on SQLite and PostgreSQL: the DAV header, the
 principal's scheduling properties, the inbox and outbox, the outbox free/busy POST
 with the visibility rules of sharing, the ``caldav`` library's scheduling calls, and

@@ -100,7 +100,7 @@ def invite_path(token: str) -> str:
 
 #: The schedule inbox and outbox in every home (RFC 6638 2.1, 2.2): the server's.
 MAILBOXES = frozenset({"inbox", "outbox"})
-#: The proxy group principals in every home (caldav-proxy, ``calserver.delegation``).
+#: The proxy group principals in every home (caldav-proxy, ``calserver.dav.delegation``).
 PROXY_GROUPS = ("calendar-proxy-read", "calendar-proxy-write")
 #: Names of collections in a home that belong to the server.
 RESERVED = MAILBOXES | frozenset(PROXY_GROUPS)

@@ -195,7 +195,7 @@ class CalserverApplication(radicale_app.Application):
             return compat.webdav_error_response(
                 self, 403, "D:cannot-modify-protected-property", request_info
             )
-        # RFC 4918 9.2: limits, protected properties, all or nothing (calserver.proppatch)
+        # RFC 4918 9.2: limits, protected properties, all or nothing (calserver.dav.proppatch)
         found = proppatch.instructions(body)
         limits = compat.storage(self).property_limits
         too_large = proppatch.too_large(body, found, limits)

@@ -1,6 +1,6 @@
 """WebDAV properties of a collection (displayname, calendar-color, ...), as JSON,
 within the limits of ``[storage] max_properties...`` (:class:`PropertyLimits`; the
-PROPPATCH rules around them are ``calserver.proppatch``'s)."""
+PROPPATCH rules around them are ``calserver.dav.proppatch``'s)."""
 
 from __future__ import annotations
 
