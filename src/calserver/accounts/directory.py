@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, func, select
 
+from calserver.db import read_transaction
 from calserver.db.models import collections, users
 
 
@@ -39,7 +40,7 @@ def email_of(conn: Connection, name: str) -> str | None:
 
 def find_email(engine: Engine, name: str) -> str | None:
     """:func:`email_of` in a short read transaction of its own (for the HTTP surfaces)."""
-    with engine.connect() as conn, conn.begin():
+    with read_transaction(engine) as conn:
         return email_of(conn, name)
 
 

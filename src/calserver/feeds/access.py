@@ -46,7 +46,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from calserver import keys
 from calserver.accounts import directory
-from calserver.db import write_connection
+from calserver.db import read_transaction, write_connection
 from calserver.db.models import (
     calendar_views,
     collections,
@@ -235,7 +235,7 @@ def find_secret(conn: Connection, configuration: Any, token: str) -> Secret | No
 
 def secret_for(engine: Engine, configuration: Any, token: str) -> Secret | None:
     """:func:`find_secret` in a short read transaction of its own."""
-    with engine.connect() as conn, conn.begin():
+    with read_transaction(engine) as conn:
         return find_secret(conn, configuration, token)
 
 
@@ -365,5 +365,5 @@ def find_public(conn: Connection, configuration: Any, token: str) -> Publication
 
 def public_for(engine: Engine, configuration: Any, token: str) -> Publication | None:
     """:func:`find_public` in a short read transaction of its own."""
-    with engine.connect() as conn, conn.begin():
+    with read_transaction(engine) as conn:
         return find_public(conn, configuration, token)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from calserver import context
-from calserver.db import write_connection
+from calserver.db import read_transaction, write_transaction
 
 
 @dataclass
@@ -39,7 +39,7 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
     if scope is not None:
         yield scope.conn
         return
-    with engine.connect() as conn, conn.begin():
+    with read_transaction(engine) as conn:
         yield conn
 
 
@@ -55,5 +55,5 @@ def write_scope(engine: Engine) -> Iterator[Connection]:
         with scope.conn.begin_nested():
             yield scope.conn
         return
-    with write_connection(engine) as conn, conn.begin():
+    with write_transaction(engine) as conn:
         yield conn
