@@ -29,6 +29,7 @@ from calserver import config as calserver_config
 from calserver import db
 from calserver.accounts import users
 from calserver.app import make_app
+from calserver.db import models
 from tests.tiers import (  # noqa: F401 - the hooks of the test tiers
     pytest_collection_modifyitems,
     pytest_runtest_call,
@@ -81,14 +82,9 @@ def _reset_pg(url: str) -> None:
     engine = db.get_engine(url)
     db.upgrade(engine)
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "TRUNCATE collections, items, instances, changes, users, login_failures, "
-                "groups, group_members, grants, calendar_views, feed_tokens, publications, "
-                "mail_outbox "
-                "RESTART IDENTITY CASCADE"
-            )
-        )
+        # every table but the schema version (``meta``): new tables are never forgotten
+        names = ", ".join(t.name for t in models.metadata.sorted_tables if t.name != "meta")
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])

@@ -33,6 +33,7 @@ PostgreSQL); the test asserts that hypothesis ran them all and prints the count.
 from __future__ import annotations
 
 import html
+import json
 import re
 import string
 import xml.etree.ElementTree as ET
@@ -452,6 +453,38 @@ def busy_reads(server: LiveServer, path: str, calendar: list[Leaky], user: str) 
     assert len(responses(listing.xml())) == 1 + len(busy)
 
 
+def search_reads(server: LiveServer, calendar: list[Leaky]) -> None:
+    """Search (issue 17) finds only what each searcher may see: Alice her every event by
+    its marker; Bob (busy level) nothing by any text, and "Busy" for the public events;
+    Carol (reader) the public events by their text, the confidential ones as "Busy"
+    only, the private ones never. No hidden text is in any answer."""
+
+    def search(user: str, q: str) -> list[dict[str, object]]:
+        got = send(server, "GET", f"/.api/v1/search?q={quote(q)}", user=user)
+        assert got.status == 200, got.text
+        secret = [
+            leaky
+            for leaky in calendar
+            if user == "bob" or (user == "carol" and leaky.klass not in ("", "PUBLIC"))
+        ]
+        assert_no_marker(got.text, secret, f"search {q!r} as {user}")
+        return list(json.loads(got.text)["results"])
+
+    for leaky in calendar:
+        prefix = leaky.secrets.marker + "*"
+        assert leaky.uid in {r["uid"] for r in search("alice", prefix)}
+        assert search("bob", prefix) == []
+        carol = {r["uid"] for r in search("carol", prefix)}
+        assert carol == ({leaky.uid} if leaky.klass in ("", "PUBLIC") else set()), leaky.klass
+    for user, shown in (("bob", ("", "PUBLIC")), ("carol", ("CONFIDENTIAL",))):
+        found = search(user, "busy")
+        mine = {leaky.uid for leaky in calendar}
+        assert {r["uid"] for r in found if r["uid"] in mine} == {
+            leaky.uid for leaky in calendar if leaky.klass in shown
+        }
+        assert all(r["summary"] == "Busy" for r in found if r["uid"] in mine)
+
+
 #: The CLASSes (as generated) of the events each viewer sees: Bob's busy view holds the
 #: public ones, Carol (a reader) the confidential ones too; "x-marker" counts as PRIVATE.
 SEEN_CLASSES = {"bob": ("", "PUBLIC"), "carol": ("", "PUBLIC", "CONFIDENTIAL")}
@@ -577,6 +610,7 @@ def test_no_busy_view_contains_any_generated_text(shared: LiveServer) -> None:
             busy_reads(server, ROUTES[route], calendar, "bob")
             if any(leaky.klass == "CONFIDENTIAL" for leaky in calendar):
                 busy_reads(server, READER, calendar, "carol")
+            search_reads(server, calendar)
             sync_reads(server, history, ROUTES[route], "bob", calendar, picks[:4])
             sync_reads(server, history, READER, "carol", calendar, picks[4:])
         finally:

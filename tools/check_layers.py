@@ -21,12 +21,14 @@ from pathlib import Path
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("L0 core", (
         "calserver", "calserver.config", "calserver.errors", "calserver.context",
-        "calserver.urls", "calserver.keys",
+        "calserver.urls", "calserver.keys", "calserver.outbound", "calserver.signedlinks",
     )),
     ("L1 pure protocol", (
-        "calserver.ical", "calserver.feeds.rss", "calserver.scheduling.itip",
+        "calserver.ical", "calserver.ical.compose", "calserver.feeds.rss", "calserver.scheduling.itip",
         "calserver.scheduling.calendar_address", "calserver.sharing.redact",
-        "calserver.sharing.visibility",
+        "calserver.sharing.visibility", "calserver.contacts.vcard", "calserver.push.crypto",
+        "calserver.contacts.card", "calserver.reminders.timing", "calserver.reminders.smstext",
+        "calserver.reminders.clock", "calserver.ical.subscription",
     )),
     ("L2 database", ("calserver.db", "calserver.outage", "calserver.staging")),
     ("L3 store", (
@@ -34,14 +36,20 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     )),
     ("L4 services", (
         "calserver.calendars", "calserver.feeds", "calserver.scheduling", "calserver.mail",
-        "calserver.importer",
+        "calserver.addressbooks", "calserver.contacts", "calserver.importer", "calserver.push",
+        "calserver.attachments", "calserver.agenda", "calserver.eventcolours",
+        "calserver.accounts.availability",
+        "calserver.contacts.listing", "calserver.polls", "calserver.reminders",
+        "calserver.subscriptions", "calserver.remotesync", "calserver.search", "calserver.tags",
+        "calserver.deletebetween",
     )),
     ("L5 surfaces", (
         "calserver.front", "calserver.dav", "calserver.web", "calserver.api", "calserver.auth",
         "calserver.rights", "calserver.httpauth", "calserver.httpbody", "calserver.ops",
         "calserver.feeds.web", "calserver.feeds.html", "calserver.scheduling.web",
+        "calserver.polls.web",
     )),
-    ("L6 composition root", ("calserver.app", "calserver.wsgi")),
+    ("L6 composition root", ("calserver.app", "calserver.wsgi", "calserver.warmup")),
     ("L7 commands", ("calserver.run", "calserver.cli", "calserver.__main__")),
 ]
 

@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,13 +23,16 @@ from calserver import db, staging
 from calserver.accounts.users import validate_name
 from calserver.db.models import MAILBOXES, STAGING, collections, instances, items
 from calserver.errors import Conflict, InvalidInput, NotFound
-from calserver.ical import icsfile
+from calserver.ical import fastrow, icsfile, vobjectzones
 from calserver.ical.icsfile import needs_sanitising
+from calserver.ical.timeindex import index_and_range, mixed_times
 from calserver.sharing.manage import get_group
+from calserver.sharing.redact import item_class
 from calserver.storage import Storage
 from calserver.storage.rows import (
     Change,
     bump_revision,
+    check_fits,
     insert_collection,
     insert_items,
     item_row,
@@ -41,6 +45,8 @@ _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}([0-9A-Fa-f]{2})?$")
 BATCH = 1000
 PARALLEL_CHUNK = 250
 PARALLEL_THRESHOLD = 2000
+#: The longest UID a row holds (``items.uid``).
+UID_LENGTH = int(getattr(items.c.uid.type, "length", 0) or 0)
 
 
 @dataclass(frozen=True)
@@ -179,6 +185,76 @@ def _prepare(
     return item
 
 
+def _one_walk_row(
+    settings: IndexSettings, collection_path: str, resource: icsfile.Resource
+) -> tuple[dict[str, Any], list[tuple[int, int]]] | None:
+    """The row of a resource that is not a plain event (a series, a task), computed as
+    :func:`_prepare` and ``prepare_row`` do but with the IANA zones of its VTIMEZONEs
+    read through ``zoneinfo`` (where they agree, ``fastrow.iana_skeleton``) and one walk
+    over its instances for both the index and the enclosing time range; None where
+    anything differs from the plain case (the caller takes the general path, which
+    also words any refusal)."""
+    found = fastrow.iana_skeleton(resource.skeleton)
+    if found is None:
+        return None
+    text, zones = found
+    try:
+        with fastrow.iana_registry(zones):
+            skeleton = vobject.readOne(text)
+        stored = resource.text
+        if needs_sanitising(skeleton):
+            # Radicale rewrites the data: the text is stored as _prepare stores it
+            full = vobject.readOne(resource.text)
+            _check(full, settings.max_occurrences)
+            stored = radicale_item.Item(
+                collection_path=collection_path, vobject_item=full
+            ).serialize()
+        _check(skeleton, settings.max_occurrences)  # sanitised alike
+        if mixed_times(skeleton) is not None:
+            return None
+        component = radicale_item.find_tag(skeleton)
+        index, time_range = index_and_range(
+            skeleton,
+            component,
+            settings.horizon,
+            settings.index_max_instances,
+            fastrow.instant_check(zones),
+        )
+        item = radicale_item.Item(
+            collection_path=collection_path,
+            text=stored,
+            vobject_item=skeleton,
+            component_name=component,
+            time_range=time_range,
+        )
+        item.prepare()
+    except Exception:  # vobject raises many kinds on bad data: the general path words it
+        return None
+    if icsfile.CONTROL_CHARACTERS.search(stored) or len(item.uid) > UID_LENGTH:
+        return None
+    row = {
+        "klass": item_class(stored),
+        "uid": item.uid or "",
+        "etag": item.etag,
+        "name": item.name,
+        "component": component,
+        "start_ts": time_range[0],
+        "end_ts": time_range[1],
+        "indexed_until": index.indexed_until,
+        "text": stored,
+    }
+    return row, list(index.spans)
+
+
+def _check(vobject_item: Any, max_occurrences: int) -> None:
+    radicale_item.check_and_sanitize_items(
+        [vobject_item],
+        max_vevent_rrule_occurrence=max_occurrences,
+        is_collection=False,
+        tag="VCALENDAR",
+    )
+
+
 def import_file(
     storage: Storage,
     path: str,
@@ -275,26 +351,57 @@ def _rows_of(job: tuple[IndexSettings, str, int, list[icsfile.Resource]]) -> tup
     rows: Rows = []
     problems: list[str] = []
     for resource in chunk:
-        problem = icsfile.resource_refusal(resource.text, settings.max_bytes)
-        outside = set()
-        if problem is None and settings.components:
-            outside = icsfile.component_names(resource.text) - settings.components
-        if outside:  # RFC 4791 5.3.2.1, as a PUT is refused (calserver.dav.application, 403)
-            problem = (
-                f"{', '.join(sorted(outside))} is not in the calendar's "
-                f"supported-calendar-component-set ({', '.join(sorted(settings.components))})"
-            )
-        if problem is not None:
-            problems.append(f"event {resource.uid!r}: {problem}")
-            continue
-        try:
-            item = _prepare(settings, collection_path, resource, settings.max_occurrences)
-            rows.append(item_row(settings, staging_id, safe_href_for(item.uid, set()), item))
-        except InvalidInput as exc:
-            problems.append(str(exc))
-        except ValueError as exc:
-            problems.append(f"event {resource.uid!r}: {exc}")
+        with vobjectzones.scope():  # its TZIDs name its own VTIMEZONEs
+            _add_row(settings, collection_path, staging_id, resource, rows, problems)
     return rows, problems
+
+
+def _add_row(
+    settings: IndexSettings,
+    collection_path: str,
+    staging_id: int,
+    resource: icsfile.Resource,
+    rows: Rows,
+    problems: list[str],
+) -> None:
+    """Append the row of one resource to ``rows``, or why it is refused to ``problems``."""
+    problem = icsfile.resource_refusal(resource.text, settings.max_bytes)
+    outside = set()
+    if problem is None and settings.components:
+        outside = icsfile.component_names(resource.text) - settings.components
+    if outside:  # RFC 4791 5.3.2.1, as a PUT is refused (calserver.dav.application, 403)
+        problem = (
+            f"{', '.join(sorted(outside))} is not in the calendar's "
+            f"supported-calendar-component-set ({', '.join(sorted(settings.components))})"
+        )
+    if problem is not None:
+        problems.append(f"event {resource.uid!r}: {problem}")
+        return
+    fast = fastrow.plain_event_row(
+        resource.text, resource.skeleton, settings.horizon, settings.index_max_instances
+    )
+    try:
+        if fast is not None and len(fast[0]["uid"]) <= UID_LENGTH:
+            row, spans = fast
+            href = safe_href_for(row["uid"], set())
+            check_fits(items.c.href, href, "the resource name")
+            row = {"klass": item_class(resource.text), **row}
+            row.update(collection_id=staging_id, href=href, modified=time.time())
+            rows.append((row, spans))
+            return
+        prepared = _one_walk_row(settings, collection_path, resource)
+        if prepared is not None:
+            href = safe_href_for(prepared[0]["uid"], set())
+            check_fits(items.c.href, href, "the resource name")
+            prepared[0].update(collection_id=staging_id, href=href, modified=time.time())
+            rows.append(prepared)
+            return
+        item = _prepare(settings, collection_path, resource, settings.max_occurrences)
+        rows.append(item_row(settings, staging_id, safe_href_for(item.uid, set()), item))
+    except InvalidInput as exc:
+        problems.append(str(exc))
+    except ValueError as exc:
+        problems.append(f"event {resource.uid!r}: {exc}")
 
 
 def _prepared_rows(
@@ -317,6 +424,7 @@ def _prepared_rows(
         for job in jobs:
             yield _rows_of(job)
         return
+    _warm_zones(resources)  # once here rather than in every worker
     context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     # no signal handler may run while the workers are forked: an exception it raises in
     # an at-fork hook is printed and lost, and the import would go on
@@ -333,6 +441,17 @@ def _prepared_rows(
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
+def _warm_zones(resources: list[icsfile.Resource]) -> None:
+    """Check each distinct set of VTIMEZONEs against the IANA zones (``fastrow``'s
+    memo) before the workers are forked, which inherit the memo."""
+    seen: set[str] = set()
+    for resource in resources:
+        head, found, _ = resource.skeleton.rpartition("END:VTIMEZONE")
+        if found and head not in seen:
+            seen.add(head)
+            fastrow.iana_skeleton(head + found)
+
+
 def _worker_start(parent: int) -> None:
     """A parsing worker: the parent alone answers Ctrl-C and SIGTERM (it terminates the
     pool), and the worker dies with its parent even when that is killed outright."""
@@ -340,7 +459,6 @@ def _worker_start(parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked by the fork
     if sys.platform.startswith("linux"):
-
         pr_set_pdeathsig = 1
         ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before prctl

@@ -9,15 +9,20 @@ from calserver import staging
 from calserver.db.models import STAGING, changes, collections, items
 from calserver.ical import icsfile
 from calserver.ical.icsfile import CONTROL_CHARACTERS
+from calserver.storage.searchindex import problems as index_problems
+from calserver.storage.searchindex import repair as repair_index
 
 
 def repair_storage(engine: Engine) -> list[str]:
     """Remove what interrupted imports and migrations left behind (``calserver.staging``:
     only where the process that wrote it is gone); a line per removal."""
-    return [
+    done = [
         f"removed an unfinished import left behind ({leftover.id}; {leftover.why})"
         for leftover in staging.remove_abandoned(engine)
     ]
+    with engine.connect() as conn, conn.begin():
+        done += repair_index(conn)  # the search index out of step: rebuilt
+    return done
 
 
 def check_storage(engine: Engine) -> list[str]:
@@ -71,4 +76,5 @@ def check_storage(engine: Engine) -> list[str]:
             if len(rows) < 2000:
                 break
             last_id = rows[-1].id
+        problems += index_problems(conn)
     return problems

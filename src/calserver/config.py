@@ -9,6 +9,7 @@ The configuration is read once at start-up into a ``radicale.config.Configuratio
 from __future__ import annotations
 
 import copy
+import ipaddress
 import os
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -419,6 +420,285 @@ CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
     ]
 )
 
+def _networks(value: Any) -> list[Any]:
+    """A comma-separated list of networks (``127.0.0.1/32, 10.0.0.0/8``), maybe empty."""
+    return [ipaddress.ip_network(part.strip(), strict=False)
+            for part in str(value).split(",") if part.strip()]
+
+
+def _size(value: Any) -> int:
+    size = int(value)
+    if size < 0:
+        raise ValueError(f"a size cannot be negative: {size}")
+    return size
+
+
+# WebDAV-Push (calserver.push) and RFC 8607 managed attachments (calserver.attachments).
+PUSH_AND_ATTACHMENT_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
+    [
+        (
+            "push",
+            OrderedDict(
+                [
+                    ("enabled", {
+                        "value": "False",
+                        "help": "offer WebDAV-Push (Web Push messages on calendar changes); "
+                        "'calserver worker' must run to send them",
+                        "type": bool,
+                    }),
+                    ("allowed_networks", {
+                        "value": "",
+                        "help": "push services on loopback, private or link-local addresses "
+                        "that 'calserver worker' may nevertheless reach, as networks "
+                        "(e.g. 127.0.0.1/32, 10.0.0.0/8); by default it reaches only public "
+                        "addresses",
+                        "type": _networks,
+                    }),
+                    ("interval", {
+                        "value": "10",
+                        "help": "seconds between two push messages to one subscription "
+                        "(changes in between are announced by one message)",
+                        "type": radicale_config.positive_float,
+                    }),
+                    ("max_expiry", {
+                        "value": "604800",
+                        "help": "longest a subscription lives before the client must renew "
+                        "it, in seconds",
+                        "type": _positive_seconds,
+                    }),
+                    ("timeout", {
+                        "value": "10",
+                        "help": "seconds to wait for a push service",
+                        "type": _positive_seconds,
+                    }),
+                    ("contact", {
+                        "value": "",
+                        "help": "contact URI in the VAPID claims, mailto: or https: "
+                        "(default: mailto: the [smtp] sender's address)",
+                        "type": str,
+                    }),
+                ]
+            ),
+        ),
+        (
+            "attachments",
+            OrderedDict(
+                [
+                    ("enabled", {
+                        "value": "True",
+                        "help": "accept RFC 8607 managed attachments on events",
+                        "type": bool,
+                    }),
+                    ("max_size", {
+                        "value": "10000000",
+                        "help": "largest attachment in bytes (also bounded by [server] "
+                        "max_content_length)",
+                        "type": _size,
+                    }),
+                    ("max_per_resource", {
+                        "value": "20",
+                        "help": "most managed attachments on one event",
+                        "type": _size,
+                    }),
+                    ("quota", {
+                        "value": "100000000",
+                        "help": "bytes of attachments per calendar owner (0: no limit)",
+                        "type": _size,
+                    }),
+                ]
+            ),
+        ),
+    ]
+)
+
+
+def _sms_backend(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("none", "http", "smtp"):
+        raise ValueError(f"[sms] backend must be none, http or smtp, not {value!r}")
+    return text
+
+
+def _sms_address(value: Any) -> str:
+    text = str(value).strip()
+    if text and "{number}" not in text:
+        raise ValueError("[sms] smtp_address must contain {number}, e.g. {number}@sms.example.org")
+    return text
+
+
+# Reminders and the agenda (calserver.reminders), and the SMS gateway they may use.
+REMINDER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
+    [
+        (
+            "reminders",
+            OrderedDict(
+                [
+                    ("max_lateness", {
+                        "value": "900",
+                        "help": "seconds after its time that a reminder or an agenda is still "
+                        "sent; later (the worker was stopped) it is recorded as missed",
+                        "type": _positive_seconds,
+                    }),
+                    ("send_now_interval", {
+                        "value": "300",
+                        "help": "seconds a user waits between two 'send now' of their agenda",
+                        "type": _positive_seconds,
+                    }),
+                ]
+            ),
+        ),
+        (
+            "sms",
+            OrderedDict(
+                [
+                    ("backend", {
+                        "value": "none",
+                        "help": "how SMS are sent: none, http (POST of JSON {to, text, id} "
+                        "to [sms] url, signed) or smtp (mail to [sms] smtp_address)",
+                        "type": _sms_backend,
+                    }),
+                    ("url", {
+                        "value": "",
+                        "help": "the gateway's URL (backend http)",
+                        "type": str,
+                    }),
+                    ("secret", {
+                        "value": "",
+                        "help": "key of the X-Calserver-Signature header, the hex HMAC-SHA256 "
+                        "of the body (backend http)",
+                        "type": str,
+                    }),
+                    ("smtp_address", {
+                        "value": "",
+                        "help": "address template of the mail-to-SMS gateway, e.g. "
+                        "{number}@sms.example.org (backend smtp)",
+                        "type": _sms_address,
+                    }),
+                    ("timeout", {
+                        "value": "10",
+                        "help": "seconds to wait for the gateway (backend http)",
+                        "type": _positive_seconds,
+                    }),
+                ]
+            ),
+        ),
+    ]
+)
+
+
+# Calendar subscriptions (issue 18, calserver.subscriptions); the fetcher's SSRF guard
+# (calserver.outbound) reads allowed_networks.
+SUBSCRIPTION_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
+    [
+        (
+            "subscriptions",
+            OrderedDict(
+                [
+                    ("allowed_networks", {
+                        "value": "",
+                        "help": "loopback, private or link-local networks that subscriptions "
+                        "(and sync) may nevertheless reach, as CIDRs (e.g. 10.0.0.0/8); by "
+                        "default only public addresses are fetched",
+                        "type": _networks,
+                    }),
+                    ("default_interval", {
+                        "value": "3600",
+                        "help": "seconds between two fetches of a subscribed calendar when "
+                        "neither the subscription nor the source (REFRESH-INTERVAL) says",
+                        "type": _positive_int,
+                    }),
+                    ("min_interval", {
+                        "value": "300",
+                        "help": "shortest interval between two fetches of one source, seconds",
+                        "type": _positive_int,
+                    }),
+                    ("max_interval", {
+                        "value": "604800",
+                        "help": "longest interval between two fetches of one source, seconds "
+                        "(a source's REFRESH-INTERVAL is kept within min and max)",
+                        "type": _positive_int,
+                    }),
+                    ("max_size", {
+                        "value": "10000000",
+                        "help": "largest subscribed calendar in bytes",
+                        "type": _positive_int,
+                    }),
+                    ("timeout", {
+                        "value": "30",
+                        "help": "seconds a whole fetch may take",
+                        "type": _positive_seconds,
+                    }),
+                    ("max_redirects", {
+                        "value": "5",
+                        "help": "most redirects a fetch follows (each one checked again)",
+                        "type": _size,
+                    }),
+                    ("max_events", {
+                        "value": "20000",
+                        "help": "most events (UIDs) a subscribed calendar may hold",
+                        "type": _positive_int,
+                    }),
+                ]
+            ),
+        ),
+    ]
+)
+
+
+# Sync with other CalDAV servers (calserver.remotesync, issue 18 part 2).
+SYNC_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
+    [
+        (
+            "sync",
+            OrderedDict(
+                [
+                    ("enabled", {
+                        "value": "True",
+                        "help": "keep calendar pairs in step with other CalDAV servers "
+                        "('calserver worker' runs them)",
+                        "type": bool,
+                    }),
+                    ("allowed_networks", {
+                        "value": "",
+                        "help": "remote servers on loopback, private or link-local addresses "
+                        "that a sync may nevertheless reach, as networks (e.g. 10.0.0.0/8), "
+                        "besides [subscriptions] allowed_networks; by default only public "
+                        "addresses",
+                        "type": _networks,
+                    }),
+                    ("interval", {
+                        "value": "900",
+                        "help": "seconds between two runs of a pair with no local change",
+                        "type": _positive_seconds,
+                    }),
+                    ("debounce", {
+                        "value": "10",
+                        "help": "seconds a pair waits after a local change before it runs "
+                        "(later changes in that time join the same run)",
+                        "type": radicale_config.positive_float,
+                    }),
+                    ("timeout", {
+                        "value": "30",
+                        "help": "seconds to wait for a remote server's answer",
+                        "type": _positive_seconds,
+                    }),
+                ]
+            ),
+        ),
+    ]
+)
+
+
+#: Every (section, options) calserver adds, in the order of the configuration reference.
+OWN_OPTIONS: list[tuple[str, Mapping[str, dict[str, Any]]]] = [
+    *CALSERVER_OPTIONS.items(),
+    *PUSH_AND_ATTACHMENT_OPTIONS.items(),
+    *REMINDER_OPTIONS.items(),
+    *SUBSCRIPTION_OPTIONS.items(),
+    *SYNC_OPTIONS.items(),
+]
+
+
 # Radicale options whose defaults calserver changes.
 CHANGED_DEFAULTS: Mapping[tuple[str, str], str] = {
     ("server", "hosts"): "127.0.0.1:5232",
@@ -437,7 +717,7 @@ def build_schema() -> OrderedDict[str, OrderedDict[str, dict[str, Any]]]:
     )
     for (section, option), value in CHANGED_DEFAULTS.items():
         schema[section][option] = dict(schema[section][option], value=value)
-    for section, options in CALSERVER_OPTIONS.items():
+    for section, options in OWN_OPTIONS:
         target = schema.setdefault(section, OrderedDict())
         for option, spec in options.items():
             if option in target:
@@ -531,7 +811,7 @@ def reference_markdown() -> str:
     """The configuration reference of calserver's own options and changed defaults
     (the README shows this text; a test keeps them equal)."""
     rows = ["| section | option | default | meaning |", "|---|---|---|---|"]
-    for section, options in CALSERVER_OPTIONS.items():
+    for section, options in OWN_OPTIONS:
         for option, spec in options.items():
             default = spec["value"]
             if (section, option) == ("storage", "data_folder"):

@@ -13,7 +13,7 @@ import base64
 import binascii
 import logging
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import defusedxml.ElementTree as DefusedET
@@ -28,7 +28,8 @@ from calserver.feeds import web as feeds_web
 from calserver.httpbody import read_body
 from calserver.ical import icsfile
 from calserver.scheduling import web as invite_web
-from calserver.urls import base_prefix, origin
+from calserver.urls import WEB, base_prefix, origin, under
+from calserver.urls import log_path as token_free_path
 
 logger = logging.getLogger("calserver")
 
@@ -93,6 +94,26 @@ def _text_path(environ: dict[str, Any]) -> str:
         raise BadRequest("400 Bad Request", "the request path is not UTF-8") from exc
 
 
+def _browser_at_root(environ: dict[str, Any]) -> bool:
+    """A browser opening the server's address: a GET of ``/`` that accepts HTML and
+    carries none of the headers a CalDAV client sends (Depth, a DAV body)."""
+    return (
+        environ.get("PATH_INFO") in ("/", "")
+        and environ.get("REQUEST_METHOD", "").upper() in ("GET", "HEAD")
+        and "text/html" in str(environ.get("HTTP_ACCEPT", ""))
+        and "HTTP_DEPTH" not in environ
+    )
+
+
+def _to_web(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+    """The browser at ``/`` goes to the web app (RFC 9110 15.4.4)."""
+    start_response(
+        "303 See Other",
+        [("Location", base_prefix(environ) + WEB + "/"), ("Content-Length", "0")],
+    )
+    return []
+
+
 class Front:
     """WSGI front of the Radicale application: refuses malformed requests with a clear
     4xx before Radicale sees them, and is the one place that turns an unexpected
@@ -105,11 +126,16 @@ class Front:
         management_api: WSGIApp | None = None,
         side_endpoints: WSGIApp | None = None,
         invitations: WSGIApp | None = None,
+        web: WSGIApp | None = None,
+        mounted: Sequence[tuple[Callable[[str], bool], WSGIApp]] = (),
     ):
         self._application = application
         self._api = management_api  # /.api/ (calserver.api)
         self._feeds = side_endpoints  # /.feeds/, /.secret/, /.public/ (calserver.feeds)
         self._invitations = invitations  # /.invite/ (calserver.scheduling.web)
+        self._web = web  # /.web/ (calserver.web)
+        # more side endpoints: (owns(path), application), e.g. /.push/, /.attachments/
+        self._mounted = tuple(mounted)
         self._configuration = configuration
         self._max_content_length = configuration.get("server", "max_content_length")
 
@@ -130,7 +156,7 @@ class Front:
         except Exception as exc:
             where = (
                 environ.get("REQUEST_METHOD"),
-                invite_web.log_path(feeds_web.log_path(environ.get("PATH_INFO", ""))),
+                token_free_path(environ.get("PATH_INFO", "")),
             )
             if outage.is_outage(exc):
                 logger.error("database unavailable on %s %r: %s", *where, exc)
@@ -150,6 +176,13 @@ class Front:
             return self._feeds
         if self._invitations is not None and invite_web.owns(path):
             return self._invitations
+        if self._web is not None and under(path, WEB):
+            return self._web
+        if self._web is not None and _browser_at_root(environ):
+            return _to_web
+        for owns, mounted in self._mounted:
+            if owns(path):
+                return mounted
         return self._application
 
     def _answer(
@@ -176,7 +209,7 @@ class Front:
         logger.error(
             "database unavailable on %s %r: %s",
             environ.get("REQUEST_METHOD"),
-            invite_web.log_path(feeds_web.log_path(environ.get("PATH_INFO", ""))),
+            token_free_path(environ.get("PATH_INFO", "")),
             failed[0],
         )
         return self._unavailable(environ, start_response, failed[0])
@@ -242,9 +275,16 @@ class Front:
         elif method == "PUT" and length:
             # limits of what the iCalendar parser is given (over-long lines, rules that
             # can never occur: icsfile.refusal)
-            problem = icsfile.refusal(read_body(environ).decode("utf-8", "replace"))
-            if problem is not None:
-                raise BadRequest("400 Bad Request", problem, getattr(problem, "precondition", None))
+            text = read_body(environ).decode("utf-8", "replace")
+            problem = icsfile.refusal(text)
+            if problem is not None:  # RFC 4791 5.3.2.1 for iCalendar data
+                # the refusal's own precondition (valid-calendar-object-resource for
+                # the limits of a series), else valid-calendar-data for iCalendar data
+                calendar = "BEGIN:VCALENDAR" in text[:2000].upper()
+                precondition = getattr(problem, "precondition", None) or (
+                    "C:valid-calendar-data" * calendar
+                )
+                raise BadRequest("400 Bad Request", problem, precondition)
 
     @staticmethod
     def _check_authorization(header: str) -> None:

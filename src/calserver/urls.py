@@ -10,6 +10,9 @@ group or calendar can take, because every name starting with a dot is the server
   comes a credential (a token), never logged;
 - ``/.invite/`` (:data:`INVITE`): the answer links of meeting invitations
   (``calserver.scheduling.web``), a token too;
+- ``/.push/`` (:data:`PUSH`): WebDAV-Push registrations (``calserver.dav.push``),
+  ``/.attachments/`` (:data:`ATTACHMENTS`): RFC 8607 managed attachments
+  (``calserver.dav.attachments``);
 - ``/.web/`` (:data:`WEB`) and ``/.well-known/`` (:data:`WELL_KNOWN`, RFC 6764
   ``caldav`` and ``carddav``): Radicale's own;
 - ``/health`` and ``/.health`` (:data:`HEALTH_PATHS`), ``/metrics`` and ``/.metrics``
@@ -52,6 +55,12 @@ SECRET = "/.secret"
 PUBLIC = "/.public"
 #: The answer links of meeting invitations: ``/.invite/TOKEN``.
 INVITE = "/.invite"
+#: Meeting poll voters' links: ``/.poll/TOKEN`` (``calserver.polls.web``).
+POLL = "/.poll"
+#: WebDAV-Push registrations: ``/.push/TOKEN`` (``calserver.dav.push``).
+PUSH = "/.push"
+#: Managed attachments (RFC 8607): ``/.attachments/ID/FILENAME`` (``calserver.dav.attachments``).
+ATTACHMENTS = "/.attachments"
 #: Radicale's web interface.
 WEB = "/.web"
 #: RFC 8615 well-known URIs (RFC 6764 ``/.well-known/caldav``, ``carddav``).
@@ -59,7 +68,7 @@ WELL_KNOWN = "/.well-known"
 #: What ``calserver.feeds.web`` answers.
 FEED_PREFIXES = (FEEDS, SECRET, PUBLIC)
 #: Prefixes whose next segment is a credential: logged as ``PREFIX/…``.
-TOKEN_PREFIXES = (SECRET, PUBLIC, INVITE)
+TOKEN_PREFIXES = (SECRET, PUBLIC, INVITE, POLL)
 #: The operations endpoints (GET and HEAD; metrics only on ``[server] metrics_hosts``).
 HEALTH_PATHS = frozenset({"/health", "/.health"})
 METRICS_PATHS = frozenset({"/metrics", "/.metrics"})

@@ -1,7 +1,8 @@
 """A user's own settings (issue 4 item 7): time zone, default event duration, first
-day of the week. The feeds, the public pages and imports of events without an end use
-them; where a user set nothing, the server's ``[feeds] timezone`` and
-``[feeds] default_duration`` apply."""
+day of the week; and (issue 14 item 8) whether meetings reach them by e-mail as well as
+in their calendar (:func:`wants_email`). The feeds, the public pages and imports of
+events without an end use them; where a user set nothing, the server's
+``[feeds] timezone`` and ``[feeds] default_duration`` apply."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ class Settings:
     #: What the user set themselves ("" / 0 where the server's default applies).
     own_timezone: str = ""
     own_default_duration: int = 0
+    #: E-mail about meetings (invitations, updates, cancellations, answers) as well as
+    #: the calendar's own notices; off: the calendar only.
+    email_notifications: bool = True
 
     @property
     def zone(self) -> ZoneInfo:
@@ -90,14 +94,18 @@ def _from_row(row: Any, configuration: Any) -> Settings:
         week_start=row.week_start,
         own_timezone=row.timezone,
         own_default_duration=row.default_duration,
+        email_notifications=bool(row.email_notifications),
     )
 
 
 def load(conn: Connection, configuration: Any, user: str) -> Settings:
     row = conn.execute(
-        select(users.c.timezone, users.c.default_duration, users.c.week_start).where(
-            users.c.name == user
-        )
+        select(
+            users.c.timezone,
+            users.c.default_duration,
+            users.c.week_start,
+            users.c.email_notifications,
+        ).where(users.c.name == user)
     ).first()
     if row is None:
         raise NotFound(f"no user {user!r}")
@@ -117,6 +125,7 @@ def update_settings(
     timezone: str | None = None,
     default_duration: str | int | None = None,
     week_start: str | int | None = None,
+    email_notifications: bool | None = None,
 ) -> Settings:
     """Change what is given (each value checked first: nothing changes on bad input)."""
     values: dict[str, Any] = {}
@@ -126,9 +135,18 @@ def update_settings(
         values["default_duration"] = parse_duration(default_duration)
     if week_start is not None:
         values["week_start"] = parse_week_start(week_start)
+    if email_notifications is not None:
+        values["email_notifications"] = bool(email_notifications)
     with write_connection(engine) as conn, conn.begin():
         if values:
             result = conn.execute(update(users).where(users.c.name == user).values(**values))
             if result.rowcount == 0:
                 raise NotFound(f"no user {user!r}")
         return load(conn, configuration, user)
+
+
+def wants_email(conn: Connection, user: str) -> bool:
+    """Whether meetings reach ``user`` by e-mail too (their switch; on for an unknown
+    name, which has no account to hold one)."""
+    found = conn.execute(select(users.c.email_notifications).where(users.c.name == user)).scalar()
+    return True if found is None else bool(found)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -80,14 +81,29 @@ class Throttle:
         """The keys among ``keys`` that must still wait (as given); with ``known``, the
         key of an account and address (``known_key``), also that key when the account
         signed in from that address lately (one read for both)."""
-        now = time.time() if now is None else now
-        fitted = {fit_key(key): key for key in keys}
-        if known is not None:
-            fitted[fit_key(known)] = known
+        fitted = self.fitted(keys, known)
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(login_failures).where(login_failures.c.key.in_(list(fitted)))
             ).all()
+        return self.waiting_among(rows, keys, now, known)
+
+    @staticmethod
+    def fitted(keys: list[str], known: str | None = None) -> dict[str, str]:
+        """The column's form of ``keys`` (and ``known``) -> each key as given."""
+        fitted = {fit_key(key): key for key in keys}
+        if known is not None:
+            fitted[fit_key(known)] = known
+        return fitted
+
+    def waiting_among(
+        self, rows: Any, keys: list[str], now: float | None = None, known: str | None = None
+    ) -> set[str]:
+        """:meth:`waiting` from the ``login_failures`` rows (``key``, ``failures``,
+        ``last_failure``) of :meth:`fitted` keys, read by the caller (the auth plugin
+        reads them with the account, in one statement)."""
+        now = time.time() if now is None else now
+        fitted = self.fitted(keys, known)
         found: set[str] = set()
         for row in rows:
             if known is not None and row.key == fit_key(known):

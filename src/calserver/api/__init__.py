@@ -42,11 +42,18 @@ from __future__ import annotations
 
 from calserver.api.answers import Answer, Refusal, Request, StartResponse, error, respond
 from calserver.api.document import METHODS, OPENAPI, RESERVED, ROOT, owns
+from calserver.api.handlers.availability import Availability
 from calserver.api.handlers.calendars import Calendars
 from calserver.api.handlers.groups import Groups
 from calserver.api.handlers.me import Me
 from calserver.api.handlers.meetings import Meetings
+from calserver.api.handlers.people import People
+from calserver.api.handlers.polls import Polls
+from calserver.api.handlers.reminders import Reminders
+from calserver.api.handlers.search import Search
 from calserver.api.handlers.shares import Shares
+from calserver.api.handlers.subscriptions import Subscriptions
+from calserver.api.handlers.syncs import Syncs
 from calserver.api.router import Route, refuse_cross_site, routes
 from calserver.api.router import Router as _Router
 from calserver.api.schema import check_body
@@ -71,6 +78,20 @@ __all__ = [
 ]
 
 
-class Api(_Router, Me, Calendars, Shares, Groups, Meetings):
+class Api(
+    _Router,
+    Me,
+    Calendars,
+    Shares,
+    Groups,
+    Meetings,
+    People,
+    Availability,
+    Polls,
+    Reminders,
+    Subscriptions,
+    Syncs,
+    Search,
+):
     """The WSGI application of ``/.api/``: the router with every operation's handler;
     ``application`` is the Radicale application whose auth plugin and storage it shares."""

@@ -23,6 +23,8 @@ class Request:
     body: Any = None
     #: Scheme and host for absolute URLs (feeds are pasted into other applications).
     origin: str = ""
+    #: The query string's parameters (the first value of each).
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

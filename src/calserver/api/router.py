@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import parse_qsl
 
 from radicale import app as radicale_app
 from radicale import pathutils
@@ -117,6 +118,7 @@ class Router(Handlers):
             prefix = base_prefix(environ)
             user = "" if route.anonymous else httpauth.authenticate(self._application, environ)
             request = Request(user, prefix, params, origin=origin(environ, self._config))
+            request.query = query_of(environ)
             request.body = self._read_body(environ, route)
             answer: Answer = getattr(self, "op_" + route.operation_id)(request)
         except httpauth.Unauthorized as exc:
@@ -171,6 +173,15 @@ class Router(Handlers):
             raise InvalidInput(f"the body is not valid JSON: {exc}") from exc
         check_body(route.body["content"]["application/json"]["schema"], value)
         return value
+
+
+def query_of(environ: dict[str, Any]) -> dict[str, str]:
+    """The query string's parameters, the first value of each (RFC 3986 3.4, form
+    encoded as browsers send it)."""
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(str(environ.get("QUERY_STRING", "")), keep_blank_values=True):
+        query.setdefault(name, value)
+    return query
 
 
 def match_segments(template: list[str], segments: list[str]) -> dict[str, str] | None:

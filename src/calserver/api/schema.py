@@ -22,7 +22,7 @@ def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
 def check_body(schema: dict[str, Any], value: Any, where: str = "the body") -> None:
     """Raise InvalidInput unless ``value`` fits ``schema`` (the subset of JSON Schema the
     document uses: type, properties, required, additionalProperties, minProperties,
-    enum, pattern, minLength, maxLength)."""
+    enum, pattern, minLength, maxLength, items, maxItems)."""
     schema = _resolve(schema)
     kind = schema.get("type")
     checks: dict[str, Callable[[Any], bool]] = {
@@ -30,6 +30,7 @@ def check_body(schema: dict[str, Any], value: Any, where: str = "the body") -> N
         "string": lambda v: isinstance(v, str),
         "boolean": lambda v: isinstance(v, bool),
         "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "array": lambda v: isinstance(v, list),
     }
     if kind is not None and not checks[kind](value):
         raise InvalidInput(f"{where} must be a JSON {kind}")
@@ -42,6 +43,11 @@ def check_body(schema: dict[str, Any], value: Any, where: str = "the body") -> N
             raise InvalidInput(f"{where} must be {shortest} to {longest} characters long")
         if "pattern" in schema and not re.search(schema["pattern"], value):
             raise InvalidInput(f"{where} is not valid: {value!r}")
+    if isinstance(value, list):
+        if len(value) > schema.get("maxItems", len(value)):
+            raise InvalidInput(f"{where} may have at most {schema['maxItems']} entries")
+        for number, item in enumerate(value):
+            check_body(schema.get("items", {}), item, f"{where}[{number}]")
     if isinstance(value, dict):
         properties = schema.get("properties", {})
         if schema.get("additionalProperties") is False:

@@ -13,9 +13,12 @@ import hmac
 import ipaddress
 import logging
 import re
+import secrets
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from radicale import auth as radicale_auth
 from radicale import config as radicale_config
@@ -56,6 +59,12 @@ class _Cached:
     expires: float
 
 
+#: The WSGI environ key of an in-process request that calserver's web app makes for the
+#: user whose session it has verified (calserver.web.dav). No client can set it: a
+#: request header reaches the environ as ``HTTP_*``.
+SIGNED_IN = "calserver.signed_in"
+
+
 class Auth(radicale_auth.BaseAuth):
     def __init__(self, configuration: radicale_config.Configuration) -> None:
         super().__init__(configuration)
@@ -64,6 +73,8 @@ class Auth(radicale_auth.BaseAuth):
         self._key = keys.server_key(configuration)
         self._cache: dict[str, _Cached] = {}
         self._cache_lock = threading.Lock()
+        # the password of an in-process signed-in login: never leaves this process
+        self._in_process = secrets.token_hex(32)
         self._throttle = Throttle(
             self._engine,
             ThrottlePolicy(
@@ -74,6 +85,24 @@ class Auth(radicale_auth.BaseAuth):
             ),
         )
 
+    def warm_up(self) -> None:
+        """Compile the statements of a sign-in before the first request
+        (``calserver.warmup``): the account's row and the throttle's counters."""
+        logins.account(self._engine, "calserver-warm-up")  # a web app's sign-in
+        keys = ["user:calserver-warm-up", "addr:127.0.0.1"]
+        known = known_key("calserver-warm-up", "127.0.0.1")
+        logins.account_and_failures(
+            self._engine, "calserver-warm-up", list(Throttle.fitted(keys, known))
+        )
+
+    def get_external_login(self, environ: Mapping[str, Any]) -> tuple[()] | tuple[str, str]:
+        """An in-process request of the web app (:data:`SIGNED_IN`) signs in its user;
+        every other request signs in with HTTP Basic."""
+        user = environ.get(SIGNED_IN)
+        if isinstance(user, str) and user:
+            return (user, self._in_process)
+        return ()
+
     def _digest(self, login: str, password: str) -> bytes:
         message = login.encode("utf-8") + b"\0" + password.encode("utf-8")
         return hmac.new(self._key, message, hashlib.sha256).digest()
@@ -82,29 +111,37 @@ class Auth(radicale_auth.BaseAuth):
         self, login: str, password: str, context: radicale_auth.AuthContext
     ) -> tuple[str, set[str]]:
         address = client_address(context)
+        if hmac.compare_digest(password.encode(), self._in_process.encode()):
+            # the web app verified the session of an enabled account just now
+            row = logins.account(self._engine, login)
+            return (str(row.name) if row is not None and not row.disabled else ""), set()
         if "\x00" in login or "\x00" in password:  # no such account can exist
             self._log_failure(login, address, throttled=False)
             return "", set()
         account, origin = "user:" + login, "addr:" + address
         known = known_key(login, address)
-        waiting = self._throttle.waiting([account, origin], known=known)
+        # the account and the throttle's counters in one read (issue 15)
+        row, failures = logins.account_and_failures(
+            self._engine, login, list(Throttle.fitted([account, origin], known))
+        )
+        waiting = self._throttle.waiting_among(failures, [account, origin], known=known)
         # the account's counter does not hold back an address it signed in from lately
         # (calserver.accounts.throttle); same path whether or not the account exists
         if origin in waiting or (account in waiting and known not in waiting):
             self._log_failure(login, address, throttled=True)
             return "", set()
-        user = self._check(login, password, known, forget_failures=account not in waiting)
+        user = self._check(login, password, known, account not in waiting, row)
         if not user:
             self._throttle.record_failure([account, origin])
             self._log_failure(login, address, throttled=False)
             return "", set()
         return user, set()
 
-    def _check(self, login: str, password: str, known: str, forget_failures: bool) -> str:
-        """The user's name when ``password`` is theirs, else "". A verified password
-        (not a cached one) is remembered for ``known`` (the account and address), and
-        forgets the account's failures unless it got in while they held others back."""
-        row = logins.account(self._engine, login)
+    def _check(self, login: str, password: str, known: str, forget_failures: bool, row: Any) -> str:
+        """The user's name when ``password`` is theirs (``row``: their account, from
+        ``logins.account``), else "". A verified password (not a cached one) is
+        remembered for ``known`` (the account and address), and forgets the account's
+        failures unless it got in while they held others back."""
         digest = self._digest(login, password)
         now = time.time()
         if row is not None and not row.disabled:

@@ -5,7 +5,8 @@ The parser and :func:`main` (the console entry point ``calserver.cli:main``) are
 each command group is a module of this package: ``serve`` (serve, worker, mail-queue),
 ``users``, ``calendars``, ``groups``, ``shares``, ``feeds`` (publish, unpublish,
 reset-feeds, urls), ``transfer`` (import, export, migrate-from-radicale), ``database``
-(db upgrade, check), ``scheduling`` (imip-receive, invitations); ``common`` holds what
+(db upgrade, check), ``scheduling`` (imip-receive, invitations), ``reminders`` (reminders,
+sms-queue); ``common`` holds what
 they share.
 """
 
@@ -20,6 +21,12 @@ from radicale import config as radicale_config
 
 from calserver import __version__, db
 from calserver import config as calserver_config
+from calserver.cli import addressbooks as cli_addressbooks
+from calserver.cli import polls as cli_polls
+from calserver.cli import reminders as cli_reminders
+from calserver.cli import remotesync as cli_remotesync
+from calserver.cli import search as cli_search
+from calserver.cli import subscriptions as cli_subscriptions
 from calserver.cli.calendars import cmd_calendar_create, cmd_calendar_delete, cmd_calendar_list
 from calserver.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, Interrupted, UsageError
 from calserver.cli.database import cmd_check, cmd_db_upgrade
@@ -39,6 +46,7 @@ from calserver.cli.shares import cmd_share, cmd_shares, cmd_unshare
 from calserver.cli.transfer import cmd_export, cmd_import, cmd_migrate
 from calserver.cli.users import (
     cmd_user_add,
+    cmd_user_admin,
     cmd_user_delete,
     cmd_user_disable,
     cmd_user_enable,
@@ -96,9 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="server processes: 1 (default) runs one process, N > 1 runs N gunicorn workers",
     )
-    p = command("worker", cmd_worker, "send queued email through [smtp] (runs until stopped)")
+    p = command(
+        "worker",
+        cmd_worker,
+        "send queued email through [smtp] and WebDAV-Push messages (runs until stopped)",
+    )
     p.add_argument("--once", action="store_true", help="send what is due now, then exit")
     command("mail-queue", cmd_mail_queue, "list email not sent yet (waiting or given up)")
+    cli_reminders.add_parsers(sub, parent)  # reminders USER, sms-queue
     p = command(
         "imip-receive",
         cmd_imip_receive,
@@ -129,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("delete", cmd_user_delete, "delete a user and their calendars"),
     ):
         user_cmd(name, func, help_).add_argument("name")
+    p = user_cmd("admin", cmd_user_admin, "make a user a server administrator (web app)")
+    p.add_argument("name")
+    p.add_argument("--off", action="store_true", help="no longer a server administrator")
     user_cmd("list", cmd_user_list, "list users")
     p = user_cmd("set", cmd_user_set, "change a user's settings (time zone, default duration)")
     p.add_argument("name")
@@ -138,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", help="e-mail address, one account per address ('' = none)")
     user_cmd("show", cmd_user_show, "show a user's settings").add_argument("name")
 
+    cli_addressbooks.add_parser(sub, parent)
+    cli_polls.add_parser(sub, parent)  # poll create|show|export, polls
+    cli_subscriptions.add_parser(sub, parent)  # subscribe, subscriptions, unsubscribe
+    cli_remotesync.add_parser(sub, parent)  # calserver sync ...
+    cli_search.add_parser(sub, parent)  # search, tags (issue 17)
     cal = sub.add_parser("calendar", help="manage calendars")
     cal_sub = cal.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = cal_sub.add_parser("create", help="create USER/CAL", parents=[parent])
@@ -152,16 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_calendar_delete)
     p.add_argument("path", metavar="USER/CAL")
 
-    p = command("import", cmd_import, "import an .ics file into USER/CAL")
-    p.add_argument("file", metavar="FILE.ics")
-    p.add_argument("path", metavar="USER/CAL")
+    p = command("import", cmd_import, "import an .ics file into USER/CAL (a .vcf into USER/BOOK)")
+    p.add_argument("file", metavar="FILE.ics|FILE.vcf")
+    p.add_argument("path", metavar="USER/CAL|USER/BOOK")
     p.add_argument(
         "--skip-invalid",
         action="store_true",
         help="import the valid events and list the others (default: refuse the whole file)",
     )
-    p = command("export", cmd_export, "write USER/CAL as one .ics")
-    p.add_argument("path", metavar="USER/CAL")
+    p = command("export", cmd_export, "write USER/CAL as one .ics (USER/BOOK as one .vcf)")
+    p.add_argument("path", metavar="USER/CAL|USER/BOOK")
     p.add_argument("-o", "--output", help="file (default: standard output)")
 
     p = command(

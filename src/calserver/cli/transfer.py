@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from radicale import config as radicale_config
 
 from calserver import calendars
 from calserver.accounts import settings
 from calserver.cli.common import EXIT_OK, stopped_by_signals, storage_of
+from calserver.contacts import books
 from calserver.errors import CalserverError
 from calserver.ical import icsfile
 from calserver.importer import radicale as radicale_import
+from calserver.subscriptions import hooks as subscription_hooks
 
 
 def cmd_import(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
@@ -23,6 +26,11 @@ def cmd_import(cfg: radicale_config.Configuration, args: argparse.Namespace) -> 
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise CalserverError(f"cannot read {args.file}: {exc}") from exc
+    if args.file.lower().endswith(".vcf") or books.is_address_book(storage, args.path):
+        return _import_vcf(cfg, storage, args, text)
+    refused = subscription_hooks.refusal(storage, "/" + args.path.strip("/") + "/")
+    if refused is not None:  # its events come from the source; a refresh would drop these
+        raise CalserverError(refused.reason)
     owner = calendars.parse_path(args.path)[0]
     if owner.startswith("@"):  # a group calendar: the server's default
         minutes = cfg.get("feeds", "default_duration")
@@ -49,8 +57,29 @@ def cmd_import(cfg: radicale_config.Configuration, args: argparse.Namespace) -> 
     return EXIT_OK
 
 
+def _import_vcf(
+    cfg: radicale_config.Configuration, storage: Any, args: argparse.Namespace, text: str
+) -> int:
+    with stopped_by_signals():
+        result = books.import_vcf(
+            storage,
+            args.path,
+            text,
+            max_bytes=cfg.get("server", "max_content_length"),
+            skip_invalid=args.skip_invalid,
+        )
+    for line in [*result.uids_given, *("skipped " + s for s in result.skipped)]:
+        print(line, file=sys.stderr)
+    print(result.summary(args.path))
+    return EXIT_OK
+
+
 def cmd_export(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
-    text = calendars.export(storage_of(cfg), args.path)
+    storage = storage_of(cfg)
+    if books.is_address_book(storage, args.path):
+        text = books.export(storage, args.path)
+    else:
+        text = calendars.export(storage, args.path)
     if args.output:
         with open(args.output, "w", encoding="utf-8", newline="") as f:
             f.write(text)

@@ -8,7 +8,7 @@ import sys
 
 from radicale import config as radicale_config
 
-from calserver.accounts import settings, users
+from calserver.accounts import sessions, settings, users
 from calserver.cli.common import EXIT_OK, UsageError, engine_of
 from calserver.errors import CalserverError
 
@@ -57,6 +57,17 @@ def cmd_user_enable(cfg: radicale_config.Configuration, args: argparse.Namespace
 def cmd_user_delete(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
     users.remove(engine_of(cfg), args.name)
     print(f"user {args.name} and their calendars deleted")
+    return EXIT_OK
+
+
+def cmd_user_admin(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
+    """Make a user a server administrator of the web app (its Administration pages),
+    or, with ``--off``, no longer one."""
+    sessions.set_admin(engine_of(cfg), args.name, not args.off)
+    if args.off:
+        print(f"{args.name} is no longer a server administrator")
+    else:
+        print(f"{args.name} is a server administrator")
     return EXIT_OK
 
 

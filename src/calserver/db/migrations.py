@@ -13,6 +13,7 @@ migration does, and the database layer imports nothing above it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -298,7 +299,206 @@ def _v10_unique_email(conn: Connection) -> None:
     )
 
 
+def _v11_web_sessions(conn: Connection) -> None:
+    """The web app: its sessions, and the server administrator flag of an account."""
+    models.web_sessions.create(conn, checkfirst=True)
+    columns = {column["name"] for column in inspect(conn).get_columns("users")}
+    if "is_admin" not in columns:
+        conn.execute(text("ALTER TABLE users ADD COLUMN is_admin BOOLEAN NOT NULL DEFAULT FALSE"))
+def _v12_cs_sharing(conn: Connection) -> None:
+    """calendarserver-sharing: the invitations of CS:share and the notification
+    collections (``sharing_invites``, ``sharing_notifications``); new tables only."""
+    models.sharing_invites.create(conn, checkfirst=True)
+    models.sharing_notifications.create(conn, checkfirst=True)
+def _v13_push_and_attachments(conn: Connection) -> None:
+    """WebDAV-Push subscriptions and RFC 8607 managed attachments: two new tables."""
+    models.push_subscriptions.create(conn, checkfirst=True)
+    for index in models.push_subscriptions.indexes:
+        index.create(conn, checkfirst=True)
+    models.attachments.create(conn, checkfirst=True)
+    for index in models.attachments.indexes:
+        index.create(conn, checkfirst=True)
+def _v14_item_properties(conn: Connection) -> None:
+    """Dead properties of calendar objects (RFC 4918 9.2 PROPPATCH on an item): the
+    ``item_properties`` table (a frozen copy of its definition)."""
+    conn.execute(
+        text(
+            "CREATE TABLE IF NOT EXISTS item_properties ("
+            "collection_id INTEGER NOT NULL REFERENCES collections (id) ON DELETE CASCADE, "
+            "href VARCHAR(1024) NOT NULL, "
+            "name VARCHAR(512) NOT NULL, "
+            "value TEXT NOT NULL, "
+            "PRIMARY KEY (collection_id, href, name))"
+        )
+    )
+
+
+def _v15_event_colours(conn: Connection) -> None:
+    """Per-user event colours (issue 14): a colour on an event seen by its setter only."""
+    models.event_colours.create(conn, checkfirst=True)
+
+
+def _v16_email_notifications(conn: Connection) -> None:
+    """A user's e-mail switch (the web app's settings): on for every account."""
+    columns = {column["name"] for column in inspect(conn).get_columns("users")}
+    if "email_notifications" not in columns:
+        conn.execute(
+            text("ALTER TABLE users ADD COLUMN email_notifications BOOLEAN NOT NULL DEFAULT TRUE")
+        )
+
+
+def _v17_availability(conn: Connection) -> None:
+    """Availability (RFC 7953): a user's working hours."""
+    models.availability.create(conn, checkfirst=True)
+
+
+def _v18_polls(conn: Connection) -> None:
+    """Meeting polls (issue 19): four new tables."""
+    for table in (models.polls, models.poll_options, models.poll_voters, models.poll_votes):
+        table.create(conn, checkfirst=True)
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
+def _v19_reminders(conn: Connection) -> None:
+    """Reminders by e-mail and SMS and the agenda (issue 16): new tables only."""
+    for table in (
+        models.reminders,
+        models.reminder_defaults,
+        models.reminder_queue,
+        models.phones,
+        models.sms_outbox,
+        models.agendas,
+    ):
+        table.create(conn, checkfirst=True)
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
+def _v20_subscriptions(conn: Connection) -> None:
+    """Calendar subscriptions (issue 18): their sources and subscribers; new tables only."""
+    for table in (
+        models.subscription_sources, models.subscriptions, models.subscription_items
+    ):
+        table.create(conn, checkfirst=True)
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
+def _v21_calendar_sync(conn: Connection) -> None:
+    """Sync with other CalDAV servers (issue 18 part 2): pairs, their item state, runs
+    and conflicts; new tables only."""
+    for table in (models.sync_pairs, models.sync_items, models.sync_runs, models.sync_conflicts):
+        table.create(conn, checkfirst=True)
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
+#: ``calserver.ical.searchquery`` as of schema version 22 (fold, words, event_words): the
+#: searchable words of an item, for the index of the items already there.
+_V22_WORD = re.compile(r"[^\W_]+")
+_V22_CN = re.compile(r';CN=(?:"([^"]*)"|([^;:]*))', re.IGNORECASE)
+_V22_TEXT = ("SUMMARY", "LOCATION", "DESCRIPTION", "CATEGORIES", "COMMENT")
+_V22_NAMED = ("ATTENDEE", "ORGANIZER")
+
+
+def _v22_words(text: str) -> list[str]:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return [w[:100] for w in _V22_WORD.findall(folded)]
+
+
+def _v22_event_words(ics: str) -> list[str]:
+    found: list[str] = []
+    in_alarm = 0
+    for line in _V3_FOLD.sub("", ics).splitlines():
+        upper = line[:16].upper()
+        if upper.startswith("BEGIN:VALARM"):
+            in_alarm += 1
+            continue
+        if upper.startswith("END:VALARM"):
+            in_alarm = max(0, in_alarm - 1)
+            continue
+        if in_alarm:
+            continue
+        name_end = min((i for i in (line.find(":"), line.find(";")) if i >= 0), default=-1)
+        if name_end <= 0:
+            continue
+        name = line[:name_end].upper()
+        quoted, params, value = False, line[name_end:], ""
+        for i in range(name_end, len(line)):
+            if line[i] == '"':
+                quoted = not quoted
+            elif line[i] == ":" and not quoted:
+                params, value = line[name_end:i], line[i + 1 :]
+                break
+        if name in _V22_TEXT:
+            value = value.replace("\\n", " ").replace("\\N", " ").replace("\\,", ",")
+            found.extend(_v22_words(value.replace("\\;", ";").replace("\\\\", "\\")))
+        elif name in _V22_NAMED:
+            cn = _V22_CN.search(params)
+            if cn is not None:
+                found.extend(_v22_words(cn.group(1) if cn.group(1) is not None else cn.group(2)))
+        if len(found) >= 16000:
+            return found[:16000]
+    return found
+
+
+def _v22_search_and_tags(conn: Connection) -> None:
+    """Search and tags (issue 17): the search index (built here for the items already
+    there; the engine's index DDL comes with the table, ``models.SEARCH_DDL``), a
+    person's tags and what they tagged."""
+    fresh = not inspect(conn).has_table("search_docs")
+    models.search_docs.create(conn, checkfirst=True)
+    models.tags.create(conn, checkfirst=True)
+    models.item_tags.create(conn, checkfirst=True)
+    if not fresh:
+        return
+    sqlite = conn.dialect.name == "sqlite"
+    items = models.items
+    last = 0
+    while True:
+        batch = conn.execute(
+            select(items.c.id, items.c.text)
+            .where(items.c.component.in_(("VEVENT", "VTODO", "VJOURNAL")), items.c.id > last)
+            .order_by(items.c.id)
+            .limit(1000)
+        ).all()
+        if not batch:
+            return
+        docs = [(row.id, _v22_event_words(row.text)) for row in batch]
+        if sqlite:
+            conn.execute(
+                models.search_docs.insert(),
+                [{"item_id": i, "words": " ".join(w)} for i, w in docs],
+            )
+        else:
+            conn.execute(
+                text(
+                    "INSERT INTO search_docs (item_id, words, tsv)"
+                    " VALUES (:item_id, :words, CAST(:tsv AS tsvector))"
+                ),
+                [
+                    {
+                        "item_id": i,
+                        "words": " ".join(w),
+                        "tsv": " ".join(f"'{x}':{min(n + 1, 16383)}" for n, x in enumerate(w)),
+                    }
+                    for i, w in docs
+                ],
+            )
+        last = batch[-1].id
+
+
 #: Ordered migrations; the schema version is the number of migrations applied.
+def _v23_ready_hrefs(conn: Connection) -> None:
+    """Whole-collection listings in id order from an index (issue 15): the covering
+    ``ix_items_listing`` on SQLite, ``ix_items_ordered`` on PostgreSQL."""
+    for index in models.items.indexes:
+        if index.name in ("ix_items_listing", "ix_items_ordered"):
+            index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[Migration] = [
     _v1,
     _v2,
@@ -310,5 +510,18 @@ MIGRATIONS: list[Migration] = [
     _v8_feed_salts,
     _v9_sync_visibility,
     _v10_unique_email,
+    _v11_web_sessions,
+    _v12_cs_sharing,
+    _v13_push_and_attachments,
+    _v14_item_properties,
+    _v15_event_colours,
+    _v16_email_notifications,
+    _v17_availability,
+    _v18_polls,
+    _v19_reminders,
+    _v20_subscriptions,
+    _v21_calendar_sync,
+    _v22_search_and_tags,
+    _v23_ready_hrefs,
 ]
 LATEST = len(MIGRATIONS)

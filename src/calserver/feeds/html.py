@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from calserver.ical.occurrences import (
     DASH,
+    MONTH_NAMES,
     PERIODS,
     Occurrence,
     clock,
@@ -28,20 +29,7 @@ from calserver.ical.occurrences import (
 )
 
 BUSY = "Busy"
-_MONTH_NAMES = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
+_MONTH_NAMES = MONTH_NAMES
 #: The navigation, in order: key of ``links``, label, and whether it opens a new
 #: window in the embedded view (moving within the calendar stays in the frame).
 _NAV = (

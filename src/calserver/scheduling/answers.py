@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from calserver import context
+from calserver.accounts import settings
 from calserver.scheduling import addresses, copies, deliver, itip
 from calserver.storage.context import read_connection
 
@@ -101,7 +102,7 @@ def _apply_answers(
     )
     first = next(iter(answers.values()), "")
     attendee_value = itip.find(parts[next(iter(answers))], attendee_address)
-    if org_email and not meeting.email_off:
+    if org_email and not meeting.email_off and settings.wants_email(conn, organizer):
         _notify_reply(meeting, message, org_email, attendee_value or attendee_address, comment)
     for attendee in itip.all_attendees(calendar, org_address).values():
         person = addresses.user_for(conn, str(attendee))

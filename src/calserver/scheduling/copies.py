@@ -23,7 +23,7 @@ from sqlalchemy import Connection, select
 from calserver import db
 from calserver.db.models import MAILBOXES, collections, items
 from calserver.errors import CalserverError
-from calserver.scheduling import addresses, itip
+from calserver.scheduling import addresses, itip, scheduletag
 from calserver.storage.context import write_scope
 from calserver.storage.rows import bump_revision, insert_collection, item_row, replace_item
 
@@ -173,6 +173,8 @@ def write(
         row["uid"] = uid
     row["sched_organizer"], row["sched_role"] = provenance
     replace_item(conn, collection_id, href, (row, spans))
+    if provenance[1] in (ORGANIZER_COPY, ATTENDEE_COPY):  # RFC 6638 3.2.10
+        scheduletag.after_server_write(conn, collection_id, href, provenance[1] == ATTENDEE_COPY)
 
 
 def _not_mailbox(row: Any) -> bool:

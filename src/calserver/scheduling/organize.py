@@ -12,6 +12,7 @@ from typing import Any
 import icalendar
 from sqlalchemy import Connection
 
+from calserver.accounts import settings
 from calserver.errors import NotFound
 from calserver.scheduling import addresses, copies, deliver, itip
 from calserver.storage.rows import remove_item
@@ -43,7 +44,8 @@ def _invite(meeting: deliver.Meeting, attendee: Any, *, changed: bool) -> str:
         if not deliver.deliver_copy(meeting, person.name):
             return REFUSED_DELIVERY
         deliver.to_inbox(meeting.storage, conn, person.name, request)
-        if person.email and not meeting.email_off:
+        wanted = settings.wants_email(conn, person.name)
+        if person.email and not meeting.email_off and wanted:
             deliver.mail(
                 conn, meeting.notice("REQUEST", request, person.email, name, changed=changed)
             )
@@ -63,6 +65,12 @@ def _invite(meeting: deliver.Meeting, attendee: Any, *, changed: bool) -> str:
         ),
     )
     return "1.1"
+
+
+def invite_again(meeting: deliver.Meeting, attendee: Any) -> str:
+    """Send the meeting once more to an attendee who has not answered (the organizer's
+    reminder, calserver.scheduling.participants.remind)."""
+    return _invite(meeting, attendee, changed=False)
 
 
 def _uninvite(meeting: deliver.Meeting, attendee: Any) -> None:
@@ -199,7 +207,8 @@ def cancel(storage: Any, conn: Connection, principal: str, address: str, old: An
             if holding.copy is not None:
                 remove_item(conn, holding.copy.collection_id, holding.copy.href)
             deliver.to_inbox(storage, conn, person.name, message)
-            if person.email and not meeting.email_off:
+            wanted = settings.wants_email(conn, person.name)
+            if person.email and not meeting.email_off and wanted:
                 deliver.mail(conn, meeting.notice("CANCEL", message, person.email, name))
             continue
         email = addresses.email_of(str(attendee))

@@ -58,6 +58,12 @@ __all__ = [
 ]
 
 
+#: The collections that are shared: calendars, and address books (RFC 6352; at the
+#: read or write level only: a busy view of a vCard means nothing).
+ADDRESSBOOK = "VADDRESSBOOK"
+SHARED_TAGS = ("VCALENDAR", ADDRESSBOOK)
+
+
 def _user_id(conn: Connection, name: str) -> int | None:
     return directory.user_id(conn, name)
 
@@ -90,8 +96,8 @@ def level_for(conn: Connection, viewer: str, calendar_path: str) -> Level:
     if name in MAILBOXES:  # a schedule inbox is its owner's alone (RFC 6638 2.2)
         return Level.NONE
     row = conn.execute(
-        select(collections.c.id).where(
-            collections.c.path == calendar_path, collections.c.tag == "VCALENDAR"
+        select(collections.c.id, collections.c.tag).where(
+            collections.c.path == calendar_path, collections.c.tag.in_(SHARED_TAGS)
         )
     ).first()
     viewer_id = _user_id(conn, viewer)
@@ -115,6 +121,8 @@ def level_for(conn: Connection, viewer: str, calendar_path: str) -> Level:
         )
     ):
         level = max(level, GRANT_LEVELS.get(granted, Level.NONE))
+    if row.tag == ADDRESSBOOK:  # an address book is read or written whole (RFC 6352)
+        return level if level >= Level.READ else Level.NONE
     if level < Level.BUSY and not owner.startswith("@") and _share_a_group(conn, viewer_id, owner):
         added = conn.execute(
             select(calendar_views.c.added).where(
@@ -210,7 +218,7 @@ def shared_with(conn: Connection, viewer: str) -> list[Shared]:
     candidates = conn.execute(
         select(collections.c.id, collections.c.path)
         .where(
-            collections.c.tag == "VCALENDAR",
+            collections.c.tag.in_(SHARED_TAGS),
             or_(
                 collections.c.id.in_(
                     select(grants.c.collection_id).where(

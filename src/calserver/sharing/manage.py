@@ -35,7 +35,14 @@ from calserver.db.models import (
     users,
 )
 from calserver.errors import Conflict, Forbidden, InvalidInput, NotFound
-from calserver.sharing.levels import Level, alias_name, level_for, shared_with
+from calserver.sharing.levels import (
+    ADDRESSBOOK,
+    SHARED_TAGS,
+    Level,
+    alias_name,
+    level_for,
+    shared_with,
+)
 from calserver.sharing.membership import accepted_members, groups_of
 from calserver.storage.meta import save_calendar_view
 from calserver.storage.rows import delete_collections
@@ -324,11 +331,27 @@ def calendar_id(conn: Connection, path: str) -> int:
     if path.rpartition("/")[2] in MAILBOXES:  # a schedule inbox is no calendar to share
         raise NotFound(f"no calendar {path!r}")
     found = conn.execute(
-        select(collections.c.id).where(collections.c.path == path, collections.c.tag == "VCALENDAR")
+        select(collections.c.id).where(
+            collections.c.path == path, collections.c.tag.in_(SHARED_TAGS)
+        )
     ).scalar()
     if found is None:
         raise NotFound(f"no calendar {path!r}")
     return int(found)
+
+
+def _check_level_fits(conn: Connection, path: str, level: Level) -> None:
+    """An address book is shared to read or to read and write (RFC 6352): a busy-only
+    view of contacts means nothing, so it is refused rather than granted empty."""
+    tag = conn.execute(select(collections.c.tag).where(collections.c.path == path)).scalar()
+    if tag == ADDRESSBOOK and level < Level.READ:
+        raise InvalidInput(
+            f"{path!r} is an address book: share it at level read or write (busy is for calendars)"
+        )
+def check_may_manage(conn: Connection, path: str, actor: str | None) -> None:
+    """Whether ``actor`` may manage the calendar at ``path``'s grants (raises
+    Forbidden when not; ``None`` is the administrator)."""
+    _check_may_manage(conn, path, actor)
 
 
 def _check_may_manage(conn: Connection, path: str, actor: str | None) -> None:
@@ -362,23 +385,31 @@ def share(
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
     with write_connection(engine) as conn, conn.begin():
-        _check_may_manage(conn, path, actor)  # first: a stranger's calendar names stay secret
-        collection_id = calendar_id(conn, path)
-        if grantee == path.partition("/")[0]:
-            raise InvalidInput(f"{grantee!r} owns {path!r} already")
-        values, condition = _grantee(conn, grantee)
-        where = and_(grants.c.collection_id == collection_id, condition)  # type: ignore[arg-type]
-        changed = conn.execute(update(grants).where(where).values(level=parsed.label))
-        if not changed.rowcount:
-            conn.execute(
-                insert(grants).values(
-                    collection_id=collection_id,
-                    level=parsed.label,
-                    created=time.time(),
-                    **values,
-                )
-            )
+        share_in(conn, path, grantee, parsed, actor)
     return Grant(path, grantee, parsed.label)
+
+
+def share_in(conn: Connection, path: str, grantee: str, level: Level, actor: str | None) -> int:
+    """:func:`share` inside the caller's transaction (calendarserver-sharing's
+    invitations, ``calserver.sharing.invites``); the calendar's collection id."""
+    _check_may_manage(conn, path, actor)  # first: a stranger's calendar names stay secret
+    collection_id = calendar_id(conn, path)
+    _check_level_fits(conn, path, level)
+    if grantee == path.partition("/")[0]:
+        raise InvalidInput(f"{grantee!r} owns {path!r} already")
+    values, condition = _grantee(conn, grantee)
+    where = and_(grants.c.collection_id == collection_id, condition)  # type: ignore[arg-type]
+    changed = conn.execute(update(grants).where(where).values(level=level.label))
+    if not changed.rowcount:
+        conn.execute(
+            insert(grants).values(
+                collection_id=collection_id,
+                level=level.label,
+                created=time.time(),
+                **values,
+            )
+        )
+    return collection_id
 
 
 def unshare(engine: Engine, calendar: str, grantee: str, actor: str | None = None) -> None:
