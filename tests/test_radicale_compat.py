@@ -19,12 +19,14 @@ from typing import Any
 import pytest
 import radicale
 from radicale import config as radicale_config
+from radicale import httputils, xmlutils
 from radicale import item as radicale_item
 from radicale import rights as radicale_rights
-from radicale import xmlutils
 from radicale.app import base as radicale_app_base
+from radicale.app import options as radicale_options
 from radicale.app import put as radicale_put
 from radicale.app import report as radicale_report
+from radicale.item import filter as radicale_filter
 
 from calserver.dav import compat
 from calserver.dav.application import install_radicale_extensions
@@ -191,3 +193,26 @@ def test_item_private_attributes_the_storage_sets() -> None:
     item._text, item._etag = "replaced", '"f"'
     assert item.serialize() == "replaced"
     assert item.etag == '"f"'
+
+
+def test_dav_header_is_read_by_name_and_set_from_radicales_own() -> None:
+    options = radicale_options.ApplicationPartOptions.do_OPTIONS
+    assert "DAV_HEADERS" in global_names(options.__code__)
+    assert compat.RADICALE_DAV_HEADER.startswith("1, 2, 3")
+    install_radicale_extensions()
+    install_radicale_extensions()
+    assert compat.RADICALE_DAV_HEADER.replace(" 2,", "") == httputils.DAV_HEADERS
+
+
+def test_visit_time_ranges_is_looked_up_by_name_and_wrapped_once() -> None:
+    original = getattr(
+        radicale_filter.visit_time_ranges, "__wrapped__", radicale_filter.visit_time_ranges
+    )
+    assert parameters(original)[:4] == ["vobject_item", "child_name", "range_fn", "infinity_fn"]
+    assert "visit_time_ranges" in global_names(radicale_item.find_time_range.__code__)
+    assert "visit_time_ranges" in global_names(radicale_filter.time_range_match.__code__)
+    install_radicale_extensions()
+    wrapped = radicale_filter.visit_time_ranges
+    install_radicale_extensions()
+    assert radicale_filter.visit_time_ranges is wrapped
+    assert getattr(wrapped, compat.VISIT_MARK)

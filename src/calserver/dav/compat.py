@@ -22,10 +22,12 @@ from collections.abc import Callable
 from typing import Any
 
 from radicale import app as radicale_app
+from radicale import httputils
 from radicale import rights as radicale_rights
 from radicale.app import base as radicale_app_base
 from radicale.app import put as radicale_put
 from radicale.app import report as radicale_report
+from radicale.item import filter as radicale_filter
 
 #: ``radicale.app.report._fbtype_for_component``: a VEVENT (vobject) -> its FBTYPE.
 FbtypeFunction = Callable[[Any], "str | None"]
@@ -34,6 +36,7 @@ FbtypeFunction = Callable[[Any], "str | None"]
 FBTYPE_MARK = "_calserver_freebusy"
 XML_REPORT_MARK = "_calserver_expand_limit"
 PREPARE_MARK = "_calserver_prepare"
+VISIT_MARK = "_calserver_visit"
 
 
 # --- the application's plugins and settings (radicale/app/base.py, app/__init__.py) ------
@@ -62,6 +65,13 @@ def encoding(application: radicale_app.Application) -> str:
     """``[encoding] request``: ``Application._encoding`` (``radicale/app/base.py``
     ``ApplicationBase.__init__``), the charset of Radicale's XML answers."""
     return str(application._encoding)
+
+
+def max_resource_size(application: radicale_app.Application) -> int:
+    """``[server] max_resource_size`` as Radicale applies it:
+    ``Application._max_resource_size`` (``radicale/app/__init__.py``
+    ``Application.__init__``, capped to 80% of ``max_content_length``)."""
+    return int(application._max_resource_size)
 
 
 def auth_realm(application: radicale_app.Application) -> str:
@@ -183,6 +193,47 @@ def wrap_put_prepare(wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]
     wrapped = wrapper(original)
     setattr(wrapped, PREPARE_MARK, True)
     radicale_put.prepare = wrapped
+
+
+# --- time ranges of components (radicale/item/filter.py) -----------------------------------
+
+
+def wrap_visit_time_ranges(component: str, visit: Callable[..., None]) -> None:
+    """Replace ``radicale.item.filter.visit_time_ranges(vobject_item, child_name,
+    range_fn, infinity_fn, component_fn=None)`` (once) by ``visit(vobject_item,
+    range_fn)`` when ``child_name`` is ``component``, the original otherwise.
+    ``radicale.item.find_time_range`` (an item's time range when it is stored), the
+    filter module's own time-range matching and ``calserver.ical.timeindex`` look it up
+    by the module's name at each call."""
+    original = radicale_filter.visit_time_ranges
+    if getattr(original, VISIT_MARK, False):
+        return
+
+    @functools.wraps(original)
+    def wrapped(
+        vobject_item: Any, child_name: str, range_fn: Any, infinity_fn: Any, *args: Any
+    ) -> None:
+        if child_name.upper() == component:
+            visit(vobject_item, range_fn)
+            return
+        original(vobject_item, child_name, range_fn, infinity_fn, *args)
+
+    setattr(wrapped, VISIT_MARK, True)
+    radicale_filter.visit_time_ranges = wrapped  # type: ignore[assignment]
+
+
+# --- the DAV header (radicale/httputils.py) ------------------------------------------------
+
+#: Radicale's DAV header as it ships: ``radicale.httputils.DAV_HEADERS``, which its
+#: OPTIONS, PROPFIND and PROPPATCH handlers (and calserver's own answers) read by the
+#: module's name at each answer.
+RADICALE_DAV_HEADER: str = httputils.DAV_HEADERS
+
+
+def set_dav_header(transform: Callable[[str], str]) -> None:
+    """Set ``radicale.httputils.DAV_HEADERS`` to ``transform`` of Radicale's own value
+    (:data:`RADICALE_DAV_HEADER`), so that installing twice transforms once."""
+    httputils.DAV_HEADERS = transform(RADICALE_DAV_HEADER)
 
 
 # --- the one call of the composition root -----------------------------------------------

@@ -12,13 +12,12 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 import defusedxml.ElementTree as DefusedET
 from radicale import pathutils, xmlutils
 
-from calserver.dav import compat
+from calserver.dav import compat, streamed
 
 #: Item properties answered here, and how.
 _GETETAG = xmlutils.make_clark("D:getetag")
@@ -26,6 +25,11 @@ _GETCONTENTTYPE = xmlutils.make_clark("D:getcontenttype")
 _RESOURCETYPE = xmlutils.make_clark("D:resourcetype")
 FAST_PROPS = frozenset({_GETETAG, _GETCONTENTTYPE, _RESOURCETYPE})
 _OK = "<status>HTTP/1.1 200 OK</status>"
+
+
+def _escape(text: str) -> str:
+    """XML character data (ETags are quoted hex: nothing to escape, usually)."""
+    return escape(text) if "&" in text or "<" in text or ">" in text else text
 
 
 def requested_props(body: bytes) -> list[str] | None:
@@ -53,15 +57,15 @@ def item_responses(
     encoding: str,
 ) -> Iterable[str]:
     """``<response>`` elements (DAV: is the default namespace of Radicale's answers)."""
-    prefix = f"{base_prefix}/{collection_path}/"
+    # what xmlutils.make_href(base_prefix, path) returns, without re-sanitising paths
+    # that come sane from the database, quoting only the names that need it
+    href_of = streamed.href_writer(base_prefix, collection_path)
     for href, etag, component in listing:
-        # what xmlutils.make_href(base_prefix, path) returns, without re-sanitising
-        # paths that come sane from the database
-        url = quote(prefix + href)
+        url = href_of(href)
         parts = []
         for name in names:
             if name == _GETETAG:
-                parts.append(f"<getetag>{escape(etag)}</getetag>")
+                parts.append(f"<getetag>{_escape(etag)}</getetag>")
             elif name == _GETCONTENTTYPE:
                 content_type = f"text/calendar;charset={encoding}"
                 if component:
@@ -70,7 +74,7 @@ def item_responses(
             else:
                 parts.append("<resourcetype />")
         yield (
-            f"<response><href>{escape(url)}</href>"
+            f"<response><href>{url}</href>"
             f"<propstat><prop>{''.join(parts)}</prop>{_OK}</propstat></response>"
         )
 

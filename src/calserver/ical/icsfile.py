@@ -116,13 +116,16 @@ def refusal(text: str) -> str | None:
     # DTSTART and rules of every open component (VEVENT, VTODO, a VTIMEZONE's STANDARD)
     stack: list[tuple[list[str], list[str]]] = []
     lines = unfold(text)
+    # each line's name and head once, for the three passes below
+    names = [_name(line) for line in lines]
+    heads = []
     for number, line in enumerate(lines, 1):
         if len(line) > MAX_LINE_LENGTH:
             return f"line {number} is longer than {MAX_LINE_LENGTH} characters"
-        head = _LINE_HEAD.match(line)
-        if head is not None and head.group().count(";") + head.group().count(",") > (
-            MAX_LINE_PARAMETERS
-        ):
+        match = _LINE_HEAD.match(line)
+        head = match.group() if match else ""
+        heads.append(head)
+        if head.count(";") + head.count(",") > MAX_LINE_PARAMETERS:
             return f"line {number} has more than {MAX_LINE_PARAMETERS} parameters"
         upper = line[:40].upper()
         if upper.startswith("BEGIN:"):
@@ -138,7 +141,7 @@ def refusal(text: str) -> str | None:
                 if problem is not None:
                     return problem
         elif stack:
-            name = _name(line)
+            name = names[number - 1]
             if name in ("DTSTART", "DUE"):
                 stack[-1][0].insert(0 if name == "DTSTART" else len(stack[-1][0]), line)
             elif name == "RRULE":
@@ -147,7 +150,7 @@ def refusal(text: str) -> str | None:
                 # RFC 5545 A.3 deprecates it; "RRULE:FREQ=DAILY" with "EXRULE:FREQ=DAILY"
                 # has no occurrence, which dateutil looks for until the year 9999
                 return f"line {number}: EXRULE is not supported (deprecated by RFC 5545)"
-    return _recurrence_refusal(lines) or _times_refusal(lines)
+    return _recurrence_refusal(lines, names) or _times_refusal(lines, names, heads)
 
 
 def _rules_refusal(dtstart: str, rules: list[str]) -> str | None:
@@ -342,7 +345,7 @@ def recurrence_refusal(text: str) -> str | None:
     return _recurrence_refusal(unfold(text))
 
 
-def _recurrence_refusal(lines: list[str]) -> str | None:
+def _recurrence_refusal(lines: list[str], names: list[str] | None = None) -> str | None:
     """Why the recurrences of unfolded ``lines`` are refused: an overridden instance
     (RECURRENCE-ID, RFC 5545 3.8.4.4: one instance) carrying RRULE or RDATE, a series
     of its own that every evaluation would walk beside the master's (Radicale means to
@@ -352,7 +355,9 @@ def _recurrence_refusal(lines: list[str]) -> str | None:
     depth = overrides = 0
     override = recurs = False
     dates = {"RDATE": 0, "EXDATE": 0}
-    for line in lines:
+    if names is None:
+        names = [_name(line) for line in lines]
+    for line, name in zip(lines, names, strict=True):
         upper = line[:40].upper()
         if upper.startswith("BEGIN:"):
             depth += 1
@@ -369,7 +374,6 @@ def _recurrence_refusal(lines: list[str]) -> str | None:
             continue
         if depth != 2:
             continue
-        name = _name(line)
         if name == "RECURRENCE-ID":
             override = True
             overrides += 1
@@ -398,7 +402,9 @@ def resource_refusal(text: str, max_bytes: int = 0) -> str | None:
     return refusal(text)
 
 
-def _times_refusal(lines: list[str]) -> str | None:
+def _times_refusal(
+    lines: list[str], names: list[str] | None = None, heads: list[str] | None = None
+) -> str | None:
     """Why the times of unfolded ``lines`` are refused, or None.
 
     - A TZID parameter naming neither a VTIMEZONE of the object nor a time zone of the
@@ -412,10 +418,14 @@ def _times_refusal(lines: list[str]) -> str | None:
       same words) or with a negative DURATION. An end equal to the start (a zero-length
       event, which clients do send) is accepted.
     """
+    if names is None:
+        names = [_name(line) for line in lines]
+    if heads is None:
+        heads = [match.group() if (match := _LINE_HEAD.match(line)) else "" for line in lines]
     defined = {
         line.partition(":")[2].strip()
-        for line in lines
-        if _name(line) == "TZID" and ":" in line  # the TZID property of a VTIMEZONE
+        for line, name in zip(lines, names, strict=True)
+        if name == "TZID" and ":" in line  # the TZID property of a VTIMEZONE
     }
     components: list[tuple[str, dict[str, str]]] = []  # open components, their times
     for number, line in enumerate(lines, 1):
@@ -430,14 +440,14 @@ def _times_refusal(lines: list[str]) -> str | None:
                 if problem is not None:
                     return f"line {number}: {problem}"
             continue
-        head = _LINE_HEAD.match(line)
-        tzid = _parameter(head.group() if head else "", "TZID")
+        head = heads[number - 1]
+        tzid = _parameter(head, "TZID") if _TZID.search(head) else None
         if tzid is not None and tzid not in defined and not is_iana_zone(tzid):
             return (
                 f"line {number}: unknown time zone {tzid!r} (no VTIMEZONE in the data "
                 "and not an IANA time zone name, RFC 5545 3.2.19)"
             )
-        name = _name(line)
+        name = names[number - 1]
         if components and name in ("DTSTART", "DTEND", "DUE", "DURATION"):
             components[-1][1][name] = line
     return None
@@ -550,6 +560,8 @@ def _name(line: str) -> str:
 
 
 _NAME_END = re.compile(r"[;:]")
+#: Whether a content line's head may carry a TZID parameter (:func:`_parameter`).
+_TZID = re.compile("tzid", re.IGNORECASE)
 
 
 def split(text: str) -> Iterator[Resource]:
@@ -678,8 +690,139 @@ def join_calendar(texts: Iterable[str], name: str = "", description: str = "") -
         yield fold("X-WR-CALDESC:" + escape_text(description)) + "\r\n"
     seen_tzids: set[str] = set()
     for text in texts:
-        yield "".join(_components(text, seen_tzids))
+        parts = _ready_components(text, seen_tzids)
+        yield "".join(parts if parts is not None else _components(text, seen_tzids))
     yield "END:VCALENDAR\r\n"
+
+
+_CALENDAR_END = "END:VCALENDAR\r\n"
+
+
+@dataclass(frozen=True)
+class _Marks:
+    """The delimiters :func:`_ready_components` looks for, as text or as bytes."""
+
+    calendar_begin: Any
+    calendar_end: Any
+    crlf: Any
+    empty_line: Any
+    begin: Any
+    end: Any
+    line_begin: Any
+    line_end: Any
+    timezone: Any
+    #: A BEGIN or END line not in capitals (the walk line by line takes any case).
+    other_case: re.Pattern[Any]
+
+
+_OTHER_CASE = r"\r\n(?!BEGIN:|END:)(?:[Bb][Ee][Gg][Ii][Nn]|[Ee][Nn][Dd]):"
+_TEXT_MARKS = _Marks(
+    "BEGIN:VCALENDAR\r\n",
+    _CALENDAR_END,
+    "\r\n",
+    "\r\n\r\n",
+    "BEGIN:",
+    "\r\nEND:",
+    "\r\nBEGIN:",
+    "\r\nEND:",
+    "BEGIN:VTIMEZONE\r\n",
+    re.compile(_OTHER_CASE),
+)
+_BYTE_MARKS = _Marks(
+    b"BEGIN:VCALENDAR\r\n",
+    _CALENDAR_END.encode("ascii"),
+    b"\r\n",
+    b"\r\n\r\n",
+    b"BEGIN:",
+    b"\r\nEND:",
+    b"\r\nBEGIN:",
+    b"\r\nEND:",
+    b"BEGIN:VTIMEZONE\r\n",
+    re.compile(_OTHER_CASE.encode("ascii")),
+)
+
+
+def join_calendar_utf8(
+    texts: Iterable[bytes], name: str = "", description: str = ""
+) -> Iterator[bytes]:
+    """:func:`join_calendar` over the items' UTF-8 texts, in UTF-8: the same bytes as
+    its chunks encoded, cut out of the stored bytes without decoding them (a whole
+    calendar streamed at the speed of its reading)."""
+    head = "".join(join_calendar((), name, description)).removesuffix(_CALENDAR_END)
+    yield head.encode("utf-8")
+    seen_tzids: set[str] = set()
+    for data in texts:
+        parts = _ready_components(data, seen_tzids)
+        if parts is not None:
+            yield b"".join(parts)
+        else:
+            yield "".join(_components(data.decode("utf-8"), seen_tzids)).encode("utf-8")
+    yield _BYTE_MARKS.calendar_end
+
+
+def _ready_components(text: Any, seen_tzids: set[str]) -> list[Any] | None:
+    """What :func:`_components` gives for ``text`` (str, or UTF-8 bytes: then its
+    parts in UTF-8), cut out whole with no walk line by line, when the text has the
+    shape a stored item has: one VCALENDAR in CRLF lines, its own properties first,
+    then its components, each closed by the END of its own name with as many BEGIN as
+    END lines inside, every BEGIN and END in capitals, no empty line. None otherwise
+    (then the walk line by line answers); ``seen_tzids`` changes only on success."""
+    marks = _BYTE_MARKS if isinstance(text, bytes) else _TEXT_MARKS
+    if (
+        not text.startswith(marks.calendar_begin)
+        or not text.endswith(marks.calendar_end)
+        or marks.empty_line in text
+        or marks.other_case.search(text) is not None
+    ):
+        return None
+    stop = len(text) - len(marks.calendar_end)
+    start = text.find(marks.line_begin, len(marks.calendar_begin) - 2) + 2
+    if start == 1:  # no component at all
+        return [] if text.count(marks.line_end) == 1 else None
+    parts: list[Any] = []
+    tzids: list[str] = []
+    while start < stop:
+        if not text.startswith(marks.begin, start):
+            return None  # a property of the VCALENDAR after a component
+        name_end = text.find(marks.crlf, start)
+        closing = marks.end + text[start + 6 : name_end] + marks.crlf
+        end = text.find(closing, name_end)
+        if end < 0:
+            return None
+        end += len(closing)
+        if text.count(marks.line_begin, start, end) + 1 != text.count(marks.line_end, start, end):
+            return None  # the names and the walk's depth disagree
+        block = text[start:end]
+        if text.startswith(marks.timezone, start):
+            tzid = _walked_tzid(block if isinstance(block, str) else block.decode("utf-8"))
+            if tzid is None or (tzid not in seen_tzids and tzid not in tzids):
+                parts.append(block)
+            if tzid is not None:
+                tzids.append(tzid)
+        else:
+            parts.append(block)
+        start = end
+    if start != stop:
+        return None
+    seen_tzids.update(tzids)
+    return parts
+
+
+@functools.lru_cache(maxsize=256)
+def _walked_tzid(block: str) -> str | None:
+    """The TZID :func:`_components` finds in a VTIMEZONE (its last ``TZID`` line at
+    the VTIMEZONE's own depth, the value up to the line's end)."""
+    tzid = None
+    depth = 0
+    for line in block.split("\r\n"):
+        upper = line[:16].upper()
+        if upper.startswith("BEGIN:"):
+            depth += 1
+        elif depth == 1 and upper.startswith("TZID"):
+            tzid = line.split(":", 1)[-1]
+        if upper.startswith("END:"):
+            depth -= 1
+    return tzid
 
 
 def _components(text: str, seen_tzids: set[str]) -> Iterator[str]:

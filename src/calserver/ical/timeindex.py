@@ -13,7 +13,7 @@ import functools
 import itertools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -263,3 +263,70 @@ def beyond_cap(
         return False
     per_second = indexed / (indexed_until - first_start)
     return (window_start - first_start) * per_second > 2 * limit
+
+
+def index_and_range(
+    vobject_item: vobject.base.Component,
+    component_name: str,
+    horizon: int,
+    max_instances: int,
+    check: Callable[[datetime], None] | None = None,
+) -> tuple[TimeIndex, tuple[int, int]]:
+    """:func:`index_item` and Radicale's enclosing time range (``find_time_range``,
+    the ``time_range`` of its items) from one walk over the instances instead of two.
+
+    The walk goes on past the index's horizon as far as ``find_time_range``'s would (to
+    the end of a finite series; to the first instance of an endless one, whose range
+    ends at the end of time), and stops where both are complete. ``check`` sees every
+    start and end the walk produces (it may raise to refuse the walk)."""
+    if not component_name:
+        return TimeIndex((), None), (TIMESTAMP_MIN, TIMESTAMP_MAX)
+    cap_recurrences(vobject_item, max(SCAN_LIMIT, max_instances))
+    spans: list[tuple[int, int]] = []
+    indexed_until: int | None = None
+    indexed = False  # the index has all it takes
+    endless = False  # the range is complete (ends at the end of time)
+    low: datetime | None = None
+    high: datetime | None = None
+
+    def range_fn(start: datetime, end: datetime, is_recurrence: bool) -> bool:
+        nonlocal indexed_until, indexed, low, high
+        if check is not None:
+            check(start)
+            check(end)
+        if not endless:  # radicale.item.find_time_range
+            if low is None or start < low:
+                low = start
+            if high is None or high < end:
+                high = end
+        if not indexed:  # index_item
+            start_ts = _ts_floor(start)
+            if not is_recurrence and (start_ts >= horizon or len(spans) >= max_instances):
+                indexed_until = min(start_ts, horizon)
+                indexed = True
+            else:
+                spans.append((start_ts, _ts_ceil(end)))
+        return indexed and endless
+
+    def infinity_fn(start: datetime) -> bool:
+        nonlocal low, high, endless
+        if check is not None:
+            check(start)
+        if low is None or start < low:
+            low = start
+        high = radicale_filter.DATETIME_MAX
+        endless = True
+        return False  # the index goes on to the horizon
+
+    try:
+        radicale_filter.visit_time_ranges(vobject_item, component_name, range_fn, infinity_fn)
+    except (ValueError, AttributeError, TypeError, OverflowError) as exc:
+        raise ValueError(f"the times of this {component_name} cannot be evaluated: {exc}") from exc
+    if low is None:
+        low = radicale_filter.DATETIME_MIN
+    if high is None:
+        high = radicale_filter.DATETIME_MAX
+    return TimeIndex(tuple(spans), indexed_until), (
+        math.floor(low.timestamp()),
+        math.ceil(high.timestamp()),
+    )

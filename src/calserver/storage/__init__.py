@@ -24,7 +24,7 @@ from radicale import item as radicale_item
 from radicale import pathutils, types
 from radicale import storage as radicale_storage
 from radicale.log import logger
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from calserver import db
@@ -36,7 +36,14 @@ from calserver.sharing import levels
 from calserver.sharing.levels import Level
 from calserver.storage.base import View
 from calserver.storage.collection import Collection, CollectionState
-from calserver.storage.context import RequestScope, current_scope, read_connection, write_scope
+from calserver.storage.context import (
+    RequestScope,
+    current_scope,
+    forget_collections,
+    opened,
+    read_connection,
+    write_scope,
+)
 from calserver.storage.hooks import WriteHooks
 from calserver.storage.meta import PropertyLimits, check_property_limits
 from calserver.storage.rows import (
@@ -51,10 +58,15 @@ from calserver.storage.rows import (
     safe_href_for,
     shown,
 )
+from calserver.storage.vcards import is_card
 
 __all__ = ["Collection", "Storage"]
 
 IMPORT_BATCH = 1000
+
+
+#: A collection by its path (built once: building a statement costs more than running it).
+_LOAD = select(collections).where(collections.c.path == bindparam("path"))
 
 
 def lock_name(path: str) -> str:
@@ -107,13 +119,8 @@ class Storage(radicale_storage.BaseStorage):
             yield
             return
         if mode == "w":
-            conn = db.write_connection(self.engine)
-        elif self.engine.dialect.name == "postgresql":
-            conn = self.engine.connect().execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
-        else:
-            conn = self.engine.connect()
+            forget_collections()  # what the write will change is read afresh under the lock
+        conn = db.write_connection(self.engine) if mode == "w" else self._read_connection()
         try:
             with conn.begin():
                 if mode == "w":
@@ -130,10 +137,38 @@ class Storage(radicale_storage.BaseStorage):
         finally:
             conn.close()
 
+    def _read_connection(self) -> Connection:
+        if self.engine.dialect.name == "postgresql":
+            return self.engine.connect().execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        return self.engine.connect()
+
+    def snapshot(self) -> Connection:
+        """A read connection in a transaction of its own (one snapshot), for an answer
+        streamed after its handler returned (``calserver.dav.streamed``); the caller
+        closes it."""
+        conn = self._read_connection()
+        try:
+            conn.begin()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextlib.contextmanager
+    def within(self, conn: Connection, user: str) -> Iterator[None]:
+        """Storage calls made in this block read through ``conn`` (a :meth:`snapshot`)."""
+        token = current_scope.set(RequestScope(conn, "r", user, ""))
+        try:
+            yield
+        finally:
+            current_scope.reset(token)
+
     # --- discovery -----------------------------------------------------------------
 
     def _load(self, conn: Connection, path: str) -> CollectionState | None:
-        row = conn.execute(select(collections).where(collections.c.path == path)).first()
+        row = conn.execute(_LOAD, {"path": path}).first()
         return CollectionState.from_row(row) if row is not None else None
 
     def load_collection(self, path: str) -> Collection | None:
@@ -151,7 +186,24 @@ class Storage(radicale_storage.BaseStorage):
 
     def open_collection(self, path: str, viewer: str | None) -> Collection | None:
         """The collection at ``path`` as ``viewer`` sees it: their own, a calendar of
-        someone else's at the viewer's level, or an alias in the viewer's home."""
+        someone else's at the viewer's level, or an alias in the viewer's home. Read
+        once per request where the request remembers what it opened
+        (``storage.context.remembering_collections``)."""
+        remembered = opened()
+        if remembered is None:
+            return self._open_collection(path, viewer)
+        key = (path, viewer)
+        if key not in remembered:
+            found = self._open_collection(path, viewer)
+            remembered[key] = (
+                None if found is None else (dataclasses.replace(found._state), found.view)
+            )
+        entry = remembered[key]
+        if entry is None:
+            return None
+        return Collection(self, dataclasses.replace(entry[0]), entry[1])
+
+    def _open_collection(self, path: str, viewer: str | None) -> Collection | None:
         with read_connection(self.engine) as conn:
             state = self._load(conn, path)
             if state is not None:
@@ -223,6 +275,16 @@ class Storage(radicale_storage.BaseStorage):
                     if alias not in taken and target is not None:
                         children.append(self._view_of(conn, target, viewer, shared.level, alias))
         return children
+
+    def home_calendars(self, viewer: str) -> list[Collection]:
+        """The calendars of ``viewer``'s home as a Depth 1 PROPFIND of ``/VIEWER/`` lists
+        them, each at the viewer's level: their own, then those shared with them, of
+        their groups and added by them (aliases); not the scheduling mailboxes."""
+        return [
+            child
+            for child in self._children(viewer, viewer)
+            if child.tag == "VCALENDAR" and child.path.rpartition("/")[2] not in models.MAILBOXES
+        ]
 
     def discover(
         self,
@@ -339,7 +401,8 @@ class Storage(radicale_storage.BaseStorage):
         logged: list[Change] = []
         try:
             for item in new_items:
-                href = item.href or safe_href_for(item.uid, taken)
+                suffix = ".vcf" if is_card(item) else ".ics"
+                href = item.href or safe_href_for(item.uid, taken, suffix)
                 taken.add(href)
                 hrefs.append(href)
                 batch.append(item_row(self, collection_id, href, item))

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Engine
 
@@ -32,6 +34,35 @@ class RequestScope:
 current_scope = context.scope
 
 
+#: The collections a request opened, by (path, viewer): a PUT's checks, Radicale's
+#: handler and the answer's Schedule-Tag each open the same calendar (issue 15: one
+#: collection read per request). None outside :func:`remembering_collections`;
+#: forgotten whenever a write begins or ends, so a write and what follows it read the
+#: collection afresh.
+_opened: ContextVar[dict[Any, Any] | None] = ContextVar("calserver_opened", default=None)
+
+
+@contextmanager
+def remembering_collections() -> Iterator[None]:
+    """Remember the collections opened in this block (a DAV request's)."""
+    token = _opened.set({})
+    try:
+        yield
+    finally:
+        _opened.reset(token)
+
+
+def opened() -> dict[Any, Any] | None:
+    """The collections opened so far (see :data:`_opened`), or None."""
+    return _opened.get()
+
+
+def forget_collections() -> None:
+    remembered = _opened.get()
+    if remembered:
+        remembered.clear()
+
+
 @contextmanager
 def read_connection(engine: Engine) -> Iterator[Connection]:
     """The request's connection, or a short read transaction outside a request."""
@@ -49,11 +80,15 @@ def write_scope(engine: Engine) -> Iterator[Connection]:
     operation leaves nothing behind even when Radicale's handler catches the error),
     or a transaction of its own outside a request (CLI, tests)."""
     scope = current_scope.get()
-    if scope is not None:
-        if scope.mode != "w":
-            raise RuntimeError("storage write outside a write lock")
-        with scope.conn.begin_nested():
-            yield scope.conn
-        return
-    with write_transaction(engine) as conn:
-        yield conn
+    forget_collections()
+    try:
+        if scope is not None:
+            if scope.mode != "w":
+                raise RuntimeError("storage write outside a write lock")
+            with scope.conn.begin_nested():
+                yield scope.conn
+            return
+        with write_transaction(engine) as conn:
+            yield conn
+    finally:
+        forget_collections()

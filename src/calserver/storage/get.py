@@ -9,7 +9,7 @@ from typing import Any
 from radicale import item as radicale_item
 from radicale import xmlutils
 from radicale.item import filter as radicale_filter
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import LargeBinary, and_, bindparam, cast, exists, func, or_, select
 
 from calserver.context import expand_window
 from calserver.db.models import instances, items
@@ -39,6 +39,17 @@ _ITEM_COLUMNS = (
     items.c.modified,
     items.c.klass,
 )
+
+
+def _plain_rows(conn: Any, query: Any, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` as the driver's tuples: the columns read here are texts
+    and integers that need no conversion, and building SQLAlchemy's ``Row`` objects
+    would cost more than the query over a whole calendar."""
+    result = conn.execute(query, parameters)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 class GetMixin(CollectionBase):
@@ -93,17 +104,86 @@ class GetMixin(CollectionBase):
         if self._state.id is None:
             return
         with read_connection(self._storage.engine) as conn:
-            rows = conn.execute(
+            rows = _plain_rows(
+                conn,
                 self._only_visible(
                     select(items.c.href, items.c.etag, items.c.component, items.c.klass)
                     .where(items.c.collection_id == self.id)
                     .order_by(items.c.id)
-                )
-            ).all()
+                ),
+                {},
+            )
         level = self.level
-        for row in rows:
-            etag = redact.view_etag(row.etag) if redact.shows_busy(level, row.klass) else row.etag
-            yield row.href, etag, row.component
+        for href, etag, component, klass in rows:
+            yield (
+                href,
+                redact.view_etag(etag) if redact.shows_busy(level, klass) else etag,
+                component,
+            )
+
+    def _pages(self, conn: Any, size: int, *columns: Any) -> Iterator[list[Any]]:
+        """Rows (``items.c.id``, then ``columns``) of every member of this view, in
+        pages of ``size`` read by id through ``conn`` (one snapshot): a whole-collection
+        answer streamed with flat memory (``calserver.dav.streamed``)."""
+        if self._state.id is None:
+            return
+        query = self._only_visible(
+            select(items.c.id, *columns)
+            .where(items.c.collection_id == self.id, items.c.id > bindparam("after"))
+            .order_by(items.c.id)
+            .limit(size)
+        )
+        after = 0
+        while True:
+            rows = _plain_rows(conn, query, {"after": after})
+            if not rows:
+                return
+            yield rows
+            if len(rows) < size:
+                return
+            after = rows[-1][0]
+
+    def member_pages(self, conn: Any, size: int) -> Iterator[list[tuple[str, str, str]]]:
+        """(href, ETag, component) of every member of this view, in pages of ``size``
+        (:meth:`_pages`). A busy view's ETags are those of its redacted texts."""
+        level = self.level
+        columns = (items.c.href, items.c.etag, items.c.component, items.c.klass)
+        for rows in self._pages(conn, size, *columns):
+            yield [
+                (
+                    href,
+                    redact.view_etag(etag) if redact.shows_busy(level, klass) else etag,
+                    component,
+                )
+                for _, href, etag, component, klass in rows
+            ]
+
+    def text_pages(self, conn: Any, size: int) -> Iterator[list[str]]:
+        """The texts of every member of this view as ``item.serialize()`` gives them (a
+        busy view's redacted), in pages of ``size`` (:meth:`_pages`)."""
+        level = self.level
+        for rows in self._pages(conn, size, items.c.text, items.c.klass):
+            yield [
+                redact.busy_view(text) if redact.shows_busy(level, klass) else text
+                for _, text, klass in rows
+            ]
+
+    def utf8_pages(self, conn: Any, size: int) -> Iterator[list[bytes]]:
+        """:meth:`text_pages` in UTF-8. SQLite keeps texts in UTF-8 and hands them over
+        as they are stored (``CAST(text AS BLOB)``), with no decoding and encoding
+        again of a whole calendar; other engines' texts are encoded here."""
+        if conn.dialect.name != "sqlite":
+            for page in self.text_pages(conn, size):
+                yield [text.encode("utf-8") for text in page]
+            return
+        level = self.level
+        for rows in self._pages(conn, size, cast(items.c.text, LargeBinary), items.c.klass):
+            yield [
+                redact.busy_view(data.decode("utf-8")).encode("utf-8")
+                if redact.shows_busy(level, klass)
+                else data
+                for _, data, klass in rows
+            ]
 
     def has_uid(self, uid: str) -> bool:
         """RFC 4791 5.3.2.1 no-uid-conflict: a UID stays unique in the calendar,
@@ -121,6 +201,17 @@ class GetMixin(CollectionBase):
         )
         with read_connection(self._storage.engine) as conn:
             return bool(conn.execute(select(exists().where(same_uid))).scalar())
+
+    def href_of_uid(self, uid: str) -> str | None:
+        """The href of the item with ``uid``, for a view that shows every item (RFC
+        4791 5.3.2.1 names it in ``no-uid-conflict``). None for a view that may hide
+        some: naming a visible holder would tell it apart from a hidden one, which
+        :meth:`has_uid` keeps from the writer."""
+        if self._state.id is None or not uid or self._visible() is not None:
+            return None
+        query = select(items.c.href).where(items.c.collection_id == self.id, items.c.uid == uid)
+        with read_connection(self._storage.engine) as conn:
+            return conn.execute(query).scalars().first()
 
     def get_filtered(
         self, filters: Iterable[ET.Element]

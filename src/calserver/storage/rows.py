@@ -21,6 +21,9 @@ from calserver.ical.icsfile import CONTROL_CHARACTERS
 from calserver.ical.timeindex import SHORT_SPAN, index_item, mixed_times
 from calserver.sharing.levels import Level
 from calserver.sharing.redact import item_class, shown_from
+from calserver.storage.itemprops import drop as drop_item_properties
+from calserver.storage.searchindex import index_rows
+from calserver.storage.vcards import card_row, is_card
 
 
 def insert_collection(
@@ -161,6 +164,10 @@ def prepare_row(
     """The denormalised row of ``item`` without its place (collection, href), and its
     instance spans: all the work of storing it that needs no database, so that it can
     be done before the write lock is taken (:func:`install`)."""
+    if is_card(item):  # an address object (RFC 6352): no time, no index
+        row, spans = card_row(item)
+        check_fits(items.c.uid, row["uid"], "the UID")
+        return row, spans
     text = item.serialize()
     control = CONTROL_CHARACTERS.search(text)
     if control is not None:
@@ -214,7 +221,7 @@ def item_row(
 def insert_items(
     conn: Connection, collection_id: int, rows: list[tuple[dict[str, Any], list[tuple[int, int]]]]
 ) -> None:
-    """Insert item rows and their instances in bulk."""
+    """Insert item rows, their instances and their search words in bulk."""
     if not rows:
         return
     ids = (
@@ -238,6 +245,14 @@ def insert_items(
     ]
     if instance_rows:
         conn.execute(insert(instances), instance_rows)
+    # the search index follows every inserted item (calserver.storage.searchindex)
+    index_rows(
+        conn,
+        [
+            (item_id, row["component"], row["text"])
+            for item_id, (row, _) in zip(ids, rows, strict=True)
+        ],
+    )
 
 
 def replace_item(
@@ -269,14 +284,16 @@ def remove_item(conn: Connection, collection_id: int, href: str) -> int | None:
     ).first()
     if old is None:
         return None
+    drop_item_properties(conn, collection_id, href)  # its dead properties go with it
     revision = bump_revision(conn, collection_id)
     log_changes(conn, collection_id, revision, [Change(href, shown(old), None)])
     return revision
 
 
-def safe_href_for(uid: str, taken: set[str]) -> str:
-    """The name Radicale's file storage would give an imported item (UID + .ics)."""
-    for href in (uid + ".ics", radicale_item.get_etag(uid).strip('"') + ".ics"):
+def safe_href_for(uid: str, taken: set[str], suffix: str = ".ics") -> str:
+    """The name Radicale's file storage would give an imported item (UID + .ics, or
+    + .vcf for a vCard: ``suffix``)."""
+    for href in (uid + suffix, radicale_item.get_etag(uid).strip('"') + suffix):
         if len(href) <= 255 and pathutils.is_safe_path_component(href) and href not in taken:
             return href
-    return radicale_item.find_available_uid(lambda h: h in taken, ".ics")
+    return radicale_item.find_available_uid(lambda h: h in taken, suffix)

@@ -26,7 +26,7 @@ import hmac
 import re
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from calserver import keys
 from calserver.db.models import changes, items
@@ -35,6 +35,10 @@ from calserver.storage.context import read_connection
 
 TOKEN_PREFIX = "http://calserver.org/ns/sync/"
 _TOKEN = re.compile(re.escape(TOKEN_PREFIX) + r"[0-9a-f]{32}-([0-9]{1,18})\Z")
+
+
+class TooMany(Exception):
+    """A sync page cannot be cut at the client's limit (RFC 6578 3.6)."""
 
 
 class SyncMixin(CollectionBase):
@@ -97,10 +101,75 @@ class SyncMixin(CollectionBase):
             )
         return token, hrefs
 
+    def sync_page(self, old_token: str, limit: int) -> tuple[str, list[str], bool]:
+        """RFC 6578 3.6-3.7: at most ``limit`` of the members :meth:`sync` names, as
+        (token, hrefs, truncated). Members are ordered by the revision of their last
+        change (members older than the kept log by the oldest valid one); a truncated
+        page takes every member up to a revision R and none after it, and its token
+        names R, so that a sync from it names the rest. ``TooMany`` when even the
+        members of the first revision are more than ``limit`` (one import): the page
+        cannot be cut there. ``ValueError`` for a token :meth:`sync` refuses."""
+        state = self._state
+        if not old_token:
+            revisions = self._member_revisions()
+        else:
+            old_revision = self._token_revision(old_token)
+            revisions = (
+                self._changed_revisions(old_revision) if old_revision < state.revision else []
+            )
+        if len(revisions) <= limit:
+            return self._token(state.revision), [href for href, _ in revisions], False
+        revisions.sort(key=lambda pair: pair[1])
+        cut = None
+        for index in range(limit):  # the last revision whose members all fit
+            if revisions[index][1] != revisions[index + 1][1]:
+                cut = index + 1
+        if cut is None:
+            raise TooMany(f"more than {limit} members changed in one revision")
+        return self._token(revisions[cut - 1][1]), [href for href, _ in revisions[:cut]], True
+
+    def _changed_revisions(self, old_revision: int) -> list[tuple[str, int]]:
+        """(href, revision of its last change) of the members changed after
+        ``old_revision`` (the view held them before or after one of those changes)."""
+        level = int(self.level)
+        with read_connection(self._storage.engine) as conn:
+            rows = conn.execute(
+                select(changes.c.href, func.max(changes.c.revision))
+                .where(
+                    changes.c.collection_id == self.id,
+                    changes.c.revision > old_revision,
+                    changes.c.revision <= self._state.revision,
+                    or_(changes.c.before_level <= level, changes.c.after_level <= level),
+                )
+                .group_by(changes.c.href)
+            ).all()
+        return [(href, int(revision)) for href, revision in rows]
+
+    def _member_revisions(self) -> list[tuple[str, int]]:
+        """(href, revision of its last logged change, else the oldest valid token's)
+        of the members the view holds now."""
+        if self._state.id is None:
+            return []
+        oldest = self._state.min_revision
+        with read_connection(self._storage.engine) as conn:
+            query = select(items.c.href).where(items.c.collection_id == self.id)
+            hrefs = conn.execute(self._only_visible(query)).scalars().all()
+            logged = dict(
+                conn.execute(
+                    select(changes.c.href, func.max(changes.c.revision))
+                    .where(changes.c.collection_id == self.id)
+                    .group_by(changes.c.href)
+                ).all()
+            )
+        return [(href, max(int(logged.get(href, oldest)), oldest)) for href in hrefs]
+
     def _all_hrefs(self) -> Iterator[str]:
         if self._state.id is None:
             return
         with read_connection(self._storage.engine) as conn:
-            query = select(items.c.href).where(items.c.collection_id == self.id)
+            # in the order of calserver.dav.streamed's initial sync
+            query = (
+                select(items.c.href).where(items.c.collection_id == self.id).order_by(items.c.id)
+            )
             hrefs = conn.execute(self._only_visible(query)).scalars().all()
         yield from hrefs

@@ -35,6 +35,7 @@ from calserver.storage.rows import (
     remove_item,
     replace_item,
 )
+from calserver.storage.vcards import check_fits_collection, is_card
 
 
 def client_text(item: radicale_item.Item) -> str | None:
@@ -131,9 +132,10 @@ class UploadMixin(CollectionBase):
         self, href: str, item: radicale_item.Item
     ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
         cid = self.id
-        if not item.component_name:
+        check_fits_collection(self.tag, item)
+        if not item.component_name and not is_card(item):
             raise ValueError("a calendar object resource needs a component (RFC 4791 4.1)")
-        if getattr(item, PREPARED, None) is None:
+        if getattr(item, PREPARED, None) is None and not is_card(item):
             item = client_item(item, self.path)
         row, spans = item_row(self._storage, cid, href, item)
         old_item = None
