@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.servers import ServerProcess, free_port
@@ -21,44 +26,77 @@ def executable() -> Path | None:
     return Path(found) if found else None
 
 
+@dataclass(frozen=True)
+class RunCost:
+    """What one command cost: wall seconds, CPU seconds (user + system, its worker
+    processes included) and the peak RSS of its largest process, KiB."""
+
+    seconds: float
+    cpu: float
+    peak_kib: int
+
+
+def _wait4(pid: int, deadline: float) -> tuple[int | None, resource.struct_rusage | None]:
+    """Wait for ``pid`` until ``deadline`` (``time.perf_counter``), killing it then: its
+    exit status and its resource usage (``wait4``: its own and its reaped workers'),
+    or (None, None) when it had to be killed."""
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage
+        if time.perf_counter() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.wait4(pid, 0)
+            return None, None
+        time.sleep(0.02)
+
+
 class CalserverCli:
     """One calserver installation with its config file and data folder."""
 
-    def __init__(self, command: Path, folder: Path) -> None:
+    def __init__(self, command: Path, folder: Path, database_url: str | None = None) -> None:
         self.command = command
         self.folder = folder
         self.data_folder = folder / "data"
         self.data_folder.mkdir(parents=True, exist_ok=True)
         self.config = folder / "calserver.ini"
+        self.last = RunCost(0.0, 0.0, 0)
+        #: the database (SQLite in the data folder unless a URL is given)
+        self.database_url = database_url or f"sqlite:///{self.data_folder}/calserver.sqlite"
+        storage = [f"data_folder = {self.data_folder}"]
+        if database_url:
+            storage.append(f"database_url = {database_url}")
         self.config.write_text(
-            "\n".join(
-                (
-                    "[storage]",
-                    f"data_folder = {self.data_folder}",
-                    "[logging]",
-                    "level = warning",
-                    "",
-                )
-            ),
+            "\n".join(("[storage]", *storage, "[logging]", "level = warning", "")),
             encoding="utf-8",
         )
 
     def run(self, args: list[str], timeout: float, stdin: str | None = None) -> float:
-        """Run ``calserver --config FILE ARGS``; return its wall-clock seconds."""
+        """Run ``calserver --config FILE ARGS``; return its wall-clock seconds (its
+        CPU seconds and peak RSS are kept in :attr:`last`)."""
         argv = [str(self.command), "--config", str(self.config), *args]
-        started = time.perf_counter()
-        try:
-            done = subprocess.run(
-                argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            started = time.perf_counter()
+            process = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=out, stderr=err, text=True
             )
-        except subprocess.TimeoutExpired as exc:
-            raise CheckFailed(f"`{' '.join(argv)}` did not finish within {timeout:.0f} s") from exc
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            raise CheckFailed(
-                f"`{' '.join(argv)}` exited with {done.returncode}\n"
-                f"  stdout: {done.stdout[-800:]}\n  stderr: {done.stderr[-1500:]}"
-            )
+            assert process.stdin is not None
+            if stdin:
+                process.stdin.write(stdin)
+            process.stdin.close()
+            status, usage = _wait4(process.pid, started + timeout)
+            seconds = time.perf_counter() - started
+            process.returncode = -1 if status is None else os.waitstatus_to_exitcode(status)
+            if status is None or usage is None:
+                raise CheckFailed(f"`{' '.join(argv)}` did not finish within {timeout:.0f} s")
+            self.last = RunCost(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+            if process.returncode != 0:
+                out.seek(0)
+                err.seek(0)
+                raise CheckFailed(
+                    f"`{' '.join(argv)}` exited with {process.returncode}\n"
+                    f"  stdout: {out.read()[-800:]}\n  stderr: {err.read()[-1500:]}"
+                )
         return seconds
 
     def add_user(self, user: str, password: str) -> None:

@@ -27,6 +27,9 @@ from benchmarks.timing import Budget
 REPO = Path(__file__).resolve().parent.parent
 
 
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Compare calserver with stock Radicale 3.9.0 over HTTP on 127.0.0.1."
@@ -77,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
         "--no-twin", action="store_true", help="skip the 1,000-event calendar holding the same week"
     )
     parser.add_argument("--keep", action="store_true", help="keep the data under /tmp")
+    parser.add_argument(
+        "--postgresql",
+        nargs="?",
+        const=DEFAULT_PG,
+        default=None,
+        metavar="URL",
+        help="run calserver on PostgreSQL: each run gets a database of its own on the "
+        f"server of URL (default {DEFAULT_PG}); stock Radicale is unchanged",
+    )
     return parser
 
 
@@ -103,6 +115,7 @@ def _settings(args: argparse.Namespace, workdir: Path) -> Settings:
         workdir=workdir,
         twin=not args.no_twin,
         calserver=command,
+        postgresql=args.postgresql,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import http.client
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -40,6 +41,10 @@ class DavClient:
         token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         self._auth = f"Basic {token}"
         self._connection: http.client.HTTPConnection | None = None
+        #: The server's CPU seconds so far (``servers.tree_cpu``), read around each
+        #: request when set; ``last_cpu`` is what the last request cost the server.
+        self.probe: Callable[[], float] | None = None
+        self.last_cpu: float | None = None
 
     def close(self) -> None:
         if self._connection is not None:
@@ -80,11 +85,14 @@ class DavClient:
             self._connection.sock.settimeout(timeout or self._timeout)
         payload = body.encode("utf-8") if isinstance(body, str) else body
         all_headers = {"Authorization": self._auth, "Accept-Encoding": "identity", **headers}
+        cpu_before = self.probe() if self.probe is not None else None
         started = time.perf_counter()
         self._connection.request(method, path, body=payload, headers=all_headers)
         response = self._connection.getresponse()
         data = response.read()
         seconds = time.perf_counter() - started
+        if cpu_before is not None and self.probe is not None:
+            self.last_cpu = self.probe() - cpu_before
         if response.will_close:
             self.close()
         return Response(

@@ -204,10 +204,52 @@ def memory_summary(results: Sequence[SizeResult]) -> list[str]:
     ]
 
 
+def _cost_cells(measurement: Measurement | None) -> tuple[str, str]:
+    if measurement is None:
+        return "—", "—"
+    cpu = measurement.cpu_median
+    cpu_text = f"{cpu * 1000:.1f} ms" if cpu is not None else "—"
+    if measurement.peak_kib is None:
+        return cpu_text, "—"
+    settled = measurement.settled_kib
+    memory = (
+        format_value(measurement.peak_kib, "KiB")
+        + " / "
+        + (format_value(settled, "KiB") if settled is not None else "—")
+    )
+    return cpu_text, memory
+
+
+def costs_table(result: SizeResult) -> list[str]:
+    """What each operation cost the server: CPU seconds of its process tree per timed
+    request (median; ``/proc/PID/stat`` before and after, so other load on the machine
+    does not count), and its resident memory: peak during the operation's runs (VmHWM,
+    reset before them) and settled (VmRSS half a second after)."""
+    servers = [name for name in (STOCK, CALSERVER) if name in result.servers]
+    if not servers:
+        return []
+    head = " | ".join(f"{name} CPU/request | {name} peak / settled RSS" for name in servers)
+    lines = [
+        f"Server costs at {result.size:,} events (the server's own CPU, and its memory):",
+        "",
+        f"| operation | {head} |",
+        "|---|" + "---|---|" * len(servers),
+    ]
+    for op, label in OPERATIONS.items():
+        found = [result.servers[name].measurements.get(op) for name in servers]
+        if all(m is None or (m.cpu_median is None and m.peak_kib is None) for m in found):
+            continue
+        cells = " | ".join(" | ".join(_cost_cells(m)) for m in found)
+        lines.append(f"| {label} | {cells} |")
+    lines.append("")
+    return lines
+
+
 def markdown(results: Sequence[SizeResult], header: Sequence[str]) -> str:
     lines = list(header)
     for result in results:
         lines += size_table(result)
+        lines += costs_table(result)
         lines += checks_table(result)
     lines += memory_summary(results)
     return "\n".join(lines).rstrip() + "\n"

@@ -25,6 +25,7 @@ OPERATIONS: dict[str, str] = {
     "get_calendar": "GET of the whole calendar",
     "query_restart": "first one-week query after a restart",
     "query_week_twin": "one-week query, 1,000-event calendar holding the same week",
+    "bare_fetch": "bare fetch: the week's rows by the indexed SELECT, in-process (the floor)",
     "rss_after_run": "server VmRSS after the run",
     "hwm_after_run": "server VmHWM (peak) after the run",
     "rss_window_fresh": "server VmRSS, fresh process after 10 one-week queries",

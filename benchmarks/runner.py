@@ -9,10 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from benchmarks import stock
-from benchmarks.calserver_cli import CalserverCli
+from benchmarks import barefetch, stock
+from benchmarks.calserver_cli import CalserverCli, RunCost
 from benchmarks.dataset import BENCH_WEEK_END, BENCH_WEEK_START, DatasetGenerator, generate
 from benchmarks.davclient import DavClient
+from benchmarks.load import drop_database, pg_database
 from benchmarks.model import Event
 from benchmarks.occurrences import instances_between, window_content
 from benchmarks.render import write_calendar_file
@@ -46,6 +47,9 @@ class Settings:
     workdir: Path
     twin: bool
     calserver: Path | None
+    #: calserver on PostgreSQL: a server URL (trust) on which each calserver run gets
+    #: a database of its own; None for SQLite
+    postgresql: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class Benchmark:
         self.settings = settings
         self.log = log
         self._history: dict[tuple[str, str], tuple[int, float]] = {}
+        self._databases: list[str] = []
 
     def run(self) -> list[SizeResult]:
         results = []
@@ -281,12 +286,17 @@ class Benchmark:
             result.problems.append("calserver command not found")
             return result
         import_timeout = max(300.0, size / 50)
-        main = CalserverCli(command, folder / "main")
+        try:
+            main = CalserverCli(command, folder / "main", self._database(result))
+        except CheckFailed as exc:
+            result.problems.append(f"setup: {exc}")
+            return result
         target = f"{USER}/{CALENDAR}"
         try:
             main.add_user(USER, PASSWORD)
             main.create_calendar(target)
-            first = main.import_file(files.ics, target, import_timeout)
+            main.import_file(files.ics, target, import_timeout)
+            first_cost = main.last
             if files.twin_ics is not None:
                 main.create_calendar(f"{USER}/{TWIN_CALENDAR}")
                 main.import_file(files.twin_ics, f"{USER}/{TWIN_CALENDAR}", import_timeout)
@@ -299,33 +309,96 @@ class Benchmark:
             self.log(f"    calserver: setup/import failed: {exc}")
             return result
         result.measurements["import"] = self._calserver_imports(
-            size, files, folder, first, import_timeout
+            size, files, folder, first_cost, import_timeout, result
         )
+        self._bare_fetch(main, result, files)
         self._serve(
             CALSERVER, main.server(self._log_file(size, "calserver")), files.data, result, size
         )
         shutil.rmtree(folder, ignore_errors=True)
+        self._drop_databases()
         return result
 
+    def _database(self, result: ServerResult) -> str | None:
+        """A fresh PostgreSQL database for one calserver run (``--postgresql``), else
+        None (SQLite in the run's data folder)."""
+        if self.settings.postgresql is None:
+            return None
+        url, name = pg_database(self.settings.postgresql)
+        if url is None:
+            raise CheckFailed(name)
+        self._databases.append(name)
+        if not any("PostgreSQL" in line for line in result.info):
+            result.info.append(f"calserver on PostgreSQL ({self.settings.postgresql})")
+        return url
+
+    def _drop_databases(self) -> None:
+        if self.settings.postgresql is None:
+            return
+        for name in self._databases:
+            drop_database(self.settings.postgresql, name)
+        self._databases.clear()
+
+    def _bare_fetch(self, cli: CalserverCli, result: ServerResult, files: DataFiles) -> None:
+        """The floor under the week query: its rows by the indexed SELECT alone."""
+        try:
+            measurement, found = barefetch.measure(
+                cli.database_url,
+                f"{USER}/{CALENDAR}",
+                BENCH_WEEK_START,
+                BENCH_WEEK_END,
+                self.settings.budget,
+            )
+        except Exception as exc:  # any driver error: reported, the run goes on
+            result.measurements["bare_fetch"] = Measurement(error=f"{type(exc).__name__}: {exc}")
+            return
+        result.measurements["bare_fetch"] = measurement
+        result.counts["bare_fetch"] = found
+        median = measurement.median
+        self.log(
+            f"    calserver: bare fetch: {found} rows"
+            + (f", median {median * 1000:.1f} ms" if median is not None else "")
+        )
+
     def _calserver_imports(
-        self, size: int, files: DataFiles, folder: Path, first: float, timeout: float
+        self,
+        size: int,
+        files: DataFiles,
+        folder: Path,
+        first: RunCost,
+        timeout: float,
+        result: ServerResult,
     ) -> Measurement:
-        """The main import was run 1; more runs import into fresh data folders."""
+        """The main import was run 1; more runs import into fresh data folders. Each
+        run's CPU seconds (its worker processes included) and the peak RSS of its
+        largest process are kept beside its wall time."""
         command = self.settings.calserver
         assert command is not None
+        costs: list[RunCost] = []
 
         def once(index: int) -> float:
             if index == 0:
-                return first
-            scratch = CalserverCli(command, folder / f"import-{index}")
+                costs.append(first)
+                return first.seconds
+            scratch = CalserverCli(command, folder / f"import-{index}", self._database(result))
             try:
                 scratch.add_user(USER, PASSWORD)
                 scratch.create_calendar(f"{USER}/{CALENDAR}")
-                return scratch.import_file(files.ics, f"{USER}/{CALENDAR}", timeout)
+                seconds = scratch.import_file(files.ics, f"{USER}/{CALENDAR}", timeout)
+                costs.append(scratch.last)
+                return seconds
             finally:
                 shutil.rmtree(scratch.folder, ignore_errors=True)
 
         measurement = repeat(once, self._import_budget(size))
-        measurement.note = "`calserver import` wall time, CLI start-up included"
+        measurement.cpu_samples = [cost.cpu for cost in costs]
+        measurement.peak_kib = max((cost.peak_kib for cost in costs), default=None)
+        cpu = measurement.cpu_median
+        measurement.note = "`calserver import` wall time, CLI start-up included" + (
+            f"; {size / cpu:,.0f} events per CPU-second, peak RSS "
+            f"{(measurement.peak_kib or 0) / 1024:.0f} MiB (largest process)"
+            if cpu
+            else ""
+        )
         self._log_import(CALSERVER, measurement, size)
         return measurement

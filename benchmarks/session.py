@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import posixpath
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,13 +17,15 @@ from benchmarks.occurrences import WindowContent
 from benchmarks.render import render_vevents
 from benchmarks.results import ServerResult
 from benchmarks.scenario import Scenario
-from benchmarks.servers import ServerProcess
+from benchmarks.servers import ServerProcess, process_tree, reset_peak, tree_cpu
 from benchmarks.timing import Budget, CheckFailed, Measurement, repeat
 
 USER = "bench"
 PASSWORD = "bench-password"
 CALENDAR = "cal"
 TWIN_CALENDAR = "twin"
+#: How long after an operation its "settled" VmRSS is read.
+SETTLE_SECONDS = 0.5
 MULTIGET_SIZE = 50
 WINDOW_QUERIES_FOR_MEMORY = 10
 
@@ -100,10 +103,39 @@ class ServerSession:
         self, op: str, run_once: Callable[[int], float], budget: Budget | None = None
     ) -> Measurement:
         budget = budget or self.settings.budget
-        measurement = repeat(run_once, budget, self.settings.estimate(op))
+        pids = process_tree(self.server.pid) if self.server.alive() else []
+        client = self.scenario.client
+        cpu: list[float] = []
+
+        def probe() -> float:
+            if pids and pids[0] != self.server.pid:  # restarted: a new process tree
+                pids[:] = process_tree(self.server.pid)
+            return tree_cpu(pids)
+
+        if pids:
+            reset_peak(pids)
+            client.probe = probe
+
+        def once(index: int) -> float:
+            self.scenario.client.last_cpu = None
+            seconds = run_once(index)
+            last = self.scenario.client.last_cpu  # a restart makes a new client
+            if last is not None:
+                cpu.append(last)  # the timed request: the run's last
+            return seconds
+
+        try:
+            measurement = repeat(once, budget, self.settings.estimate(op))
+        finally:
+            self.scenario.client.probe = None
+        measurement.cpu_samples = cpu
         self.result.measurements[op] = measurement
         if self.server.alive():
-            measurement.rss_after_kib = self.server.memory().rss_kib
+            now = self.server.memory()
+            measurement.rss_after_kib = now.rss_kib
+            measurement.peak_kib = now.hwm_kib
+            time.sleep(SETTLE_SECONDS)
+            measurement.settled_kib = self.server.memory().rss_kib
         median = measurement.median
         state = (
             f"median {median * 1000:.1f} ms over {len(measurement.samples)} runs"
@@ -112,6 +144,10 @@ class ServerSession:
         )
         rss = measurement.rss_after_kib
         memory = f"; VmRSS now {rss / 1024:.0f} MiB" if rss is not None else ""
+        if measurement.peak_kib is not None:
+            memory += f", peak {measurement.peak_kib / 1024:.0f} MiB"
+        if measurement.cpu_median is not None:
+            memory += f"; server CPU {measurement.cpu_median * 1000:.1f} ms/request"
         self.settings.log(f"    {self.name}: {op}: {state}{memory}")
         if measurement.error:
             self.result.problems.append(f"{op}: {measurement.error}")
@@ -334,9 +370,11 @@ class ServerSession:
         week = self._week_once("query_restart")
 
         def once(index: int) -> float:
+            probe = self.scenario.client.probe
             self.scenario.client.close()
             self.server.restart(self.settings.start_timeout)
             self.scenario = self._connect()
+            self.scenario.client.probe = probe
             return week(index)
 
         budget = self.settings.budget

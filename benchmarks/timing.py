@@ -23,13 +23,25 @@ class Measurement:
     note: str = ""  # counts and other observations
     unit: str = "s"  # "s", or "KiB" for memory figures
     rss_after_kib: int | None = None  # the server's VmRSS right after the runs
+    #: server CPU seconds of the timed request of each run (``/proc/PID/stat``)
+    cpu_samples: list[float] = field(default_factory=list)
+    peak_kib: int | None = None  # the server's VmHWM over the runs (peak RSS)
+    settled_kib: int | None = None  # its VmRSS a moment after the runs
 
     @property
     def median(self) -> float | None:
         return statistics.median(self.samples) if self.samples else None
 
+    @property
+    def cpu_median(self) -> float | None:
+        return statistics.median(self.cpu_samples) if self.cpu_samples else None
+
     def to_json(self) -> dict[str, object]:
         return {
+            "cpu_samples": self.cpu_samples,
+            "cpu_median": self.cpu_median,
+            "peak_kib": self.peak_kib,
+            "settled_kib": self.settled_kib,
             "samples": self.samples,
             "median": self.median,
             "runs": len(self.samples),
