@@ -396,7 +396,12 @@ def test_put_of_a_uid_used_under_another_href_is_409_no_uid_conflict(
     assert put(cal, "a.ics", event("taken")).status == 201
     response = put(cal, "b.ics", event("taken", summary="Copy"))
     assert response.status == 409
-    assert error_elements(response) == ["{urn:ietf:params:xml:ns:caldav}no-uid-conflict"]
+    # the precondition, with the href holding the UID (RFC 4791 5.3.2.1), and the reason
+    assert error_elements(response) == [
+        "{urn:ietf:params:xml:ns:caldav}no-uid-conflict",
+        "{urn:calserver}reason",
+    ]
+    assert xml(response).findtext(".//D:href", namespaces=NS) == CAL + "a.ics"
     assert stored_hrefs(engine) == {"a.ics"}
 
 
@@ -1009,10 +1014,14 @@ def test_proppatch_of_a_missing_collection_is_404_and_creates_nothing(
         )
 
 
-def test_proppatch_of_an_item_is_refused(cal: WSGIClient) -> None:
+def test_proppatch_of_a_live_property_of_an_item_is_refused(cal: WSGIClient) -> None:
+    # an item keeps dead properties only (calserver.dav.itemprops): DAV:displayname is
+    # refused with 403 in the 207 (RFC 4918 9.2) and nothing is stored
     assert put(cal, "a.ics", event("a")).status == 201
     response = cal.request("PROPPATCH", CAL + "a.ics", proppatch_body("X"))
-    assert 400 <= response.status < 500
+    assert response.status == 207
+    statuses = [s.text for s in xml(response).iter("{DAV:}status")]
+    assert statuses == ["HTTP/1.1 403 Forbidden"]
 
 
 def test_failed_mkcalendar_leaves_no_collection(

@@ -36,8 +36,10 @@ from radicale import httputils, pathutils, xmlutils
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from calserver.accounts import availability as accounts_availability
 from calserver.accounts import directory as accounts_directory
 from calserver.dav import compat
+from calserver.dav.availability import CALENDAR_AVAILABILITY, complete_inbox
 from calserver.dav.xml import (
     CALENDAR_USER_ADDRESS_SET,
     CURRENT_USER_PRINCIPAL,
@@ -269,7 +271,8 @@ def complete_propfind(
     kind, names = _request_kind(body)
     home = segments[0] if len(segments) == 1 else ""
     listing = bool(home) and home == caller.user and caller.environ.get("HTTP_DEPTH") == "1"
-    if not listing and kind == "prop" and not names & (PRINCIPAL_PROPS | {RESOURCETYPE}):
+    asked = PRINCIPAL_PROPS | {RESOURCETYPE, CALENDAR_AVAILABILITY}
+    if not listing and kind == "prop" and not names & asked:
         return status, headers, content, xml_request
     root = parse_xml(content)
     if root is None:
@@ -350,6 +353,8 @@ def _complete_mailbox(
         else:
             element, code = _default_calendar_value(caller, conn, owner)
             add_property(response, element, code)
+    if which == INBOX:  # availability (RFC 7953 7.2.4)
+        complete_inbox(caller, conn, response, owner, kind, names)
 
 
 # --- the outbox: virtual, answered here ------------------------------------------------
@@ -590,6 +595,8 @@ def _busy_of(
                 )
             except ValueError:
                 return TOO_MUCH, []
+    with read_connection(storage.engine) as conn:  # availability (RFC 7953 4)
+        periods.extend(accounts_availability.busy_of(conn, owner, request.start, request.end))
     return SUCCESS, periods
 
 
