@@ -798,9 +798,7 @@ def test_no_cross_site_request_changes_anything_through_the_api(client: Client) 
         # a feature's own ids (a poll, a reminder, ...) need not exist: the cross-site
         # refusal comes before any lookup, and the snapshot shows nothing changed
         names = {field for _, field, _, _ in string.Formatter().parse(route.template) if field}
-        values = {
-            **dict.fromkeys(names, "1"), **params, **special.get(route.operation_id, {})
-        }
+        values = {**dict.fromkeys(names, "1"), **params, **special.get(route.operation_id, {})}
         path = api.ROOT + route.template.format(
             **{k: quote(v, safe="@~") for k, v in values.items()}
         )

@@ -413,9 +413,7 @@ def test_existing_memberships_stay_in_force_after_the_upgrade(engine: Any) -> No
                 text("INSERT INTO group_members VALUES (:g, :u, :a)"),
                 {"g": row.group_id, "u": row.user_id, "a": row.admin},
             )
-        conn.execute(
-            update(meta).where(meta.c.key == "schema_version").values(value=str(before))
-        )
+        conn.execute(update(meta).where(meta.c.key == "schema_version").values(value=str(before)))
     assert db.upgrade(engine) == (before, db.LATEST)
     assert db.upgrade(engine) == (db.LATEST, db.LATEST)
     assert [(m.name, m.admin) for m in manage.get_group(engine, "team").members] == [

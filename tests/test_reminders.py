@@ -50,9 +50,14 @@ def world(configuration: Any, engine: Any, moved_clock: Any) -> WSGIClient:
     return client
 
 
-def series(uid: str = "weekly", start: str = "20261201T100000Z", extra: str = "",
-           rule: str = "FREQ=WEEKLY;COUNT=5", summary: str = "Team meeting",
-           end: str = "20261201T110000Z") -> str:
+def series(
+    uid: str = "weekly",
+    start: str = "20261201T100000Z",
+    extra: str = "",
+    rule: str = "FREQ=WEEKLY;COUNT=5",
+    summary: str = "Team meeting",
+    end: str = "20261201T110000Z",
+) -> str:
     rrule = f"RRULE:{rule}\r\n" if rule else ""
     return (
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calserver tests//EN\r\n"
@@ -67,26 +72,33 @@ def put(client: WSGIClient, path: str, body: str, user: str = "alice") -> None:
     assert status in (201, 204), status
 
 
-def api(client: WSGIClient, method: str, path: str, body: Any = None,
-        user: str = "alice") -> tuple[int, Any]:
+def api(
+    client: WSGIClient, method: str, path: str, body: Any = None, user: str = "alice"
+) -> tuple[int, Any]:
     reply = client.request(
-        method, "/.api/v1" + path, json.dumps(body) if body is not None else b"",
-        JSON if body is not None or method == "POST" else {}, user=user,
+        method,
+        "/.api/v1" + path,
+        json.dumps(body) if body is not None else b"",
+        JSON if body is not None or method == "POST" else {},
+        user=user,
     )
     return reply.status, (json.loads(reply.body) if reply.body else None)
 
 
-def remind(client: WSGIClient, calendar: str, uid: str, user: str = "alice",
-           **when: Any) -> tuple[int, Any]:
-    return api(client, "POST", "/me/reminders", {"calendar": calendar, "uid": uid, **when},
-               user=user)
+def remind(
+    client: WSGIClient, calendar: str, uid: str, user: str = "alice", **when: Any
+) -> tuple[int, Any]:
+    return api(
+        client, "POST", "/me/reminders", {"calendar": calendar, "uid": uid, **when}, user=user
+    )
 
 
 def pending(engine: Any) -> list[tuple[str, str, float]]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(reminder_queue.c.user_name, reminder_queue.c.occurrence,
-                   reminder_queue.c.fire_at)
+            select(
+                reminder_queue.c.user_name, reminder_queue.c.occurrence, reminder_queue.c.fire_at
+            )
             .where(reminder_queue.c.state == "pending")
             .order_by(reminder_queue.c.fire_at)
         ).all()
@@ -97,8 +109,7 @@ def mails(engine: Any) -> list[Any]:
     with engine.connect() as conn:
         rows = conn.execute(select(mail_outbox).order_by(mail_outbox.c.id)).all()
     return [
-        (row.recipients, message_from_string(row.message, policy=default_policy))
-        for row in rows
+        (row.recipients, message_from_string(row.message, policy=default_policy)) for row in rows
     ]
 
 
@@ -153,9 +164,15 @@ def test_an_exdate_a_cancelled_occurrence_and_an_edit_that_moves_are_followed(
     put(world, "/alice/work/weekly.ics", cancelled)
     assert [p[1] for p in pending(engine)] == ["20261215T100000Z"]
     # the series moves an hour later: its pending reminder moves with it
-    put(world, "/alice/work/weekly.ics",
-        series(start="20261201T110000Z", end="20261201T120000Z",
-               extra="EXDATE:20261201T110000Z,20261208T110000Z\r\n"))
+    put(
+        world,
+        "/alice/work/weekly.ics",
+        series(
+            start="20261201T110000Z",
+            end="20261201T120000Z",
+            extra="EXDATE:20261201T110000Z,20261208T110000Z\r\n",
+        ),
+    )
     assert pending(engine) == [("alice", "20261215T110000Z", ts("2026-12-15T10:45:00Z"))]
     # deleted: nothing left to remind of
     assert world.request("DELETE", "/alice/work/weekly.ics").status in (200, 204)
@@ -229,8 +246,7 @@ def test_a_busy_only_viewer_is_reminded_of_busy_time_only_and_private_events_of_
     world: WSGIClient, engine: Any, configuration: Any
 ) -> None:
     put(world, "/alice/work/weekly.ics", series(rule="", summary="Salary talk"))
-    put(world, "/alice/work/private.ics",
-        series(uid="private", rule="", extra="CLASS:PRIVATE\r\n"))
+    put(world, "/alice/work/private.ics", series(uid="private", rule="", extra="CLASS:PRIVATE\r\n"))
     manage.share(engine, "alice/work", "bob", "busy")
     status, made = remind(world, "bob/alice~work", "weekly", user="bob", minutes_before=15)
     assert status == 201, made
@@ -303,8 +319,12 @@ def test_edit_cancel_absolute_time_and_per_event_replacement(
     assert api(world, "DELETE", f"/me/reminders/{made['id']}")[0] == 204
     assert pending(engine) == []
     path = "/calendars/alice/work/events/weekly/reminders"
-    status, body = api(world, "PUT", path, {"reminders": [
-        {"channel": "email", "minutes_before": 10}, {"minutes_before": 1440}]})
+    status, body = api(
+        world,
+        "PUT",
+        path,
+        {"reminders": [{"channel": "email", "minutes_before": 10}, {"minutes_before": 1440}]},
+    )
     assert status == 200
     assert sorted(r["minutes_before"] for r in body["reminders"]) == [10, 1440]
     assert api(world, "PUT", path, {"reminders": [{"minutes_before": 99999}]})[0] == 400
@@ -335,7 +355,8 @@ def test_reminders_follow_brussels_local_time_across_both_daylight_saving_change
     moved_clock["t"] = ts("2027-03-01T00:00:00Z")
     body = series(start="20270321T100000", end="20270321T110000", rule="FREQ=WEEKLY;COUNT=2")
     body = body.replace("DTSTART:", "DTSTART;TZID=Europe/Brussels:").replace(
-        "DTEND:", "DTEND;TZID=Europe/Brussels:")
+        "DTEND:", "DTEND;TZID=Europe/Brussels:"
+    )
     put(world, "/alice/work/weekly.ics", body)
     remind(world, "alice/work", "weekly", minutes_before=15)
     # 09:45 in Brussels: 08:45 UTC in winter, 07:45 UTC on the last Sunday of March
@@ -368,8 +389,9 @@ def test_two_workers_at_once_deliver_every_reminder_exactly_once(
 
     def one() -> None:
         barrier.wait()
-        totals.append(worker.deliver_due(engine, configuration,
-                                         now=ts("2026-12-01T09:45:00Z")).sent)
+        totals.append(
+            worker.deliver_due(engine, configuration, now=ts("2026-12-01T09:45:00Z")).sent
+        )
 
     threads = [threading.Thread(target=one) for _ in range(2)]
     for thread in threads:
@@ -421,32 +443,49 @@ def test_calendars_advertise_the_users_email_defaults_as_default_alarms(
     empty = world.request("PROPFIND", "/alice/work/", DEFAULT_ALARMS, xml)
     assert empty.status == 207 and "404" not in empty.text, empty.text
     assert "<C:default-alarm-vevent-datetime />" in empty.text.replace(
-        "<C:default-alarm-vevent-datetime/>", "<C:default-alarm-vevent-datetime />")
-    api(world, "PUT", "/calendars/alice/work/reminder-defaults",
-        {"reminders": [{"minutes_before": 15}, {"minutes_before": 60}]})
+        "<C:default-alarm-vevent-datetime/>", "<C:default-alarm-vevent-datetime />"
+    )
+    api(
+        world,
+        "PUT",
+        "/calendars/alice/work/reminder-defaults",
+        {"reminders": [{"minutes_before": 15}, {"minutes_before": 60}]},
+    )
     found = world.request("PROPFIND", "/alice/work/", DEFAULT_ALARMS, xml)
     assert found.text.count("TRIGGER:-PT15M") == 2 and "ACTION:EMAIL" in found.text
     assert "TRIGGER:-PT60M" in found.text
     # bob, who does not see the calendar, learns nothing of it
-    assert world.request("PROPFIND", "/alice/work/", DEFAULT_ALARMS, xml,
-                         user="bob").status in (403, 404)
+    assert world.request("PROPFIND", "/alice/work/", DEFAULT_ALARMS, xml, user="bob").status in (
+        403,
+        404,
+    )
 
 
 def test_the_cli_adds_lists_and_cancels_a_users_reminders(
     world: WSGIClient, engine: Any, configuration: Any, capsys: Any
 ) -> None:
     put(world, "/alice/work/weekly.ics", series(rule=""))
-    base = ["--storage-database-url", configuration.get("storage", "database_url"),
-            "--storage-data-folder", configuration.get("storage", "data_folder")]
-    assert cli.main([*base, "reminders", "alice", "--add", "alice/work", "weekly",
-                     "--minutes", "30"]) == 0
+    base = [
+        "--storage-database-url",
+        configuration.get("storage", "database_url"),
+        "--storage-data-folder",
+        configuration.get("storage", "data_folder"),
+    ]
+    assert (
+        cli.main([*base, "reminders", "alice", "--add", "alice/work", "weekly", "--minutes", "30"])
+        == 0
+    )
     assert cli.main([*base, "reminders", "alice", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out.split("\n", 1)[1])
     [made] = listing["reminders"]
     assert (made["minutes_before"], made["next"]) == (30, "2026-12-01T09:30:00Z")
     assert listing["phone"] is None and listing["agenda"]["enabled"] is False
-    assert cli.main([*base, "reminders", "alice", "--add", "alice/work", "weekly",
-                     "--minutes", "99999"]) != 0
+    assert (
+        cli.main(
+            [*base, "reminders", "alice", "--add", "alice/work", "weekly", "--minutes", "99999"]
+        )
+        != 0
+    )
     assert "28 days" in capsys.readouterr().err
     assert cli.main([*base, "reminders", "alice", "--cancel", str(made["id"])]) == 0
     assert cli.main([*base, "reminders", "alice"]) == 0

@@ -31,22 +31,31 @@ pytestmark = pytest.mark.live
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 )
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[LiveServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp("reminders-live")
     live = start_server(fresh_database(request, folder), folder / "data")
     try:
         for name in ("alice", "bob"):
-            result = live.cli("user", "add", name, "--email", f"{name}@example.org",
-                              "--password-stdin", stdin=PASSWORD + "\n")
+            result = live.cli(
+                "user",
+                "add",
+                name,
+                "--email",
+                f"{name}@example.org",
+                "--password-stdin",
+                stdin=PASSWORD + "\n",
+            )
             assert result.returncode == 0, result.stderr
         yield live
     finally:
         live.stop()
 
 
-def call(server: LiveServer, method: str, path: str, body: Any = None, user: str = "alice"
-         ) -> tuple[int, Any]:
+def call(
+    server: LiveServer, method: str, path: str, body: Any = None, user: str = "alice"
+) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(server.url + "/.api/v1" + path, data=data, method=method)
     token = base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
@@ -78,14 +87,30 @@ def weekly(uid: str, start: datetime, extra: str = "") -> str:
 def workers(server: LiveServer, port: int, count: int) -> list[str]:
     """``count`` ``calserver worker --once`` at the same time; their outputs."""
     command = [
-        sys.executable, "-m", "calserver", "--storage-database-url", server.database_url,
-        "--storage-data-folder", str(server.data_folder), "--smtp-host", "127.0.0.1",
-        "--smtp-port", str(port), "--smtp-sender", "calendar@example.org",
-        "worker", "--once",
+        sys.executable,
+        "-m",
+        "calserver",
+        "--storage-database-url",
+        server.database_url,
+        "--storage-data-folder",
+        str(server.data_folder),
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        str(port),
+        "--smtp-sender",
+        "calendar@example.org",
+        "worker",
+        "--once",
     ]
     processes = [
-        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "CALSERVER_CONFIG": os.devnull})
+        subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "CALSERVER_CONFIG": os.devnull},
+        )
         for _ in range(count)
     ]
     outputs = []
@@ -104,8 +129,12 @@ def test_a_reminder_set_over_the_api_reaches_the_smtp_server_once_and_follows_ex
     calendar = principal.make_calendar(name="Work", cal_id="work")
     start = (datetime.now(UTC) + timedelta(minutes=10)).replace(second=0, microsecond=0)
     event = calendar.save_event(weekly("review", start))
-    status, made = call(server, "POST", "/me/reminders",
-                        {"calendar": "alice/work", "uid": "review", "minutes_before": 15})
+    status, made = call(
+        server,
+        "POST",
+        "/me/reminders",
+        {"calendar": "alice/work", "uid": "review", "minutes_before": 15},
+    )
     assert status == 201, made
     assert made["next"] == (start - timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ")
     engines = 2 if server.database_url.startswith("postgresql") else 1
@@ -118,14 +147,16 @@ def test_a_reminder_set_over_the_api_reaches_the_smtp_server_once_and_follows_ex
     second = start + timedelta(weeks=1)
     status, mine = call(server, "GET", "/me/reminders")
     assert mine["reminders"][0]["next"] == (second - timedelta(minutes=15)).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
     # a client excludes the second occurrence: its reminder goes to the third
     event.data = weekly("review", start, extra=f"EXDATE:{stamp(second)}\r\n")
     event.save()
     status, mine = call(server, "GET", "/me/reminders")
     third = start + timedelta(weeks=2)
     assert mine["reminders"][0]["next"] == (third - timedelta(minutes=15)).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
     listing = server.cli("reminders", "alice")
     assert listing.returncode == 0, listing.stderr
     assert "alice/work\treview\temail\t15 minutes before\tuser" in listing.stdout
@@ -143,9 +174,12 @@ def test_a_group_calendar_gets_no_reminder_and_an_email_valarm_reminds_its_owner
     start = datetime.now(UTC) + timedelta(days=3)
     alarm = "BEGIN:VALARM\r\nACTION:EMAIL\r\nTRIGGER:-PT30M\r\nEND:VALARM\r\n"
     board.save_event(weekly("crew-meeting", start, extra=alarm))
-    status, body = call(server, "POST", "/me/reminders",
-                        {"calendar": "@crew/board", "uid": "crew-meeting",
-                         "minutes_before": 15})
+    status, body = call(
+        server,
+        "POST",
+        "/me/reminders",
+        {"calendar": "@crew/board", "uid": "crew-meeting", "minutes_before": 15},
+    )
     assert status == 409 and "group calendar" in body["error"]
     own = client.principal().calendar(cal_id="work")
     own.save_event(weekly("own-alarm", start, extra=alarm))

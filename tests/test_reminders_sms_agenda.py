@@ -98,8 +98,11 @@ def _world(database_url: str, tmp_path: Path, **sections: dict[str, str]) -> WSG
 
 @pytest.fixture
 def http_world(database_url: str, tmp_path: Path, sink: Sink, moved_clock: Any) -> WSGIClient:
-    return _world(database_url, tmp_path,
-                  sms={"backend": "http", "url": sink.url, "secret": SECRET, "timeout": "2"})
+    return _world(
+        database_url,
+        tmp_path,
+        sms={"backend": "http", "url": sink.url, "secret": SECRET, "timeout": "2"},
+    )
 
 
 def _engine(client: WSGIClient) -> Any:
@@ -111,8 +114,12 @@ def _verify(client: WSGIClient, sink: Sink, number: str = "+32470123456") -> Non
     assert (status, body["verified"]) == (200, False), body
     sms.send_due(_engine(client), client.configuration)
     code = re.search(r"\d{6}", sink.received[-1]["text"]).group(0)  # type: ignore[union-attr]
-    assert api(client, "POST", "/me/phone/verify", {"code": "000000" if code != "000000"
-                                                    else "111111"})[0] == 400
+    assert (
+        api(
+            client, "POST", "/me/phone/verify", {"code": "000000" if code != "000000" else "111111"}
+        )[0]
+        == 400
+    )
     status, body = api(client, "POST", "/me/phone/verify", {"code": code})
     assert (status, body["verified"]) == (200, True), body
 
@@ -174,15 +181,18 @@ def test_a_slow_gateway_does_not_hold_the_reminders(http_world: WSGIClient, sink
 def test_the_smtp_backend_mails_the_gateway_address(
     database_url: str, tmp_path: Path, moved_clock: Any
 ) -> None:
-    client = _world(database_url, tmp_path,
-                    sms={"backend": "smtp", "smtp_address": "{number}@sms.example.org"})
+    client = _world(
+        database_url, tmp_path, sms={"backend": "smtp", "smtp_address": "{number}@sms.example.org"}
+    )
     engine = _engine(client)
     assert api(client, "PUT", "/me/phone", {"number": "+32470123456"})[0] == 200
     with engine.connect() as conn:
         [row] = conn.execute(select(mail_outbox)).all()
     assert row.recipients == "32470123456@sms.example.org"
-    assert "Your calserver code" in message_from_string(row.message, policy=default_policy
-                                                        ).get_content()
+    assert (
+        "Your calserver code"
+        in message_from_string(row.message, policy=default_policy).get_content()
+    )
 
 
 def test_sms_texts_fit_three_parts_of_gsm_7_with_n_more() -> None:
@@ -198,14 +208,17 @@ def test_sms_texts_fit_three_parts_of_gsm_7_with_n_more() -> None:
 
 
 def test_email_valarms_are_read_as_offsets_or_instants() -> None:
-    text = series(rule="", extra=(
-        "BEGIN:VALARM\r\nACTION:EMAIL\r\nTRIGGER:-PT15M\r\nEND:VALARM\r\n"
-        "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\n"
-        "BEGIN:VALARM\r\nACTION:EMAIL\r\nTRIGGER;VALUE=DATE-TIME:20261201T080000Z\r\n"
-        "END:VALARM\r\n"
-        "BEGIN:VALARM\r\nACTION:EMAIL\r\nTRIGGER;RELATED=END:-PT5M\r\nEND:VALARM\r\n"
-        "BEGIN:VALARM\r\nACTION:EMAIL\r\nTRIGGER:PT5M\r\nEND:VALARM\r\n"
-    ))
+    text = series(
+        rule="",
+        extra=(
+            "BEGIN:VALARM\r\nACTION:EMAIL\r\nTRIGGER:-PT15M\r\nEND:VALARM\r\n"
+            "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\n"
+            "BEGIN:VALARM\r\nACTION:EMAIL\r\nTRIGGER;VALUE=DATE-TIME:20261201T080000Z\r\n"
+            "END:VALARM\r\n"
+            "BEGIN:VALARM\r\nACTION:EMAIL\r\nTRIGGER;RELATED=END:-PT5M\r\nEND:VALARM\r\n"
+            "BEGIN:VALARM\r\nACTION:EMAIL\r\nTRIGGER:PT5M\r\nEND:VALARM\r\n"
+        ),
+    )
     assert timing.email_alarms(text) == [(900, None), (None, ts("2026-12-01T08:00:00Z"))]
 
 
@@ -215,8 +228,9 @@ def test_email_valarms_are_read_as_offsets_or_instants() -> None:
 @pytest.fixture
 def mail_world(database_url: str, tmp_path: Path, moved_clock: Any) -> WSGIClient:
     client = _world(database_url, tmp_path)
-    settings.update_settings(_engine(client), client.configuration, "alice",
-                             timezone="Europe/Brussels")
+    settings.update_settings(
+        _engine(client), client.configuration, "alice", timezone="Europe/Brussels"
+    )
     return client
 
 
@@ -232,13 +246,25 @@ def test_agenda_empty_day_sends_nothing_next_day_content_and_send_now_equal(
     client, engine = mail_world, _engine(mail_world)
     put(client, "/alice/work/weekly.ics", series(rule="FREQ=WEEKLY;COUNT=3"))  # Tuesdays
     calendars.create(Storage(client.configuration), "bob/team")
-    put(client, "/bob/team/standup.ics",
-        series(uid="standup", rule="", summary="Standup", start="20261201T080000Z",
-               end="20261201T081500Z"), user="bob")
+    put(
+        client,
+        "/bob/team/standup.ics",
+        series(
+            uid="standup",
+            rule="",
+            summary="Standup",
+            start="20261201T080000Z",
+            end="20261201T081500Z",
+        ),
+        user="bob",
+    )
     manage.share(engine, "bob/team", "alice", "busy")
-    status, body = api(client, "PUT", "/me/agenda", {
-        "days": ["mo", "tu"], "time": "07:00", "content": "next",
-        "calendars": ["alice/bob~team"]})
+    status, body = api(
+        client,
+        "PUT",
+        "/me/agenda",
+        {"days": ["mo", "tu"], "time": "07:00", "content": "next", "calendars": ["alice/bob~team"]},
+    )
     assert status == 200 and body["enabled"] and body["timezone"] == "Europe/Brussels", body
     assert api(client, "PUT", "/me/agenda", {"calendars": ["carol/x"]})[0] == 400
     assert api(client, "PUT", "/me/agenda", {"days": ["xx"]})[0] == 400
@@ -273,11 +299,22 @@ def test_agenda_follows_brussels_local_time_over_daylight_saving_and_skips_stale
 ) -> None:
     client, engine = mail_world, _engine(mail_world)
     moved_clock["t"] = ts("2027-03-20T00:00:00Z")
-    put(client, "/alice/work/daily.ics",
-        series(uid="daily", rule="FREQ=DAILY;COUNT=300", start="20270320T090000Z",
-               end="20270320T100000Z"))
-    api(client, "PUT", "/me/agenda", {"days": ["sa", "su", "mo"], "time": "07:00",
-                                      "content": "same"})
+    put(
+        client,
+        "/alice/work/daily.ics",
+        series(
+            uid="daily",
+            rule="FREQ=DAILY;COUNT=300",
+            start="20270320T090000Z",
+            end="20270320T100000Z",
+        ),
+    )
+    api(
+        client,
+        "PUT",
+        "/me/agenda",
+        {"days": ["sa", "su", "mo"], "time": "07:00", "content": "same"},
+    )
     cfg = client.configuration
     # Saturday 27 March: 07:00 CET = 06:00 UTC; Sunday 28 (last of March): 07:00 CEST = 05:00 UTC
     assert agenda_mail.send_due(engine, cfg, now=ts("2027-03-27T06:00:00Z")) == 1
@@ -289,6 +326,9 @@ def test_agenda_follows_brussels_local_time_over_daylight_saving_and_skips_stale
     assert agenda_mail.send_due(engine, cfg, now=ts("2027-10-31T05:00:00Z")) == 0
     assert agenda_mail.send_due(engine, cfg, now=ts("2027-10-31T06:00:00Z")) == 1
     subjects = [m["Subject"] for m in _agendas(client)]
-    assert subjects == ["Agenda for Sat 27 Mar 2027", "Agenda for Sun 28 Mar 2027",
-                        "Agenda for Sun 31 Oct 2027"]
+    assert subjects == [
+        "Agenda for Sat 27 Mar 2027",
+        "Agenda for Sun 28 Mar 2027",
+        "Agenda for Sun 31 Oct 2027",
+    ]
     assert "11:00\u201312:00" in _agendas(client)[1].get_content()  # 09:00 UTC in summer

@@ -620,12 +620,20 @@ def test_an_import_into_a_subscription_is_refused(
         transfer.cmd_import(configuration, args)
     session = session_of(client)
     page = post_file(
-        client, "/.web/calendars/import", session, {"cal": sub.calendar}, "x.ics",
+        client,
+        "/.web/calendars/import",
+        session,
+        {"cal": sub.calendar},
+        "x.ics",
         event("web").encode(),
     )
     assert page.status == 400 and "read-only" in page.text
     assert etags(client, f"/{sub.calendar}/") == before
     # an ordinary calendar of hers still imports
     assert client.request("MKCALENDAR", "/alice/mine/").status == 201
-    assert transfer.cmd_import(configuration, argparse.Namespace(
-        file=str(file), path="alice/mine", skip_invalid=False)) == 0
+    assert (
+        transfer.cmd_import(
+            configuration, argparse.Namespace(file=str(file), path="alice/mine", skip_invalid=False)
+        )
+        == 0
+    )

@@ -186,8 +186,13 @@ def test_exdate_and_duration() -> None:
         ),
         (
             _calendar(
-                "BEGIN:VAVAILABILITY", "UID:x", "BEGIN:AVAILABLE", "UID:y",
-                "DTSTART:20260101T100000Z", "END:AVAILABLE", "END:VAVAILABILITY",
+                "BEGIN:VAVAILABILITY",
+                "UID:x",
+                "BEGIN:AVAILABLE",
+                "UID:y",
+                "DTSTART:20260101T100000Z",
+                "END:AVAILABLE",
+                "END:VAVAILABILITY",
             ),
             "DTEND",
         ),

@@ -17,7 +17,11 @@ KEY = b"k" * 32
 
 def _answer_link() -> str:
     return answer_links.make(
-        KEY, organizer="alice", uid="u1", attendee="mailto:b@example.org", sequence=0,
+        KEY,
+        organizer="alice",
+        uid="u1",
+        attendee="mailto:b@example.org",
+        sequence=0,
         expires=2_000_000_000,
     )
 

@@ -52,22 +52,37 @@ def test_the_editor_sets_a_reminder_and_the_event_page_lists_and_cancels_it(web:
     assert "next: 2026-03-02T08:45:00Z" in shown.text  # 10:00 in Paris
     with _engine(web).connect() as conn:
         [rid] = conn.execute(select(reminders.c.id)).scalars().all()
-    more = post(web, session, "/.web/event/reminders",
-                {"cal": cal, "href": href, "action": "add", "minutes": "1440",
-                 "channel": "email"})
+    more = post(
+        web,
+        session,
+        "/.web/event/reminders",
+        {"cal": cal, "href": href, "action": "add", "minutes": "1440", "channel": "email"},
+    )
     assert more.status == 303 and "done=reminder-added" in more.headers["location"]
-    refused = post(web, session, "/.web/event/reminders",
-                   {"cal": cal, "href": href, "action": "add", "minutes": "1440",
-                    "channel": "sms"})
+    refused = post(
+        web,
+        session,
+        "/.web/event/reminders",
+        {"cal": cal, "href": href, "action": "add", "minutes": "1440", "channel": "sms"},
+    )
     assert refused.status == 409 and "SMS" in refused.text
-    gone = post(web, session, "/.web/event/reminders",
-                {"cal": cal, "href": href, "action": "cancel", "id": str(rid)})
+    gone = post(
+        web,
+        session,
+        "/.web/event/reminders",
+        {"cal": cal, "href": href, "action": "cancel", "id": str(rid)},
+    )
     assert gone.status == 303
     shown = get(web, f"/.web/event?cal={cal}&href={href}", session)
     assert "E-mail, 1 day before" in shown.text and "E-mail, 15 minutes" not in shown.text
     # without the CSRF token nothing changes
-    forged = post(web, session, "/.web/event/reminders",
-                  {"cal": cal, "href": href, "action": "add", "minutes": "5"}, csrf=False)
+    forged = post(
+        web,
+        session,
+        "/.web/event/reminders",
+        {"cal": cal, "href": href, "action": "add", "minutes": "5"},
+        csrf=False,
+    )
     assert forged.status == 403
 
 
@@ -87,12 +102,19 @@ def test_the_settings_page_saves_the_agenda_and_sends_it_now(web: Any) -> None:
     session = session_of(web)
     page = get(web, "/.web/settings/reminders", session)
     assert page.status == 200 and "This server sends no SMS" in page.text
-    bad = post(web, session, "/.web/settings/reminders",
-               {"action": "agenda", "days": ["mo"], "time": "25:00"})
+    bad = post(
+        web,
+        session,
+        "/.web/settings/reminders",
+        {"action": "agenda", "days": ["mo"], "time": "25:00"},
+    )
     assert bad.status == 400 and "HH:MM" in bad.text
-    saved = post(web, session, "/.web/settings/reminders",
-                 {"action": "agenda", "days": ["mo", "tu"], "time": "07:30",
-                  "content": "next"})
+    saved = post(
+        web,
+        session,
+        "/.web/settings/reminders",
+        {"action": "agenda", "days": ["mo", "tu"], "time": "07:30", "content": "next"},
+    )
     assert saved.status == 303 and "done=agenda" in saved.headers["location"]
     page = get(web, "/.web/settings/reminders", session)
     assert re.search(r'value="mo" checked', page.text) and 'value="07:30"' in page.text
@@ -104,6 +126,7 @@ def test_the_settings_page_saves_the_agenda_and_sends_it_now(web: Any) -> None:
     assert again.status == 409 and "try again later" in again.text
     off = post(web, session, "/.web/settings/reminders", {"action": "agenda", "time": "07:30"})
     assert "done=agenda-off" in off.headers["location"]
-    phone = post(web, session, "/.web/settings/reminders",
-                 {"action": "phone", "number": "+32470123456"})
+    phone = post(
+        web, session, "/.web/settings/reminders", {"action": "phone", "number": "+32470123456"}
+    )
     assert phone.status == 409

@@ -19,36 +19,91 @@ from pathlib import Path
 
 #: Bottom to top: (layer name, module name prefixes).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("L0 core", (
-        "calserver", "calserver.config", "calserver.errors", "calserver.context",
-        "calserver.urls", "calserver.keys", "calserver.outbound", "calserver.signedlinks",
-    )),
-    ("L1 pure protocol", (
-        "calserver.ical", "calserver.ical.compose", "calserver.feeds.rss", "calserver.scheduling.itip",
-        "calserver.scheduling.calendar_address", "calserver.sharing.redact",
-        "calserver.sharing.visibility", "calserver.contacts.vcard", "calserver.push.crypto",
-        "calserver.contacts.card", "calserver.reminders.timing", "calserver.reminders.smstext",
-        "calserver.reminders.clock", "calserver.ical.subscription",
-    )),
+    (
+        "L0 core",
+        (
+            "calserver",
+            "calserver.config",
+            "calserver.errors",
+            "calserver.context",
+            "calserver.urls",
+            "calserver.keys",
+            "calserver.outbound",
+            "calserver.signedlinks",
+        ),
+    ),
+    (
+        "L1 pure protocol",
+        (
+            "calserver.ical",
+            "calserver.ical.compose",
+            "calserver.feeds.rss",
+            "calserver.scheduling.itip",
+            "calserver.scheduling.calendar_address",
+            "calserver.sharing.redact",
+            "calserver.sharing.visibility",
+            "calserver.contacts.vcard",
+            "calserver.push.crypto",
+            "calserver.contacts.card",
+            "calserver.reminders.timing",
+            "calserver.reminders.smstext",
+            "calserver.reminders.clock",
+            "calserver.ical.subscription",
+        ),
+    ),
     ("L2 database", ("calserver.db", "calserver.outage", "calserver.staging")),
-    ("L3 store", (
-        "calserver.storage", "calserver.accounts", "calserver.sharing", "calserver.check",
-    )),
-    ("L4 services", (
-        "calserver.calendars", "calserver.feeds", "calserver.scheduling", "calserver.mail",
-        "calserver.addressbooks", "calserver.contacts", "calserver.importer", "calserver.push",
-        "calserver.attachments", "calserver.agenda", "calserver.eventcolours",
-        "calserver.accounts.availability",
-        "calserver.contacts.listing", "calserver.polls", "calserver.reminders",
-        "calserver.subscriptions", "calserver.remotesync", "calserver.search", "calserver.tags",
-        "calserver.deletebetween",
-    )),
-    ("L5 surfaces", (
-        "calserver.front", "calserver.dav", "calserver.web", "calserver.api", "calserver.auth",
-        "calserver.rights", "calserver.httpauth", "calserver.httpbody", "calserver.ops",
-        "calserver.feeds.web", "calserver.feeds.html", "calserver.scheduling.web",
-        "calserver.polls.web",
-    )),
+    (
+        "L3 store",
+        (
+            "calserver.storage",
+            "calserver.accounts",
+            "calserver.sharing",
+            "calserver.check",
+        ),
+    ),
+    (
+        "L4 services",
+        (
+            "calserver.calendars",
+            "calserver.feeds",
+            "calserver.scheduling",
+            "calserver.mail",
+            "calserver.addressbooks",
+            "calserver.contacts",
+            "calserver.importer",
+            "calserver.push",
+            "calserver.attachments",
+            "calserver.agenda",
+            "calserver.eventcolours",
+            "calserver.accounts.availability",
+            "calserver.contacts.listing",
+            "calserver.polls",
+            "calserver.reminders",
+            "calserver.subscriptions",
+            "calserver.remotesync",
+            "calserver.search",
+            "calserver.tags",
+            "calserver.deletebetween",
+        ),
+    ),
+    (
+        "L5 surfaces",
+        (
+            "calserver.front",
+            "calserver.dav",
+            "calserver.web",
+            "calserver.api",
+            "calserver.auth",
+            "calserver.rights",
+            "calserver.httpauth",
+            "calserver.httpbody",
+            "calserver.ops",
+            "calserver.feeds.web",
+            "calserver.feeds.html",
+            "calserver.scheduling.web",
+            "calserver.polls.web",
+        ),
+    ),
     ("L6 composition root", ("calserver.app", "calserver.wsgi", "calserver.warmup")),
     ("L7 commands", ("calserver.run", "calserver.cli", "calserver.__main__")),
 ]
@@ -71,8 +126,9 @@ def modules(root: Path) -> dict[str, Path]:
     return found
 
 
-def imported(module: str, node: ast.Import | ast.ImportFrom, is_package: bool,
-             known: dict[str, Path]) -> list[str]:
+def imported(
+    module: str, node: ast.Import | ast.ImportFrom, is_package: bool, known: dict[str, Path]
+) -> list[str]:
     names: list[str] = []
     if isinstance(node, ast.Import):
         names = [alias.name for alias in node.names]
@@ -191,8 +247,12 @@ def main() -> int:
     problems = check(root)
     for problem in problems:
         print(problem)
-    print(f"{len(problems)} problem(s)" if problems else "layer contract kept: no cycle, "
-          "no upward import, no function-local import of calserver")
+    print(
+        f"{len(problems)} problem(s)"
+        if problems
+        else "layer contract kept: no cycle, "
+        "no upward import, no function-local import of calserver"
+    )
     return 1 if problems else 0
 
 

@@ -420,10 +420,14 @@ CALSERVER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
     ]
 )
 
+
 def _networks(value: Any) -> list[Any]:
     """A comma-separated list of networks (``127.0.0.1/32, 10.0.0.0/8``), maybe empty."""
-    return [ipaddress.ip_network(part.strip(), strict=False)
-            for part in str(value).split(",") if part.strip()]
+    return [
+        ipaddress.ip_network(part.strip(), strict=False)
+        for part in str(value).split(",")
+        if part.strip()
+    ]
 
 
 def _size(value: Any) -> int:
@@ -440,43 +444,61 @@ PUSH_AND_ATTACHMENT_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = Ordere
             "push",
             OrderedDict(
                 [
-                    ("enabled", {
-                        "value": "False",
-                        "help": "offer WebDAV-Push (Web Push messages on calendar changes); "
-                        "'calserver worker' must run to send them",
-                        "type": bool,
-                    }),
-                    ("allowed_networks", {
-                        "value": "",
-                        "help": "push services on loopback, private or link-local addresses "
-                        "that 'calserver worker' may nevertheless reach, as networks "
-                        "(e.g. 127.0.0.1/32, 10.0.0.0/8); by default it reaches only public "
-                        "addresses",
-                        "type": _networks,
-                    }),
-                    ("interval", {
-                        "value": "10",
-                        "help": "seconds between two push messages to one subscription "
-                        "(changes in between are announced by one message)",
-                        "type": radicale_config.positive_float,
-                    }),
-                    ("max_expiry", {
-                        "value": "604800",
-                        "help": "longest a subscription lives before the client must renew "
-                        "it, in seconds",
-                        "type": _positive_seconds,
-                    }),
-                    ("timeout", {
-                        "value": "10",
-                        "help": "seconds to wait for a push service",
-                        "type": _positive_seconds,
-                    }),
-                    ("contact", {
-                        "value": "",
-                        "help": "contact URI in the VAPID claims, mailto: or https: "
-                        "(default: mailto: the [smtp] sender's address)",
-                        "type": str,
-                    }),
+                    (
+                        "enabled",
+                        {
+                            "value": "False",
+                            "help": "offer WebDAV-Push (Web Push messages on calendar changes); "
+                            "'calserver worker' must run to send them",
+                            "type": bool,
+                        },
+                    ),
+                    (
+                        "allowed_networks",
+                        {
+                            "value": "",
+                            "help": "push services on loopback, private or link-local addresses "
+                            "that 'calserver worker' may nevertheless reach, as networks "
+                            "(e.g. 127.0.0.1/32, 10.0.0.0/8); by default it reaches only public "
+                            "addresses",
+                            "type": _networks,
+                        },
+                    ),
+                    (
+                        "interval",
+                        {
+                            "value": "10",
+                            "help": "seconds between two push messages to one subscription "
+                            "(changes in between are announced by one message)",
+                            "type": radicale_config.positive_float,
+                        },
+                    ),
+                    (
+                        "max_expiry",
+                        {
+                            "value": "604800",
+                            "help": "longest a subscription lives before the client must renew "
+                            "it, in seconds",
+                            "type": _positive_seconds,
+                        },
+                    ),
+                    (
+                        "timeout",
+                        {
+                            "value": "10",
+                            "help": "seconds to wait for a push service",
+                            "type": _positive_seconds,
+                        },
+                    ),
+                    (
+                        "contact",
+                        {
+                            "value": "",
+                            "help": "contact URI in the VAPID claims, mailto: or https: "
+                            "(default: mailto: the [smtp] sender's address)",
+                            "type": str,
+                        },
+                    ),
                 ]
             ),
         ),
@@ -484,27 +506,39 @@ PUSH_AND_ATTACHMENT_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = Ordere
             "attachments",
             OrderedDict(
                 [
-                    ("enabled", {
-                        "value": "True",
-                        "help": "accept RFC 8607 managed attachments on events",
-                        "type": bool,
-                    }),
-                    ("max_size", {
-                        "value": "10000000",
-                        "help": "largest attachment in bytes (also bounded by [server] "
-                        "max_content_length)",
-                        "type": _size,
-                    }),
-                    ("max_per_resource", {
-                        "value": "20",
-                        "help": "most managed attachments on one event",
-                        "type": _size,
-                    }),
-                    ("quota", {
-                        "value": "100000000",
-                        "help": "bytes of attachments per calendar owner (0: no limit)",
-                        "type": _size,
-                    }),
+                    (
+                        "enabled",
+                        {
+                            "value": "True",
+                            "help": "accept RFC 8607 managed attachments on events",
+                            "type": bool,
+                        },
+                    ),
+                    (
+                        "max_size",
+                        {
+                            "value": "10000000",
+                            "help": "largest attachment in bytes (also bounded by [server] "
+                            "max_content_length)",
+                            "type": _size,
+                        },
+                    ),
+                    (
+                        "max_per_resource",
+                        {
+                            "value": "20",
+                            "help": "most managed attachments on one event",
+                            "type": _size,
+                        },
+                    ),
+                    (
+                        "quota",
+                        {
+                            "value": "100000000",
+                            "help": "bytes of attachments per calendar owner (0: no limit)",
+                            "type": _size,
+                        },
+                    ),
                 ]
             ),
         ),
@@ -533,17 +567,23 @@ REMINDER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
             "reminders",
             OrderedDict(
                 [
-                    ("max_lateness", {
-                        "value": "900",
-                        "help": "seconds after its time that a reminder or an agenda is still "
-                        "sent; later (the worker was stopped) it is recorded as missed",
-                        "type": _positive_seconds,
-                    }),
-                    ("send_now_interval", {
-                        "value": "300",
-                        "help": "seconds a user waits between two 'send now' of their agenda",
-                        "type": _positive_seconds,
-                    }),
+                    (
+                        "max_lateness",
+                        {
+                            "value": "900",
+                            "help": "seconds after its time that a reminder or an agenda is still "
+                            "sent; later (the worker was stopped) it is recorded as missed",
+                            "type": _positive_seconds,
+                        },
+                    ),
+                    (
+                        "send_now_interval",
+                        {
+                            "value": "300",
+                            "help": "seconds a user waits between two 'send now' of their agenda",
+                            "type": _positive_seconds,
+                        },
+                    ),
                 ]
             ),
         ),
@@ -551,34 +591,49 @@ REMINDER_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
             "sms",
             OrderedDict(
                 [
-                    ("backend", {
-                        "value": "none",
-                        "help": "how SMS are sent: none, http (POST of JSON {to, text, id} "
-                        "to [sms] url, signed) or smtp (mail to [sms] smtp_address)",
-                        "type": _sms_backend,
-                    }),
-                    ("url", {
-                        "value": "",
-                        "help": "the gateway's URL (backend http)",
-                        "type": str,
-                    }),
-                    ("secret", {
-                        "value": "",
-                        "help": "key of the X-Calserver-Signature header, the hex HMAC-SHA256 "
-                        "of the body (backend http)",
-                        "type": str,
-                    }),
-                    ("smtp_address", {
-                        "value": "",
-                        "help": "address template of the mail-to-SMS gateway, e.g. "
-                        "{number}@sms.example.org (backend smtp)",
-                        "type": _sms_address,
-                    }),
-                    ("timeout", {
-                        "value": "10",
-                        "help": "seconds to wait for the gateway (backend http)",
-                        "type": _positive_seconds,
-                    }),
+                    (
+                        "backend",
+                        {
+                            "value": "none",
+                            "help": "how SMS are sent: none, http (POST of JSON {to, text, id} "
+                            "to [sms] url, signed) or smtp (mail to [sms] smtp_address)",
+                            "type": _sms_backend,
+                        },
+                    ),
+                    (
+                        "url",
+                        {
+                            "value": "",
+                            "help": "the gateway's URL (backend http)",
+                            "type": str,
+                        },
+                    ),
+                    (
+                        "secret",
+                        {
+                            "value": "",
+                            "help": "key of the X-Calserver-Signature header, the hex HMAC-SHA256 "
+                            "of the body (backend http)",
+                            "type": str,
+                        },
+                    ),
+                    (
+                        "smtp_address",
+                        {
+                            "value": "",
+                            "help": "address template of the mail-to-SMS gateway, e.g. "
+                            "{number}@sms.example.org (backend smtp)",
+                            "type": _sms_address,
+                        },
+                    ),
+                    (
+                        "timeout",
+                        {
+                            "value": "10",
+                            "help": "seconds to wait for the gateway (backend http)",
+                            "type": _positive_seconds,
+                        },
+                    ),
                 ]
             ),
         ),
@@ -594,50 +649,74 @@ SUBSCRIPTION_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
             "subscriptions",
             OrderedDict(
                 [
-                    ("allowed_networks", {
-                        "value": "",
-                        "help": "loopback, private or link-local networks that subscriptions "
-                        "(and sync) may nevertheless reach, as CIDRs (e.g. 10.0.0.0/8); by "
-                        "default only public addresses are fetched",
-                        "type": _networks,
-                    }),
-                    ("default_interval", {
-                        "value": "3600",
-                        "help": "seconds between two fetches of a subscribed calendar when "
-                        "neither the subscription nor the source (REFRESH-INTERVAL) says",
-                        "type": _positive_int,
-                    }),
-                    ("min_interval", {
-                        "value": "300",
-                        "help": "shortest interval between two fetches of one source, seconds",
-                        "type": _positive_int,
-                    }),
-                    ("max_interval", {
-                        "value": "604800",
-                        "help": "longest interval between two fetches of one source, seconds "
-                        "(a source's REFRESH-INTERVAL is kept within min and max)",
-                        "type": _positive_int,
-                    }),
-                    ("max_size", {
-                        "value": "10000000",
-                        "help": "largest subscribed calendar in bytes",
-                        "type": _positive_int,
-                    }),
-                    ("timeout", {
-                        "value": "30",
-                        "help": "seconds a whole fetch may take",
-                        "type": _positive_seconds,
-                    }),
-                    ("max_redirects", {
-                        "value": "5",
-                        "help": "most redirects a fetch follows (each one checked again)",
-                        "type": _size,
-                    }),
-                    ("max_events", {
-                        "value": "20000",
-                        "help": "most events (UIDs) a subscribed calendar may hold",
-                        "type": _positive_int,
-                    }),
+                    (
+                        "allowed_networks",
+                        {
+                            "value": "",
+                            "help": "loopback, private or link-local networks that subscriptions "
+                            "(and sync) may nevertheless reach, as CIDRs (e.g. 10.0.0.0/8); by "
+                            "default only public addresses are fetched",
+                            "type": _networks,
+                        },
+                    ),
+                    (
+                        "default_interval",
+                        {
+                            "value": "3600",
+                            "help": "seconds between two fetches of a subscribed calendar when "
+                            "neither the subscription nor the source (REFRESH-INTERVAL) says",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "min_interval",
+                        {
+                            "value": "300",
+                            "help": "shortest interval between two fetches of one source, seconds",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "max_interval",
+                        {
+                            "value": "604800",
+                            "help": "longest interval between two fetches of one source, seconds "
+                            "(a source's REFRESH-INTERVAL is kept within min and max)",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "max_size",
+                        {
+                            "value": "10000000",
+                            "help": "largest subscribed calendar in bytes",
+                            "type": _positive_int,
+                        },
+                    ),
+                    (
+                        "timeout",
+                        {
+                            "value": "30",
+                            "help": "seconds a whole fetch may take",
+                            "type": _positive_seconds,
+                        },
+                    ),
+                    (
+                        "max_redirects",
+                        {
+                            "value": "5",
+                            "help": "most redirects a fetch follows (each one checked again)",
+                            "type": _size,
+                        },
+                    ),
+                    (
+                        "max_events",
+                        {
+                            "value": "20000",
+                            "help": "most events (UIDs) a subscribed calendar may hold",
+                            "type": _positive_int,
+                        },
+                    ),
                 ]
             ),
         ),
@@ -652,36 +731,51 @@ SYNC_OPTIONS: Mapping[str, Mapping[str, dict[str, Any]]] = OrderedDict(
             "sync",
             OrderedDict(
                 [
-                    ("enabled", {
-                        "value": "True",
-                        "help": "keep calendar pairs in step with other CalDAV servers "
-                        "('calserver worker' runs them)",
-                        "type": bool,
-                    }),
-                    ("allowed_networks", {
-                        "value": "",
-                        "help": "remote servers on loopback, private or link-local addresses "
-                        "that a sync may nevertheless reach, as networks (e.g. 10.0.0.0/8), "
-                        "besides [subscriptions] allowed_networks; by default only public "
-                        "addresses",
-                        "type": _networks,
-                    }),
-                    ("interval", {
-                        "value": "900",
-                        "help": "seconds between two runs of a pair with no local change",
-                        "type": _positive_seconds,
-                    }),
-                    ("debounce", {
-                        "value": "10",
-                        "help": "seconds a pair waits after a local change before it runs "
-                        "(later changes in that time join the same run)",
-                        "type": radicale_config.positive_float,
-                    }),
-                    ("timeout", {
-                        "value": "30",
-                        "help": "seconds to wait for a remote server's answer",
-                        "type": _positive_seconds,
-                    }),
+                    (
+                        "enabled",
+                        {
+                            "value": "True",
+                            "help": "keep calendar pairs in step with other CalDAV servers "
+                            "('calserver worker' runs them)",
+                            "type": bool,
+                        },
+                    ),
+                    (
+                        "allowed_networks",
+                        {
+                            "value": "",
+                            "help": "remote servers on loopback, private or link-local addresses "
+                            "that a sync may nevertheless reach, as networks (e.g. 10.0.0.0/8), "
+                            "besides [subscriptions] allowed_networks; by default only public "
+                            "addresses",
+                            "type": _networks,
+                        },
+                    ),
+                    (
+                        "interval",
+                        {
+                            "value": "900",
+                            "help": "seconds between two runs of a pair with no local change",
+                            "type": _positive_seconds,
+                        },
+                    ),
+                    (
+                        "debounce",
+                        {
+                            "value": "10",
+                            "help": "seconds a pair waits after a local change before it runs "
+                            "(later changes in that time join the same run)",
+                            "type": radicale_config.positive_float,
+                        },
+                    ),
+                    (
+                        "timeout",
+                        {
+                            "value": "30",
+                            "help": "seconds to wait for a remote server's answer",
+                            "type": _positive_seconds,
+                        },
+                    ),
                 ]
             ),
         ),

@@ -25,16 +25,27 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("user", metavar="USER")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument(
-        "--add", nargs=2, metavar=("CALENDAR", "UID"),
+        "--add",
+        nargs=2,
+        metavar=("CALENDAR", "UID"),
         help="remind USER of the event UID of CALENDAR (a path in USER's home)",
     )
-    p.add_argument("--minutes", type=int, default=15,
-                   help="with --add: minutes before each occurrence (default 15)")
-    p.add_argument("--channel", choices=store.CHANNELS, default="email",
-                   help="with --add: email (default) or sms")
+    p.add_argument(
+        "--minutes",
+        type=int,
+        default=15,
+        help="with --add: minutes before each occurrence (default 15)",
+    )
+    p.add_argument(
+        "--channel",
+        choices=store.CHANNELS,
+        default="email",
+        help="with --add: email (default) or sms",
+    )
     p.add_argument("--cancel", type=int, metavar="ID", help="cancel the reminder ID")
     q = sub.add_parser(
-        "sms-queue", help="list SMS not sent yet by the http gateway (waiting or given up)",
+        "sms-queue",
+        help="list SMS not sent yet by the http gateway (waiting or given up)",
         parents=[parent],
     )
     q.set_defaults(func=cmd_sms_queue)
@@ -52,8 +63,9 @@ def cmd_reminders(cfg: radicale_config.Configuration, args: argparse.Namespace) 
     zone = settings.get(engine, cfg, user).zone  # 404 for an unknown user
     if args.add:
         calendar, uid = args.add
-        made = store.add(engine, cfg, user, calendar, uid, args.channel,
-                         minutes_before=args.minutes)
+        made = store.add(
+            engine, cfg, user, calendar, uid, args.channel, minutes_before=args.minutes
+        )
         print(f"reminder {made.id} added")
     if args.cancel is not None:
         store.cancel(engine, user, args.cancel)
@@ -62,11 +74,16 @@ def cmd_reminders(cfg: radicale_config.Configuration, args: argparse.Namespace) 
     phone = sms.get_phone(engine, user)
     agenda = agenda_mail.get(engine, user)
     if args.json:
-        print(json.dumps({
-            "reminders": [r.as_json(zone, due) for r, due in found],
-            "phone": phone.as_json() if phone else None,
-            "agenda": agenda.as_json(zone.key),
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "reminders": [r.as_json(zone, due) for r, due in found],
+                    "phone": phone.as_json() if phone else None,
+                    "agenda": agenda.as_json(zone.key),
+                },
+                indent=2,
+            )
+        )
         return EXIT_OK
     if args.add or args.cancel is not None:
         return EXIT_OK
@@ -75,16 +92,26 @@ def cmd_reminders(cfg: radicale_config.Configuration, args: argparse.Namespace) 
     else:
         print(f"{user} has no reminders")
     for reminder, due in found:
-        print("\t".join([
-            str(reminder.id), reminder.calendar, reminder.uid, reminder.channel,
-            store.timing.describe_offset(reminder.offset, reminder.at, zone), reminder.source,
-            _when(due),
-        ]))
+        print(
+            "\t".join(
+                [
+                    str(reminder.id),
+                    reminder.calendar,
+                    reminder.uid,
+                    reminder.channel,
+                    store.timing.describe_offset(reminder.offset, reminder.at, zone),
+                    reminder.source,
+                    _when(due),
+                ]
+            )
+        )
     if phone is not None:
         print(f"phone: {phone.number} ({'verified' if phone.verified else 'not verified'})")
     if agenda.enabled:
-        print(f"agenda: {agenda.channel} on {','.join(agenda.days)} at {agenda.send_time} "
-              f"({zone.key}), {'the next day' if agenda.content == 'next' else 'that day'}")
+        print(
+            f"agenda: {agenda.channel} on {','.join(agenda.days)} at {agenda.send_time} "
+            f"({zone.key}), {'the next day' if agenda.content == 'next' else 'that day'}"
+        )
     return EXIT_OK
 
 
@@ -97,6 +124,8 @@ def cmd_sms_queue(cfg: radicale_config.Configuration, args: argparse.Namespace) 
             state = f"never (gave up {_when(message.failed)})"
         else:
             state = _when(message.not_before) if message.not_before > now else "due now"
-        print(f"{message.id}\t{message.number}\t{message.attempts} attempt(s)\t{state}"
-              f"\t{message.last_error or '-'}")
+        print(
+            f"{message.id}\t{message.number}\t{message.attempts} attempt(s)\t{state}"
+            f"\t{message.last_error or '-'}"
+        )
     return EXIT_OK

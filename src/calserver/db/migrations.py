@@ -305,11 +305,15 @@ def _v11_web_sessions(conn: Connection) -> None:
     columns = {column["name"] for column in inspect(conn).get_columns("users")}
     if "is_admin" not in columns:
         conn.execute(text("ALTER TABLE users ADD COLUMN is_admin BOOLEAN NOT NULL DEFAULT FALSE"))
+
+
 def _v12_cs_sharing(conn: Connection) -> None:
     """calendarserver-sharing: the invitations of CS:share and the notification
     collections (``sharing_invites``, ``sharing_notifications``); new tables only."""
     models.sharing_invites.create(conn, checkfirst=True)
     models.sharing_notifications.create(conn, checkfirst=True)
+
+
 def _v13_push_and_attachments(conn: Connection) -> None:
     """WebDAV-Push subscriptions and RFC 8607 managed attachments: two new tables."""
     models.push_subscriptions.create(conn, checkfirst=True)
@@ -318,6 +322,8 @@ def _v13_push_and_attachments(conn: Connection) -> None:
     models.attachments.create(conn, checkfirst=True)
     for index in models.attachments.indexes:
         index.create(conn, checkfirst=True)
+
+
 def _v14_item_properties(conn: Connection) -> None:
     """Dead properties of calendar objects (RFC 4918 9.2 PROPPATCH on an item): the
     ``item_properties`` table (a frozen copy of its definition)."""
@@ -377,9 +383,7 @@ def _v19_reminders(conn: Connection) -> None:
 
 def _v20_subscriptions(conn: Connection) -> None:
     """Calendar subscriptions (issue 18): their sources and subscribers; new tables only."""
-    for table in (
-        models.subscription_sources, models.subscriptions, models.subscription_items
-    ):
+    for table in (models.subscription_sources, models.subscriptions, models.subscription_items):
         table.create(conn, checkfirst=True)
         for index in table.indexes:
             index.create(conn, checkfirst=True)

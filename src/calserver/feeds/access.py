@@ -105,9 +105,7 @@ def _accesses(conn: Connection, user_id: int, user: str, path: str) -> list[str]
     accesses: list[tuple[str, ...]] = []
     granted = conn.execute(
         select(grants.c.user_id, grants.c.feed_salt, member.c.feed_salt.label("member_salt"))
-        .outerjoin(
-            member, (member.c.group_id == grants.c.group_id) & (member.c.user_id == user_id)
-        )
+        .outerjoin(member, (member.c.group_id == grants.c.group_id) & (member.c.user_id == user_id))
         .where(
             grants.c.collection_id == collection_id,
             (grants.c.user_id == user_id) | (member.c.user_id == user_id),
@@ -125,9 +123,7 @@ def _accesses(conn: Connection, user_id: int, user: str, path: str) -> list[str]
             ).scalars()
         ]
     accesses += [
-        ("group-grant", row.feed_salt, row.member_salt)
-        for row in granted
-        if row.user_id != user_id
+        ("group-grant", row.feed_salt, row.member_salt) for row in granted if row.user_id != user_id
     ]
     added = conn.execute(
         select(calendar_views.c.added).where(

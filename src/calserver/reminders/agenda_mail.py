@@ -76,8 +76,9 @@ def _storage(configuration: Any) -> Storage:
 
 def _from_row(row: Any) -> Agenda:
     days = tuple(d for d in row.days.split(",") if d in DAYS)
-    return Agenda(row.channel, days, row.send_time, row.content,
-                  tuple(json.loads(row.calendars or "[]")))
+    return Agenda(
+        row.channel, days, row.send_time, row.content, tuple(json.loads(row.calendars or "[]"))
+    )
 
 
 def get(engine: Engine, user: str) -> Agenda:
@@ -86,8 +87,9 @@ def get(engine: Engine, user: str) -> Agenda:
     return OFF if row is None else _from_row(row)
 
 
-def set_agenda(engine: Engine, configuration: Any, storage: Storage, user: str,
-               body: dict[str, Any]) -> Agenda:
+def set_agenda(
+    engine: Engine, configuration: Any, storage: Storage, user: str, body: dict[str, Any]
+) -> Agenda:
     """Change what ``body`` gives (each value checked first: nothing changes on bad
     input); no day ticked turns the agenda off."""
     old = get(engine, user)
@@ -122,8 +124,12 @@ def set_agenda(engine: Engine, configuration: Any, storage: Storage, user: str,
             conn,
             agendas,
             {
-                "user_name": user, "channel": channel, "days": ",".join(days),
-                "send_time": send_time, "content": content, "calendars": json.dumps(chosen),
+                "user_name": user,
+                "channel": channel,
+                "days": ",".join(days),
+                "send_time": send_time,
+                "content": content,
+                "calendars": json.dumps(chosen),
             },
             ["user_name"],
         )
@@ -135,11 +141,13 @@ def _scheduled(day: date, send_time: str, tz: ZoneInfo) -> float:
     return datetime.combine(day, time(hours, minutes), tzinfo=tz).timestamp()
 
 
-def content(storage: Storage, user: str, settings: Agenda, day: date, tz: ZoneInfo
-            ) -> tuple[str, list[str]]:
+def content(
+    storage: Storage, user: str, settings: Agenda, day: date, tz: ZoneInfo
+) -> tuple[str, list[str]]:
     """(title, lines) of the agenda of ``day``: [] when the day is empty."""
     shown = [
-        c for c in agenda.calendars(storage, user)
+        c
+        for c in agenda.calendars(storage, user)
         if c.kind == "own" or c.path in settings.calendars
     ]
     start, end = occ.days_window(day, day, tz)
@@ -157,8 +165,15 @@ def content(storage: Storage, user: str, settings: Agenda, day: date, tz: ZoneIn
     return f"Agenda for {day.strftime('%a %d %b %Y')}", lines
 
 
-def _send(conn: Connection, configuration: Any, user: str, settings: Agenda, title: str,
-          lines: list[str], now: float) -> bool:
+def _send(
+    conn: Connection,
+    configuration: Any,
+    user: str,
+    settings: Agenda,
+    title: str,
+    lines: list[str],
+    now: float,
+) -> bool:
     if settings.channel == "sms":
         number = sms.verified_number(conn, user)
         if number is None or configuration.get("sms", "backend") == "none":
@@ -180,8 +195,9 @@ def _day_of(settings: Agenda, local_day: date) -> date:
     return local_day + timedelta(days=1) if settings.content == "next" else local_day
 
 
-def send_due(engine: Engine, configuration: Any, *, now: float | None = None,
-             storage: Storage | None = None) -> int:
+def send_due(
+    engine: Engine, configuration: Any, *, now: float | None = None, storage: Storage | None = None
+) -> int:
     """Send every agenda due at ``now``; how many were sent."""
     now = clock.now() if now is None else now
     lateness = configuration.get("reminders", "max_lateness")
@@ -206,15 +222,21 @@ def send_due(engine: Engine, configuration: Any, *, now: float | None = None,
             ).rowcount
             if claimed != 1 or now - scheduled > lateness:
                 continue  # another worker has it, or it is stale (the worker was stopped)
-            title, lines = content(storage or _storage(configuration), row.user_name,
-                                   settings, _day_of(settings, today), tz)
+            title, lines = content(
+                storage or _storage(configuration),
+                row.user_name,
+                settings,
+                _day_of(settings, today),
+                tz,
+            )
             if lines and _send(conn, configuration, row.user_name, settings, title, lines, now):
                 sent += 1
     return sent
 
 
-def send_now(engine: Engine, configuration: Any, storage: Storage, user: str,
-             *, now: float | None = None) -> dict[str, Any]:
+def send_now(
+    engine: Engine, configuration: Any, storage: Storage, user: str, *, now: float | None = None
+) -> dict[str, Any]:
     """Send the agenda the next scheduled run would send today, at once (rate-limited)."""
     now = clock.now() if now is None else now
     settings = get(engine, user)
@@ -227,10 +249,18 @@ def send_now(engine: Engine, configuration: Any, storage: Storage, user: str,
             select(agendas.c.last_send_now).where(agendas.c.user_name == user)
         ).first()
         if exists is None:
-            conn.execute(agendas.insert().values(
-                user_name=user, channel=settings.channel, days="", send_time=settings.send_time,
-                content=settings.content, calendars="[]", last_day="", last_send_now=0.0,
-            ))
+            conn.execute(
+                agendas.insert().values(
+                    user_name=user,
+                    channel=settings.channel,
+                    days="",
+                    send_time=settings.send_time,
+                    content=settings.content,
+                    calendars="[]",
+                    last_day="",
+                    last_send_now=0.0,
+                )
+            )
         claimed = conn.execute(
             update(agendas)
             .where(agendas.c.user_name == user, agendas.c.last_send_now <= now - interval)
@@ -243,5 +273,9 @@ def send_now(engine: Engine, configuration: Any, storage: Storage, user: str,
         day = _day_of(settings, datetime.fromtimestamp(now, tz).date())
         title, lines = content(storage, user, settings, day, tz)
         sent = bool(lines) and _send(conn, configuration, user, settings, title, lines, now)
-    return {"sent": sent, "day": day.isoformat(), "events": len(lines),
-            "at": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return {
+        "sent": sent,
+        "day": day.isoformat(),
+        "events": len(lines),
+        "at": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }

@@ -41,11 +41,13 @@ def _stored(event: WriteEvent) -> None:
     if "ACTION:EMAIL" in text.upper() or store.has_any(conn, event.collection_id, uid):
         store.sync_alarms(conn, event.collection_id, event.target, uid, text, now)
     if event.old_row is not None and event.old_row.uid and event.old_row.uid != uid:
-        store.requeue_event(conn, event.storage.configuration, event.collection_id,
-                            event.old_row.uid, None, now=now)
+        store.requeue_event(
+            conn, event.storage.configuration, event.collection_id, event.old_row.uid, None, now=now
+        )
     if store.has_any(conn, event.collection_id, uid):
-        store.requeue_event(conn, event.storage.configuration, event.collection_id, uid, text,
-                            now=now)
+        store.requeue_event(
+            conn, event.storage.configuration, event.collection_id, uid, text, now=now
+        )
 
 
 def _deleting(event: WriteEvent) -> None:
@@ -62,8 +64,7 @@ def _deleting(event: WriteEvent) -> None:
 def _deleted(event: WriteEvent) -> None:
     uid = event.conn.info.pop(_DELETING, "")
     if event.tag == "VCALENDAR" and uid and store.has_any(event.conn, event.collection_id, uid):
-        store.requeue_event(event.conn, event.storage.configuration, event.collection_id, uid,
-                            None)
+        store.requeue_event(event.conn, event.storage.configuration, event.collection_id, uid, None)
 
 
 def register(storage: Any) -> None:

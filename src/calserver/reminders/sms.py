@@ -70,8 +70,9 @@ def _hash(code: str) -> str:
     return hashlib.sha256(code.encode("ascii")).hexdigest()
 
 
-def enqueue(conn: Connection, configuration: Any, number: str, text: str,
-            *, now: float | None = None) -> None:
+def enqueue(
+    conn: Connection, configuration: Any, number: str, text: str, *, now: float | None = None
+) -> None:
     """Queue one SMS (fitted to 3 x 153 GSM characters) in the caller's transaction."""
     now = clock.now() if now is None else now
     backend = configuration.get("sms", "backend")
@@ -79,8 +80,13 @@ def enqueue(conn: Connection, configuration: Any, number: str, text: str,
     if backend == "http":
         conn.execute(
             insert(sms_outbox).values(
-                number=number, text=fitted, created=now, not_before=now, attempts=0,
-                claimed_until=0.0, last_error="",
+                number=number,
+                text=fitted,
+                created=now,
+                not_before=now,
+                attempts=0,
+                claimed_until=0.0,
+                last_error="",
             )
         )
     elif backend == "smtp":
@@ -113,8 +119,9 @@ def get_phone(engine: Engine, user: str) -> Phone | None:
     return None if row is None else Phone(row.number, bool(row.verified))
 
 
-def set_phone(engine: Engine, configuration: Any, user: str, value: str,
-              *, now: float | None = None) -> Phone:
+def set_phone(
+    engine: Engine, configuration: Any, user: str, value: str, *, now: float | None = None
+) -> Phone:
     """Set the user's number (unverified) and send it a one-time code."""
     now = clock.now() if now is None else now
     number = check_number(value)
@@ -126,8 +133,11 @@ def set_phone(engine: Engine, configuration: Any, user: str, value: str,
             conn,
             phones,
             {
-                "user_name": user, "number": number, "verified": False,
-                "code_hash": _hash(code), "code_expires": now + CODE_SECONDS,
+                "user_name": user,
+                "number": number,
+                "verified": False,
+                "code_hash": _hash(code),
+                "code_expires": now + CODE_SECONDS,
                 "code_attempts": 0,
             },
             ["user_name"],
@@ -148,8 +158,11 @@ def verify_phone(engine: Engine, user: str, code: str, *, now: float | None = No
             raise Conflict("the code has expired: set the number again for a new code")
         good = hmac.compare_digest(row.code_hash, _hash(str(code).strip()))
         conn.execute(
-            update(phones).where(phones.c.user_name == user).values(
-                verified=good, code_attempts=row.code_attempts + (0 if good else 1),
+            update(phones)
+            .where(phones.c.user_name == user)
+            .values(
+                verified=good,
+                code_attempts=row.code_attempts + (0 if good else 1),
                 code_hash="" if good else row.code_hash,
             )
         )
@@ -195,9 +208,13 @@ def _due(now: float) -> Any:
 
 def claim(engine: Engine, lease: float, now: float) -> Any | None:
     with engine.connect() as conn:
-        candidates = conn.execute(
-            select(sms_outbox.c.id).where(_due(now)).order_by(sms_outbox.c.id).limit(20)
-        ).scalars().all()
+        candidates = (
+            conn.execute(
+                select(sms_outbox.c.id).where(_due(now)).order_by(sms_outbox.c.id).limit(20)
+            )
+            .scalars()
+            .all()
+        )
     if not candidates:
         return None
     with write_connection(engine) as conn, conn.begin():
@@ -238,8 +255,13 @@ def post(configuration: Any, body: bytes) -> int:
         connection.close()
 
 
-def send_due(engine: Engine, configuration: Any, *, now: float | None = None,
-             stop: threading.Event | None = None) -> Counts:
+def send_due(
+    engine: Engine,
+    configuration: Any,
+    *,
+    now: float | None = None,
+    stop: threading.Event | None = None,
+) -> Counts:
     """Send every due SMS of the http gateway's queue."""
     counts = Counts()
     if configuration.get("sms", "backend") != "http":
@@ -262,15 +284,18 @@ def send_due(engine: Engine, configuration: Any, *, now: float | None = None,
         with write_connection(engine) as conn, conn.begin():
             if not error:
                 conn.execute(
-                    update(sms_outbox).where(sms_outbox.c.id == row.id).values(
-                        sent=now, attempts=row.attempts + 1, claimed_until=0.0
-                    )
+                    update(sms_outbox)
+                    .where(sms_outbox.c.id == row.id)
+                    .values(sent=now, attempts=row.attempts + 1, claimed_until=0.0)
                 )
                 counts.sent += 1
                 continue
             attempts = row.attempts + 1
-            values: dict[str, Any] = {"attempts": attempts, "last_error": error[:1000],
-                                      "claimed_until": 0.0}
+            values: dict[str, Any] = {
+                "attempts": attempts,
+                "last_error": error[:1000],
+                "claimed_until": 0.0,
+            }
             if attempts >= MAX_ATTEMPTS:
                 values["failed"] = now
                 counts.gave_up += 1
@@ -301,14 +326,15 @@ def unsent(engine: Engine) -> list[QueuedSms]:
             select(sms_outbox).where(sms_outbox.c.sent.is_(None)).order_by(sms_outbox.c.id)
         ).all()
     return [
-        QueuedSms(r.id, r.number, r.text, r.attempts, r.not_before, r.sent, r.failed,
-                  r.last_error)
+        QueuedSms(r.id, r.number, r.text, r.attempts, r.not_before, r.sent, r.failed, r.last_error)
         for r in rows
     ]
 
 
 def sent_count(engine: Engine) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(
-            select(func.count()).select_from(sms_outbox).where(sms_outbox.c.sent.is_not(None))
-        ).scalar_one())
+        return int(
+            conn.execute(
+                select(func.count()).select_from(sms_outbox).where(sms_outbox.c.sent.is_not(None))
+            ).scalar_one()
+        )

@@ -157,9 +157,7 @@ def phone_ready(conn: Connection, configuration: Any, user: str) -> None:
     """Refuse SMS (409) unless a gateway is configured and the user's phone verified."""
     if configuration.get("sms", "backend") == "none":
         raise Conflict("SMS are not available: this server has no SMS gateway ([sms] backend)")
-    verified = conn.execute(
-        select(phones.c.verified).where(phones.c.user_name == user)
-    ).scalar()
+    verified = conn.execute(select(phones.c.verified).where(phones.c.user_name == user)).scalar()
     if not verified:
         raise Conflict("SMS need a verified phone number: add one and enter its code first")
 
@@ -196,8 +194,9 @@ def check_when(
 # --- the queue ------------------------------------------------------------------------
 
 
-def dedup_key(user: str, uid: str, occurrence: str, channel: str, offset: int | None,
-              at: float | None) -> str:
+def dedup_key(
+    user: str, uid: str, occurrence: str, channel: str, offset: int | None, at: float | None
+) -> str:
     when = f"@{at:.0f}" if at is not None else str(offset or 0)
     raw = "\x00".join((user, uid, occurrence, channel, when))
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
@@ -220,14 +219,22 @@ def schedule(
     lateness = configuration.get("reminders", "max_lateness")
     for _ in range(_PASSES):
         fire = timing.next_fire(
-            text, tz, offset=reminder.offset, at=reminder.at, after_start=after_start,
+            text,
+            tz,
+            offset=reminder.offset,
+            at=reminder.at,
+            after_start=after_start,
             earliest=now - lateness,
         )
         if fire is None:
             return None
         key = dedup_key(
-            reminder.user, reminder.uid, fire.occurrence, reminder.channel,
-            reminder.offset, reminder.at,
+            reminder.user,
+            reminder.uid,
+            fire.occurrence,
+            reminder.channel,
+            reminder.offset,
+            reminder.at,
         )
         values = {
             "reminder_id": reminder.id,
@@ -280,8 +287,13 @@ def event_reminders(conn: Connection, collection_id: int, uid: str) -> list[Remi
 
 
 def requeue_event(
-    conn: Connection, configuration: Any, collection_id: int, uid: str, text: str | None,
-    *, now: float | None = None,
+    conn: Connection,
+    configuration: Any,
+    collection_id: int,
+    uid: str,
+    text: str | None,
+    *,
+    now: float | None = None,
 ) -> None:
     """The event was written (``text``) or deleted (None): queue its reminders again."""
     now = clock.now() if now is None else now
@@ -349,8 +361,17 @@ def for_event(
         ]
 
 
-def _insert(conn: Connection, user: str, target: Target, uid: str, channel: str,
-            offset: int | None, at: float | None, source: str, now: float) -> Reminder:
+def _insert(
+    conn: Connection,
+    user: str,
+    target: Target,
+    uid: str,
+    channel: str,
+    offset: int | None,
+    at: float | None,
+    source: str,
+    now: float,
+) -> Reminder:
     result = conn.execute(
         insert(reminders).values(
             user_name=user,
@@ -364,8 +385,9 @@ def _insert(conn: Connection, user: str, target: Target, uid: str, channel: str,
         )
     )
     rid = int(result.inserted_primary_key[0])  # type: ignore[index]
-    return Reminder(rid, user, target.collection_id, target.calendar, uid, channel, offset, at,
-                    source)
+    return Reminder(
+        rid, user, target.collection_id, target.calendar, uid, channel, offset, at, source
+    )
 
 
 def _check_channel(conn: Connection, configuration: Any, user: str, channel: str) -> None:
@@ -430,9 +452,7 @@ def replace_for_event(
         for entry in wanted:
             channel = str(entry.get("channel", "email"))
             _check_channel(conn, configuration, user, channel)
-            offset, moment = check_when(
-                text, tz, entry.get("minutes_before"), entry.get("at"), now
-            )
+            offset, moment = check_when(text, tz, entry.get("minutes_before"), entry.get("at"), now)
             if (channel, offset, moment) not in checked:
                 checked.append((channel, offset, moment))
         for old in event_reminders(conn, target.collection_id, uid):
@@ -473,8 +493,7 @@ def change(
     now = clock.now() if now is None else now
     with write_connection(engine) as conn, conn.begin():
         old = _own(conn, user, reminder_id)
-        target = Target(old.collection_id, old.calendar,
-                        levels.level_for(conn, user, old.calendar))
+        target = Target(old.collection_id, old.calendar, levels.level_for(conn, user, old.calendar))
         text = visible_text(conn, user, target, old.uid)
         if text is None:
             raise NotFound(f"no reminder {reminder_id}")
@@ -489,8 +508,17 @@ def change(
             .where(reminders.c.id == reminder_id)
             .values(channel=new_channel, offset_seconds=offset, at_time=moment, source="user")
         )
-        reminder = Reminder(old.id, user, old.collection_id, old.calendar, old.uid,
-                            new_channel, offset, moment, "user")
+        reminder = Reminder(
+            old.id,
+            user,
+            old.collection_id,
+            old.calendar,
+            old.uid,
+            new_channel,
+            offset,
+            moment,
+            "user",
+        )
         _requeue_one(conn, configuration, reminder, now)
         return reminder
 
@@ -569,12 +597,14 @@ def apply_defaults(conn: Connection, collection_id: int, uid: str, now: float) -
         target = Target(collection_id, path, levels.level_for(conn, row.user_name, path))
         if target.level < Level.BUSY:
             continue
-        _insert(conn, row.user_name, target, uid, row.channel, row.offset_seconds, None,
-                "default", now)
+        _insert(
+            conn, row.user_name, target, uid, row.channel, row.offset_seconds, None, "default", now
+        )
 
 
-def sync_alarms(conn: Connection, collection_id: int, calendar: str, uid: str, text: str,
-                now: float) -> None:
+def sync_alarms(
+    conn: Connection, collection_id: int, calendar: str, uid: str, text: str, now: float
+) -> None:
     """The ``ACTION:EMAIL`` VALARMs of the event become e-mail reminders of the
     calendar's owner (source ``valarm``); none on a group calendar."""
     owner = calendar.partition("/")[0]
@@ -582,7 +612,8 @@ def sync_alarms(conn: Connection, collection_id: int, calendar: str, uid: str, t
         return
     wanted = timing.email_alarms(text) if "ACTION:EMAIL" in text.upper() else []
     existing = [
-        r for r in event_reminders(conn, collection_id, uid)
+        r
+        for r in event_reminders(conn, collection_id, uid)
         if r.user == owner and r.source == "valarm"
     ]
     have = {(r.offset, r.at): r for r in existing}
@@ -597,16 +628,22 @@ def sync_alarms(conn: Connection, collection_id: int, calendar: str, uid: str, t
 
 
 def has_any(conn: Connection, collection_id: int, uid: str) -> bool:
-    return conn.execute(
-        select(reminders.c.id).where(
-            reminders.c.collection_id == collection_id, reminders.c.uid == uid
-        ).limit(1)
-    ).first() is not None
+    return (
+        conn.execute(
+            select(reminders.c.id)
+            .where(reminders.c.collection_id == collection_id, reminders.c.uid == uid)
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def has_defaults(conn: Connection, collection_id: int) -> bool:
-    return conn.execute(
-        select(reminder_defaults.c.user_name)
-        .where(reminder_defaults.c.collection_id == collection_id)
-        .limit(1)
-    ).first() is not None
+    return (
+        conn.execute(
+            select(reminder_defaults.c.user_name)
+            .where(reminder_defaults.c.collection_id == collection_id)
+            .limit(1)
+        ).first()
+        is not None
+    )

@@ -66,11 +66,7 @@ def occurrences_from(
     ``horizon``, not cancelled, in order of start."""
     start = datetime.fromtimestamp(low, UTC)
     found = occ.occurrences([("", text)], start, start + horizon, tz, limit=500)
-    return [
-        o
-        for o in found
-        if o.start.timestamp() >= low and o.status.upper() != "CANCELLED"
-    ]
+    return [o for o in found if o.start.timestamp() >= low and o.status.upper() != "CANCELLED"]
 
 
 def next_fire(

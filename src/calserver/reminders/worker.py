@@ -82,12 +82,16 @@ def _due(now: float) -> Any:
 def claim(engine: Engine, now: float, lease: float = LEASE) -> tuple[Any, float] | None:
     """Take one due reminder for ``lease`` seconds: (its row, the lease's end)."""
     with engine.connect() as conn:
-        candidates = conn.execute(
-            select(reminder_queue.c.id)
-            .where(_due(now))
-            .order_by(reminder_queue.c.fire_at, reminder_queue.c.id)
-            .limit(20)
-        ).scalars().all()
+        candidates = (
+            conn.execute(
+                select(reminder_queue.c.id)
+                .where(_due(now))
+                .order_by(reminder_queue.c.fire_at, reminder_queue.c.id)
+                .limit(20)
+            )
+            .scalars()
+            .all()
+        )
     if not candidates:
         return None
     until = now + lease
@@ -110,8 +114,9 @@ class _LeaseLost(Exception):
     """Another worker took the row (or the event changed): roll the delivery back."""
 
 
-def _finish(conn: Connection, row: Any, until: float, state: str, now: float,
-            error: str = "") -> None:
+def _finish(
+    conn: Connection, row: Any, until: float, state: str, now: float, error: str = ""
+) -> None:
     done = conn.execute(
         update(reminder_queue)
         .where(
@@ -119,8 +124,9 @@ def _finish(conn: Connection, row: Any, until: float, state: str, now: float,
             & (reminder_queue.c.state == "pending")
             & (reminder_queue.c.claimed_until == until)
         )
-        .values(state=state, done_at=now, attempts=row.attempts + 1, last_error=error,
-                claimed_until=0.0)
+        .values(
+            state=state, done_at=now, attempts=row.attempts + 1, last_error=error, claimed_until=0.0
+        )
     ).rowcount
     if done != 1:
         raise _LeaseLost()
@@ -147,8 +153,9 @@ def _find_event(conn: Connection, row: Any) -> tuple[int, str, str, str] | None:
         .join(collections, collections.c.id == items.c.collection_id)
         .where(
             items.c.uid == row.uid,
-            collections.c.path.like(owner.replace("%", r"\%").replace("_", r"\_") + "/%",
-                                    escape="\\"),
+            collections.c.path.like(
+                owner.replace("%", r"\%").replace("_", r"\_") + "/%", escape="\\"
+            ),
             collections.c.tag == "VCALENDAR",
         )
         .limit(1)
@@ -175,8 +182,8 @@ def compose(row: Any, text: str, busy: bool, tz: ZoneInfo, calendar: str) -> tup
     """(subject, body) of the reminder of the queued occurrence ``row``."""
     start = datetime.fromtimestamp(row.occ_start, tz)
     found = [
-        o for o in store.timing.occurrences_from(text, row.occ_start, tz,
-                                                 store.timing._HORIZONS[0])
+        o
+        for o in store.timing.occurrences_from(text, row.occ_start, tz, store.timing._HORIZONS[0])
         if o.recurrence_id == row.occurrence
     ]
     if found:
@@ -212,28 +219,43 @@ def _still_due(text: str, tz: ZoneInfo, row: Any, entry: store.Reminder) -> bool
         return entry.at == row.fire_at
     found = store.timing.occurrences_from(text, row.occ_start, tz, timedelta(days=1))
     return any(
-        o.recurrence_id == row.occurrence and o.start.timestamp() == row.occ_start
+        o.recurrence_id == row.occurrence
+        and o.start.timestamp() == row.occ_start
         and o.start.timestamp() - (entry.offset or 0) == row.fire_at
         for o in found
     )
 
 
-def _deliver(engine: Engine, configuration: Any, row: Any, until: float, now: float,
-             counts: Counts, *, check: bool = True) -> None:
+def _deliver(
+    engine: Engine,
+    configuration: Any,
+    row: Any,
+    until: float,
+    now: float,
+    counts: Counts,
+    *,
+    check: bool = True,
+) -> None:
     lateness = configuration.get("reminders", "max_lateness")
     with write_connection(engine) as conn, conn.begin():
-        reminder = conn.execute(
-            select(reminders).where(reminders.c.id == row.reminder_id)
-        ).first()
+        reminder = conn.execute(select(reminders).where(reminders.c.id == row.reminder_id)).first()
         found = _find_event(conn, row)
         if reminder is None or found is None:
             _finish(conn, row, until, "hidden", now, "the event or the reminder is gone")
             counts.hidden += 1
             return
         cid, calendar, text, klass = found
-        entry = store.Reminder(reminder.id, reminder.user_name, cid, calendar, reminder.uid,
-                               reminder.channel, reminder.offset_seconds, reminder.at_time,
-                               reminder.source)
+        entry = store.Reminder(
+            reminder.id,
+            reminder.user_name,
+            cid,
+            calendar,
+            reminder.uid,
+            reminder.channel,
+            reminder.offset_seconds,
+            reminder.at_time,
+            reminder.source,
+        )
         tz = store.zone_of(conn, configuration, row.user_name)
         level = levels.level_for(conn, row.user_name, calendar)
         if level < Level.BUSY or redact.shown_from(klass, "VEVENT") > level:
@@ -288,8 +310,13 @@ def _deliver(engine: Engine, configuration: Any, row: Any, until: float, now: fl
         store.schedule(conn, configuration, entry, text, after_start=row.occ_start, now=now)
 
 
-def deliver_due(engine: Engine, configuration: Any, *, now: float | None = None,
-                stop: threading.Event | None = None) -> Counts:
+def deliver_due(
+    engine: Engine,
+    configuration: Any,
+    *,
+    now: float | None = None,
+    stop: threading.Event | None = None,
+) -> Counts:
     """Deliver every reminder due at ``now``."""
     now = clock.now() if now is None else now
     counts = Counts()
@@ -302,8 +329,9 @@ def deliver_due(engine: Engine, configuration: Any, *, now: float | None = None,
         try:
             before = counts.requeued
             # a row queued again in this pass is delivered as it is (never a loop)
-            _deliver(engine, configuration, row, until, now, counts,
-                     check=row.dedup_key not in requeued)
+            _deliver(
+                engine, configuration, row, until, now, counts, check=row.dedup_key not in requeued
+            )
             if counts.requeued > before:
                 requeued.add(row.dedup_key)
         except _LeaseLost:
@@ -311,8 +339,13 @@ def deliver_due(engine: Engine, configuration: Any, *, now: float | None = None,
     return counts
 
 
-def run_once(engine: Engine, configuration: Any, *, now: float | None = None,
-             stop: threading.Event | None = None) -> Counts:
+def run_once(
+    engine: Engine,
+    configuration: Any,
+    *,
+    now: float | None = None,
+    stop: threading.Event | None = None,
+) -> Counts:
     """One pass: reminders, agendas, then the SMS gateway's queue."""
     now = clock.now() if now is None else now
     counts = deliver_due(engine, configuration, now=now, stop=stop)
@@ -321,8 +354,9 @@ def run_once(engine: Engine, configuration: Any, *, now: float | None = None,
     return counts
 
 
-def run_forever(engine: Engine, configuration: Any, stop: threading.Event,
-                poll: float = POLL_SECONDS) -> None:
+def run_forever(
+    engine: Engine, configuration: Any, stop: threading.Event, poll: float = POLL_SECONDS
+) -> None:
     logger.info("reminders worker started")
     while not stop.is_set():
         try:
@@ -334,8 +368,9 @@ def run_forever(engine: Engine, configuration: Any, stop: threading.Event,
     logger.info("reminders worker stopped")
 
 
-def run_sms_forever(engine: Engine, configuration: Any, stop: threading.Event,
-                    poll: float = POLL_SECONDS) -> None:
+def run_sms_forever(
+    engine: Engine, configuration: Any, stop: threading.Event, poll: float = POLL_SECONDS
+) -> None:
     """The SMS gateway's own loop: a slow gateway never holds the reminders."""
     while not stop.is_set():
         try:

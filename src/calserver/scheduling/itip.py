@@ -207,7 +207,6 @@ def strip_schedule_params(calendar: icalendar.Calendar) -> None:
                 org.params.pop(name, None)
 
 
-
 def alarms(component: Any) -> list[Any]:
     return [c for c in component.subcomponents if c.name == "VALARM"]
 

@@ -348,6 +348,8 @@ def _check_level_fits(conn: Connection, path: str, level: Level) -> None:
         raise InvalidInput(
             f"{path!r} is an address book: share it at level read or write (busy is for calendars)"
         )
+
+
 def check_may_manage(conn: Connection, path: str, actor: str | None) -> None:
     """Whether ``actor`` may manage the calendar at ``path``'s grants (raises
     Forbidden when not; ``None`` is the administrator)."""

@@ -39,8 +39,15 @@ CHOICES = (
     (2880, "2 days before"),
     (10080, "1 week before"),
 )
-DAYS = (("mo", "Monday"), ("tu", "Tuesday"), ("we", "Wednesday"), ("th", "Thursday"),
-        ("fr", "Friday"), ("sa", "Saturday"), ("su", "Sunday"))
+DAYS = (
+    ("mo", "Monday"),
+    ("tu", "Tuesday"),
+    ("we", "Wednesday"),
+    ("th", "Thursday"),
+    ("fr", "Friday"),
+    ("sa", "Saturday"),
+    ("su", "Sunday"),
+)
 #: The notices a redirect may name (never text from the URL).
 DONE = {
     "reminder-added": "The reminder is set.",
@@ -101,8 +108,15 @@ def remind_new(request: WebRequest, values: dict[str, Any], text: str) -> None:
     channel, _, minutes = choice.partition("-")
     services = request.services
     try:
-        store.add(services.engine, services.configuration, request.user, values["calendar"],
-                  _uid(text), channel, minutes_before=int(minutes))
+        store.add(
+            services.engine,
+            services.configuration,
+            request.user,
+            values["calendar"],
+            _uid(text),
+            channel,
+            minutes_before=int(minutes),
+        )
     except CalserverError:  # e.g. the calendar refuses reminders: the event stays
         return
 
@@ -127,8 +141,12 @@ def event_reminders(request: WebRequest) -> Response:
         else:
             minutes = request.field("minutes")
             store.add(
-                services.engine, services.configuration, request.user, shown.cal,
-                _uid(shown.text), request.field("channel") or "email",
+                services.engine,
+                services.configuration,
+                request.user,
+                shown.cal,
+                _uid(shown.text),
+                request.field("channel") or "email",
                 minutes_before=int(minutes) if minutes.isdigit() else -1,
             )
             done = "reminder-added"
@@ -139,7 +157,10 @@ def event_reminders(request: WebRequest) -> Response:
 
 def _event_refused(request: WebRequest, shown: ef.Shown, exc: CalserverError) -> Response:
     return page(
-        request, "error.html", exc.status, message=exc.reason,
+        request,
+        "error.html",
+        exc.status,
+        message=exc.reason,
         back=request.url("/event", cal=shown.cal, href=shown.href),
     )
 
@@ -147,8 +168,12 @@ def _event_refused(request: WebRequest, shown: ef.Shown, exc: CalserverError) ->
 # --- the settings page ------------------------------------------------------------------
 
 
-def _page(request: WebRequest, status: int = 200, errors: dict[str, str] | None = None,
-          form: dict[str, Any] | None = None) -> Response:
+def _page(
+    request: WebRequest,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+) -> Response:
     services = request.services
     with services.engine.connect() as conn:
         zone = store.zone_of(conn, services.configuration, request.user)
