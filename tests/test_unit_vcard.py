@@ -61,3 +61,25 @@ def test_begins_with_names_the_object_a_body_holds() -> None:
     assert vcard.begins_with("\ufeff\r\nBEGIN:VCARD\r\n") == "VCARD"
     assert vcard.begins_with("begin:vcalendar\r\n") == "VCALENDAR"
     assert vcard.begins_with("FN:x") == ""
+
+
+def test_content_lines_unfold_and_split_at_any_line_end() -> None:
+    text = "\ufeffBEGIN:VCARD\r\nNOTE:one\r\n  two\nFN:A\rEND:VCARD\r\n\r\n"
+    assert vcard.content_lines(text) == ["BEGIN:VCARD", "NOTE:one two", "FN:A", "END:VCARD"]
+
+
+def test_split_line_drops_the_group_and_respects_quotes() -> None:
+    line = 'item1.email;TYPE=work;LABEL="a:b":x@example.org'
+    assert vcard.split_line(line) == ("EMAIL", {"TYPE": "work", "LABEL": "a:b"}, "x@example.org")
+    assert vcard.split_line("no value here") == ("", {}, "")
+
+
+def test_components_split_at_unescaped_semicolons_and_unescape_each() -> None:
+    assert vcard.components(r"Doe\;Smith;Jane;;Dr.\, PhD;") == [
+        "Doe;Smith",
+        "Jane",
+        "",
+        "Dr., PhD",
+        "",
+    ]
+    assert vcard.components(r"Line\none") == ["Line\none"]

@@ -12,16 +12,15 @@ version iOS and DAVx5 both read without conversion.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 
-from calserver.contacts.vcard import unfold
+from calserver.ical.vcard import components as _components
+from calserver.ical.vcard import content_lines as unfold
+from calserver.ical.vcard import split_line, unescape
 
 #: The properties the form owns; every other property stays untouched.
 OWNED = ("FN", "N", "EMAIL", "TEL", "ORG", "NOTE")
-
-_NAME = re.compile(r"^(?:[A-Za-z0-9-]+\.)?([A-Za-z0-9-]+)")
 
 
 @dataclass
@@ -50,45 +49,10 @@ def escape(value: str) -> str:
     )
 
 
-def unescape(value: str) -> str:
-    out: list[str] = []
-    chars = iter(value)
-    for char in chars:
-        if char == "\\":
-            following = next(chars, "")
-            out.append("\n" if following in ("n", "N") else following)
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-def _components(value: str) -> list[str]:
-    """The ``;``-separated parts of a structured value, unescaped (RFC 6350 3.3)."""
-    parts: list[str] = []
-    current: list[str] = []
-    chars = iter(value)
-    for char in chars:
-        if char == "\\":
-            current.append(char + next(chars, ""))
-        elif char == ";":
-            parts.append(unescape("".join(current)))
-            current = []
-        else:
-            current.append(char)
-    parts.append(unescape("".join(current)))
-    return parts
-
-
 def _split(line: str) -> tuple[str, str]:
     """(property name in upper case without its group, value) of a content line."""
-    quoted = False
-    for index, char in enumerate(line):
-        if char == '"':
-            quoted = not quoted
-        elif char == ":" and not quoted:
-            found = _NAME.match(line[:index])
-            return (found.group(1).upper() if found else ""), line[index + 1 :]
-    return "", ""
+    name, _, value = split_line(line)
+    return name, value
 
 
 def fold(line: str) -> str:

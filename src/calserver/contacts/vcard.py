@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-_FOLD = re.compile(r"\r?\n[ \t]")
+from calserver.ical import vcard as vcard_format
+
 _LINE = re.compile(r"\r\n|\n|\r")
 
 
@@ -43,63 +44,14 @@ class Person:
     other_names: tuple[str, ...] = ()
 
 
-def unfold(text: str) -> list[str]:
-    """The logical content lines of ``text`` (RFC 6350 3.2)."""
-    return [line for line in _LINE.split(_FOLD.sub("", text)) if line.strip()]
-
-
-def _split_line(line: str) -> tuple[str, dict[str, str], str]:
-    """(NAME in upper case without its group, parameters, value) of a content line
-    (RFC 6350 3.3: ``[group.]name *(";" param) ":" value``), quotes respected."""
-    quoted = False
-    for index, char in enumerate(line):
-        if char == '"':
-            quoted = not quoted
-        elif char == ":" and not quoted:
-            head, value = line[:index], line[index + 1 :]
-            break
-    else:
-        return "", {}, ""
-    parts = head.split(";")
-    name = parts[0].rpartition(".")[2].strip().upper()
-    params: dict[str, str] = {}
-    for part in parts[1:]:
-        key, _, val = part.partition("=")
-        params[key.strip().upper()] = val.strip().strip('"')
-    return name, params, value
-
-
 def unescape(value: str) -> str:
-    """A text value without RFC 6350 3.4 escapes (``\\,`` ``\\;`` ``\\\\`` ``\\n``)."""
-    out: list[str] = []
-    chars = iter(value)
-    for char in chars:
-        if char == "\\":
-            following = next(chars, "")
-            out.append(" " if following in ("n", "N") else following)
-        else:
-            out.append(char)
-    return "".join(out).strip()
+    """A text value without RFC 6350 3.4 escapes, on one line (a picker shows one)."""
+    return vcard_format.unescape(value).replace("\n", " ").strip()
 
 
 def _components(value: str) -> list[str]:
-    """The ``;``-separated components of a structured value (RFC 6350 3.3), unescaped."""
-    parts: list[str] = []
-    current: list[str] = []
-    escaped = False
-    for char in value:
-        if escaped:
-            current.append("\\" + char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == ";":
-            parts.append(unescape("".join(current)))
-            current = []
-        else:
-            current.append(char)
-    parts.append(unescape("".join(current)))
-    return parts
+    """The components of a structured value (RFC 6350 3.3), each on one line."""
+    return [part.replace("\n", " ").strip() for part in vcard_format.components(value)]
 
 
 def split(text: str) -> Iterator[Card]:
@@ -127,8 +79,8 @@ def split(text: str) -> Iterator[Card]:
             depth -= 1
             if depth == 0:
                 card = "\r\n".join(current) + "\r\n"
-                for content in unfold(card):
-                    name, _, value = _split_line(content)
+                for content in vcard_format.content_lines(card):
+                    name, _, value = vcard_format.split_line(content)
                     if name == "UID" and not uid:
                         uid = value.strip()
                 yield Card(number, card, uid)
@@ -144,8 +96,8 @@ def person(text: str) -> Person:
     emails: list[str] = []
     others: list[str] = []
     depth = 0
-    for line in unfold(text):
-        name, _, value = _split_line(line)
+    for line in vcard_format.content_lines(text):
+        name, _, value = vcard_format.split_line(line)
         upper = line.strip().upper()
         if upper == "BEGIN:VCARD":
             depth += 1

@@ -26,6 +26,7 @@ NO_UID_CONFLICT = "CR:no-uid-conflict"
 MAX_RESOURCE_SIZE = "CR:max-resource-size"
 
 _UNFOLD = re.compile(r"\r?\n[ \t]")
+_LINE_END = re.compile(r"\r\n|\n|\r")
 _CONTENT_LINE = re.compile(r"^(?P<name>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)?)(?P<params>;[^:]*)?:")
 #: RFC 6350 3.4 / RFC 2426 5: a backslash escapes only a backslash, a comma, a
 #: semicolon, or stands for a newline (n or N); vCard 3.0 also allows ``\:``.
@@ -68,9 +69,50 @@ def begins_with(text: str) -> str:
 
 
 def content_lines(text: str) -> list[str]:
-    """The unfolded content lines of ``text`` (RFC 6350 3.2), blank lines dropped."""
+    """The unfolded content lines of ``text`` (RFC 6350 3.2: a line starting with a
+    space or a tab continues the one before it), blank lines dropped."""
     unfolded = _UNFOLD.sub("", text.lstrip("\ufeff"))
-    return [line for line in re.split(r"\r?\n", unfolded) if line.strip()]
+    return [line for line in _LINE_END.split(unfolded) if line.strip()]
+
+
+def split_line(line: str) -> tuple[str, dict[str, str], str]:
+    """(NAME in upper case without its group, parameters, value) of a content line
+    (RFC 6350 3.3: ``[group.]name *(";" param) ":" value``), quotes respected;
+    ("", {}, "") for a line without a value."""
+    quoted = False
+    for index, char in enumerate(line):
+        if char == '"':
+            quoted = not quoted
+        elif char == ":" and not quoted:
+            head, value = line[:index], line[index + 1 :]
+            break
+    else:
+        return "", {}, ""
+    parts = head.split(";")
+    name = parts[0].rpartition(".")[2].strip().upper()
+    params: dict[str, str] = {}
+    for part in parts[1:]:
+        key, _, val = part.partition("=")
+        params[key.strip().upper()] = val.strip().strip('"')
+    return name, params, value
+
+
+def components(value: str) -> list[str]:
+    """The ``;``-separated components of a structured value (RFC 6350 3.3: N, ADR,
+    ORG), each unescaped."""
+    parts: list[str] = []
+    current: list[str] = []
+    chars = iter(value)
+    for char in chars:
+        if char == "\\":
+            current.append(char + next(chars, ""))
+        elif char == ";":
+            parts.append(unescape("".join(current)))
+            current = []
+        else:
+            current.append(char)
+    parts.append(unescape("".join(current)))
+    return parts
 
 
 def _value(line: str) -> tuple[str, str]:
