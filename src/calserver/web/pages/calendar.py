@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -53,7 +54,7 @@ _MONTHS = occ.MONTH_NAMES
 #: Fixed notices for ``?done=`` after a form that ends on the calendar (never text
 #: from the URL): deleting a whole event or cancelling a meeting (calserver.web.pages.events).
 DONE = {"deleted": "The event was deleted."}
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def _anchor(request: WebRequest, today: date) -> date:
@@ -100,7 +101,7 @@ def _step(view: str, anchor: date, forward: bool) -> date:
 
 def _title(view: str, anchor: date, first: date, last: date) -> str:
     if view == "day":
-        weekday, month = _WEEKDAYS[anchor.weekday()], _MONTHS[anchor.month - 1]
+        weekday, month = WEEKDAYS[anchor.weekday()], _MONTHS[anchor.month - 1]
         return f"{weekday} {anchor.day} {month} {anchor.year}"
     if view == "month":
         return f"{_MONTHS[anchor.month - 1]} {anchor.year}"
@@ -141,26 +142,53 @@ def _select(request: WebRequest, calendars: list[agenda.CalendarView]) -> Select
     return Selection([c for c in calendars if c.key not in kept], "", None)
 
 
-@route("GET", "/calendar")
-def calendar(request: WebRequest) -> Response:
+@dataclass(frozen=True)
+class Period:
+    """The days a calendar view shows and the events of the calendars chosen, in the
+    user's time zone and first day of the week (the calendar and its print view)."""
+
+    prefs: settings.Settings
+    view: str
+    today: date
+    anchor: date
+    first: date
+    last: date
+    calendars: list[agenda.CalendarView]
+    selection: Selection
+    #: ``?tag=``: only the events the person tagged so (issue 17); "" for all
+    tag: str
+    events: list[agenda.AgendaEvent]
+
+
+def shown_period(
+    request: WebRequest, bounds: Callable[[str, date, int], tuple[date, date]]
+) -> Period:
+    """The period of ``?view=`` and ``?date=`` (its days from ``bounds``) with the
+    events of the shown calendars."""
     services = request.services
     prefs = settings.get(services.engine, services.configuration, request.user)
-    tz = prefs.zone
     view = _view(request)
-    today = datetime.now(tz).date()
+    today = datetime.now(prefs.zone).date()
     anchor = _anchor(request, today)
-    first, last = _bounds(view, anchor, prefs.week_start)
+    first, last = bounds(view, anchor, prefs.week_start)
     calendars = agenda.calendars(services.storage, request.user)
     selection = _select(request, calendars)
-    start, end = occ.days_window(first, last, tz)
-    found = agenda.events(services.storage, request.user, selection.shown, start, end, tz)
-    tag = request.arg("tag")  # only the events the person tagged so (issue 17)
+    start, end = occ.days_window(first, last, prefs.zone)
+    found = agenda.events(services.storage, request.user, selection.shown, start, end, prefs.zone)
+    tag = request.arg("tag")
     found = tagged_only(request, found, tag) if tag else found
-    days = grid.days(found, first, last, today, tz)
+    return Period(prefs, view, today, anchor, first, last, calendars, selection, tag, found)
+
+
+@route("GET", "/calendar")
+def calendar(request: WebRequest) -> Response:
+    p = shown_period(request, _bounds)
+    tz, view, anchor, today = p.prefs.zone, p.view, p.anchor, p.today
+    days = grid.days(p.events, p.first, p.last, today, tz)
 
     def link(**changes: Any) -> str:
-        query: dict[str, Any] = {"view": view, "date": anchor.isoformat(), "only": selection.only}
-        query["tag"] = tag
+        query: dict[str, Any] = {"view": view, "date": anchor.isoformat(), "only": p.selection.only}
+        query["tag"] = p.tag
         query.update(changes)
         return request.url("/calendar", **query)
 
@@ -173,39 +201,39 @@ def calendar(request: WebRequest) -> Response:
         return request.url("/event/new", start=start)
 
     kinds = [
-        (label, [c for c in calendars if c.kind == kind]) for kind, label in agenda.KINDS.items()
+        (label, [c for c in p.calendars if c.kind == kind]) for kind, label in agenda.KINDS.items()
     ]
     response = page(
         request,
         "calendar.html",
         view=view,
-        title=_title(view, anchor, first, last),
+        title=_title(view, anchor, p.first, p.last),
         anchor=anchor,
         today=today,
         days=days,
         weeks=grid.weeks(days) if view == "month" else [],
-        weekdays=[_WEEKDAYS[(prefs.week_start + i) % 7] for i in range(7)],
+        weekdays=[WEEKDAYS[(p.prefs.week_start + i) % 7] for i in range(7)],
         kinds=[(label, members) for label, members in kinds if members],
-        shown={c.target for c in selection.shown},
-        only=selection.only,
+        shown={c.target for c in p.selection.shown},
+        only=p.selection.only,
         link=link,
         event_link=event_link,
         new_link=new_link,
         previous=link(date=_step(view, anchor, False).isoformat()),
         following=link(date=_step(view, anchor, True).isoformat()),
         today_link=link(date=today.isoformat()),
-        timezone=prefs.timezone,
+        timezone=p.prefs.timezone,
         when=lambda event: occ.when(event.occurrence, tz),
         day_label=occ.day_label,
-        weekday_names=_WEEKDAYS,
+        weekday_names=WEEKDAYS,
         month_names=_MONTHS,
         span_text=lambda event, day, short: span_text(event, day, short, tz),
         hours=range(24),
         month_events=grid.MONTH_EVENTS,
         notice=DONE.get(request.arg("done"), ""),
     )
-    if selection.cookie is not None:
-        response.headers.append(selection.cookie)
+    if p.selection.cookie is not None:
+        response.headers.append(p.selection.cookie)
     return response
 
 

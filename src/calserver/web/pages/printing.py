@@ -11,19 +11,16 @@ import calendar as monthdays
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from calserver import agenda
 from calserver.accounts import settings
 from calserver.ical import compose
 from calserver.ical import occurrences as occ
 from calserver.web import eventforms as ef
 from calserver.web.http import Response, WebRequest
-from calserver.web.pages.calendar import _anchor, _select, _title, _view
+from calserver.web.pages.calendar import WEEKDAYS, _title, shown_period
 from calserver.web.pages.events import _when
-from calserver.web.pages.find import event_tag_values, tagged_only
+from calserver.web.pages.find import event_tag_values
 from calserver.web.render import page
 from calserver.web.routes import route
-
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def _bounds(view: str, anchor: date, week_start: int) -> tuple[date, date]:
@@ -41,20 +38,9 @@ def _time(moment: datetime, all_day: bool) -> str:
 
 @route("GET", "/print")
 def print_view(request: WebRequest) -> Response:
-    services = request.services
-    prefs = settings.get(services.engine, services.configuration, request.user)
-    tz = prefs.zone
-    view = _view(request)
-    today = datetime.now(tz).date()
-    anchor = _anchor(request, today)
-    first, last = _bounds(view, anchor, prefs.week_start)
-    calendars = agenda.calendars(services.storage, request.user)
-    selection = _select(request, calendars)
-    start, end = occ.days_window(first, last, tz)
-    found = agenda.events(services.storage, request.user, selection.shown, start, end, tz)
-    tag = request.arg("tag")
-    if tag:
-        found = tagged_only(request, found, tag)
+    shown = shown_period(request, _bounds)
+    view, anchor, first, last, tag = shown.view, shown.anchor, shown.first, shown.last, shown.tag
+    tz, found = shown.prefs.zone, shown.events
     days: list[dict[str, Any]] = []
     day = first
     while day <= last:
@@ -74,7 +60,7 @@ def print_view(request: WebRequest) -> Response:
                 )
         days.append(
             {
-                "label": f"{_WEEKDAYS[day.weekday()]} {day.day} "
+                "label": f"{WEEKDAYS[day.weekday()]} {day.day} "
                 f"{occ.MONTH_NAMES[day.month - 1]} {day.year}",
                 "iso": day.isoformat(),
                 "entries": entries,
