@@ -1,7 +1,7 @@
 """Database access (L2): one SQLAlchemy engine per URL and process, the connection
 helpers every layer above uses (:func:`write_connection`, :func:`read_transaction`,
 :func:`write_transaction`, :func:`advisory_lock`, :func:`upsert`,
-:func:`insert_missing`), schema versioning.
+:func:`insert_missing`, :func:`claim_row` for the work queues), schema versioning.
 
 This package imports only what is below it (``calserver.config``, ``calserver.urls``
 through :mod:`calserver.db.models`) and nothing of the store or the services, at module
@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Table,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     inspect,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -133,6 +135,35 @@ def advisory_lock(conn: Connection, name: str) -> None:
     if conn.dialect.name == "postgresql":
         key = zlib.crc32(name.encode("utf-8"))
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def claim_row(
+    engine: Engine, table: Table, due: ColumnElement[bool], order: tuple[Any, ...], until: float
+) -> Any | None:
+    """Lease one row of the work queue ``table`` (columns ``id`` and ``claimed_until``):
+    the first row, in ``order`` (columns), that ``due`` selects and that no other worker took
+    meanwhile; its ``claimed_until`` is set to ``until``. The row as it is after the
+    lease, or None.
+
+    A plain read of up to 20 candidates first, so that an idle worker never takes
+    SQLite's write lock; then a compare-and-set per candidate (an UPDATE whose WHERE
+    repeats ``due``), so that several workers, in several processes on PostgreSQL,
+    never take the same row. ``due`` must hold no longer once the lease is set (it
+    includes ``claimed_until <= now``)."""
+    with engine.connect() as conn:
+        candidates = (
+            conn.execute(select(table.c.id).where(due).order_by(*order).limit(20)).scalars().all()
+        )
+    if not candidates:
+        return None
+    with write_transaction(engine) as conn:
+        for row_id in candidates:
+            taken = conn.execute(
+                update(table).where((table.c.id == row_id) & due).values(claimed_until=until)
+            ).rowcount
+            if taken == 1:
+                return conn.execute(select(table).where(table.c.id == row_id)).one()
+    return None
 
 
 def _insert(conn: Connection, table: Table, values: dict[str, Any]) -> Any:

@@ -29,7 +29,7 @@ from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from calserver.db import write_connection
+from calserver.db import claim_row, write_connection
 from calserver.db.models import mail_outbox
 from calserver.errors import InvalidInput
 
@@ -151,39 +151,13 @@ def claim(engine: Engine, lease: float, *, now: float | None = None) -> Claimed 
     """Take the next due message for ``lease`` seconds, or None when nothing is due
     (or every due message is taken by another worker)."""
     now = time.time() if now is None else now
-    # A plain read first: an idle worker never takes SQLite's write lock.
-    with engine.connect() as conn:
-        candidates = (
-            conn.execute(
-                select(mail_outbox.c.id)
-                .where(_due(now))
-                .order_by(mail_outbox.c.not_before, mail_outbox.c.id)
-                .limit(20)
-            )
-            .scalars()
-            .all()
-        )
-    if not candidates:
-        return None
     lease_until = now + lease
-    with write_connection(engine) as conn, conn.begin():
-        for message_id in candidates:
-            taken = conn.execute(
-                update(mail_outbox)
-                .where((mail_outbox.c.id == message_id) & _due(now))
-                .values(claimed_until=lease_until)
-            ).rowcount
-            if taken != 1:
-                continue  # another worker was faster
-            row = conn.execute(
-                select(
-                    mail_outbox.c.recipients, mail_outbox.c.message, mail_outbox.c.attempts
-                ).where(mail_outbox.c.id == message_id)
-            ).one()
-            return Claimed(
-                message_id, row.recipients.split("\n"), row.message, row.attempts, lease_until
-            )
-    return None
+    row = claim_row(
+        engine, mail_outbox, _due(now), (mail_outbox.c.not_before, mail_outbox.c.id), lease_until
+    )
+    if row is None:
+        return None
+    return Claimed(row.id, row.recipients.split("\n"), row.message, row.attempts, lease_until)
 
 
 def mark_sent(engine: Engine, message_id: int, note: str = "", *, now: float | None = None) -> bool:

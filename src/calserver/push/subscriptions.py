@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
-from calserver.db import write_connection
+from calserver.db import claim_row, write_connection
 from calserver.db.models import push_subscriptions as subs
 from calserver.push.crypto import b64url
 
@@ -158,25 +158,8 @@ def claim(engine: Engine, lease: float, *, now: float | None = None) -> Subscrip
     """Take the next subscription with news for ``lease`` seconds (compare-and-set, as
     ``calserver.mail.outbox.claim``), or None."""
     now = time.time() if now is None else now
-    with engine.connect() as conn:
-        candidates = (
-            conn.execute(
-                select(subs.c.id).where(_due(now)).order_by(subs.c.pending_since).limit(20)
-            )
-            .scalars()
-            .all()
-        )
-    if not candidates:
-        return None
-    with write_connection(engine) as conn, conn.begin():
-        for sid in candidates:
-            taken = conn.execute(
-                update(subs).where((subs.c.id == sid) & _due(now)).values(claimed_until=now + lease)
-            ).rowcount
-            if taken == 1:
-                row = conn.execute(select(subs).where(subs.c.id == sid)).one()
-                return _subscription(row)
-    return None
+    row = claim_row(engine, subs, _due(now), (subs.c.pending_since,), now + lease)
+    return None if row is None else _subscription(row)
 
 
 def mark_sent(

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
-from calserver.db import upsert, write_connection
+from calserver.db import claim_row, upsert, write_connection
 from calserver.db.models import phones, sms_outbox
 from calserver.errors import Conflict, InvalidInput, NotFound
 from calserver.mail import outbox
@@ -207,26 +207,7 @@ def _due(now: float) -> Any:
 
 
 def claim(engine: Engine, lease: float, now: float) -> Any | None:
-    with engine.connect() as conn:
-        candidates = (
-            conn.execute(
-                select(sms_outbox.c.id).where(_due(now)).order_by(sms_outbox.c.id).limit(20)
-            )
-            .scalars()
-            .all()
-        )
-    if not candidates:
-        return None
-    with write_connection(engine) as conn, conn.begin():
-        for sms_id in candidates:
-            taken = conn.execute(
-                update(sms_outbox)
-                .where((sms_outbox.c.id == sms_id) & _due(now))
-                .values(claimed_until=now + lease)
-            ).rowcount
-            if taken == 1:
-                return conn.execute(select(sms_outbox).where(sms_outbox.c.id == sms_id)).one()
-    return None
+    return claim_row(engine, sms_outbox, _due(now), (sms_outbox.c.id,), now + lease)
 
 
 def post(configuration: Any, body: bytes) -> int:

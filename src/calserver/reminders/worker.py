@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.exc import OperationalError
 
-from calserver.db import write_connection
+from calserver.db import claim_row, write_connection
 from calserver.db.models import collections, items, reminder_queue, reminders, users
 from calserver.ical import occurrences as occ
 from calserver.mail import outbox
@@ -81,33 +81,10 @@ def _due(now: float) -> Any:
 
 def claim(engine: Engine, now: float, lease: float = LEASE) -> tuple[Any, float] | None:
     """Take one due reminder for ``lease`` seconds: (its row, the lease's end)."""
-    with engine.connect() as conn:
-        candidates = (
-            conn.execute(
-                select(reminder_queue.c.id)
-                .where(_due(now))
-                .order_by(reminder_queue.c.fire_at, reminder_queue.c.id)
-                .limit(20)
-            )
-            .scalars()
-            .all()
-        )
-    if not candidates:
-        return None
     until = now + lease
-    with write_connection(engine) as conn, conn.begin():
-        for queue_id in candidates:
-            taken = conn.execute(
-                update(reminder_queue)
-                .where((reminder_queue.c.id == queue_id) & _due(now))
-                .values(claimed_until=until)
-            ).rowcount
-            if taken == 1:
-                row = conn.execute(
-                    select(reminder_queue).where(reminder_queue.c.id == queue_id)
-                ).one()
-                return row, until
-    return None
+    order = (reminder_queue.c.fire_at, reminder_queue.c.id)
+    row = claim_row(engine, reminder_queue, _due(now), order, until)
+    return None if row is None else (row, until)
 
 
 class _LeaseLost(Exception):
