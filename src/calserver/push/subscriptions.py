@@ -155,8 +155,8 @@ def remove_expired(engine: Engine, *, now: float | None = None) -> int:
 
 
 def claim(engine: Engine, lease: float, *, now: float | None = None) -> Subscription | None:
-    """Take the next subscription with news for ``lease`` seconds (compare-and-set, as
-    ``calserver.mail.outbox.claim``), or None."""
+    """Take the next subscription with news for ``lease`` seconds (``db.claim_row``), or
+    None."""
     now = time.time() if now is None else now
     row = claim_row(engine, subs, _due(now), (subs.c.pending_since,), now + lease)
     return None if row is None else _subscription(row)
