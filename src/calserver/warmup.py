@@ -24,6 +24,7 @@ from typing import Any
 from radicale import item as radicale_item
 from sqlalchemy import select
 
+from calserver.accounts import passwords
 from calserver.auth import SIGNED_IN
 from calserver.dav import compat
 from calserver.db.models import collections, items
@@ -107,6 +108,7 @@ def _request(app: WSGIApp, user: str, method: str, path: str, body: str, depth: 
 def warm(app: WSGIApp, application: Any, storage: Any) -> None:
     """Run what a first request would run for the first time (see the module)."""
     datetime.strptime("20000101T000000Z", "%Y%m%dT%H%M%SZ")
+    passwords.warm_up()
     item = radicale_item.Item(collection_path="warm-up", text=_EVENT)
     item.prepare()
     item.vobject_item.serialize()

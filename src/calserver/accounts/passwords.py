@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from passlib.context import CryptContext
 
 context = CryptContext(
@@ -11,9 +13,19 @@ context = CryptContext(
     deprecated=["bcrypt", "sha512_crypt", "sha256_crypt", "apr_md5_crypt", "md5_crypt"],
 )
 
-#: Verified against when the account does not exist, so that an unknown user costs the
-#: same time as a wrong password.
-_DUMMY_HASH = context.hash("calserver-dummy-password")
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so that an unknown user costs
+    the same time as a wrong password. Made at the first use, not at import: every
+    command-line process imports this module, and an argon2 hash costs 0.2 s."""
+    return context.hash("calserver-dummy-password")
+
+
+def warm_up() -> None:
+    """Make the dummy hash before a server answers its first login (calserver.warmup),
+    so that the first unknown user costs what the next ones cost."""
+    _dummy_hash()
 
 
 def hash_password(password: str) -> str:
@@ -28,7 +40,7 @@ def verify(password: str, stored: str | None) -> tuple[bool, str | None]:
     """Check ``password``; returns (ok, replacement hash when the stored one is outdated).
     ``stored=None`` (no such account) burns the same time and fails."""
     if not stored or not is_known_hash(stored):
-        context.verify(password, _DUMMY_HASH)
+        context.verify(password, _dummy_hash())
         return False, None
     try:
         ok, new_hash = context.verify_and_update(password, stored)
