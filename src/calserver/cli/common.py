@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,3 +64,17 @@ def stopped_by_signals() -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def utc_time(moment: float | None) -> str:
+    """A timestamp as the queue listings print it (``2026-03-09T10:00:00Z``; "-" for none)."""
+    if moment is None:
+        return "-"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+
+
+def next_attempt(failed: float | None, not_before: float, now: float) -> str:
+    """A queued message's next attempt, as the mail and SMS queue listings say it."""
+    if failed:
+        return f"never (gave up {utc_time(failed)})"
+    return utc_time(not_before) if not_before > now else "due now"

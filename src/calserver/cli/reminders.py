@@ -11,7 +11,7 @@ from typing import Any
 from radicale import config as radicale_config
 
 from calserver.accounts import settings
-from calserver.cli.common import EXIT_OK, engine_of
+from calserver.cli.common import EXIT_OK, engine_of, next_attempt, utc_time
 from calserver.reminders import agenda_mail, sms, store
 
 
@@ -49,12 +49,6 @@ def add_parsers(sub: Any, parent: argparse.ArgumentParser) -> None:
         parents=[parent],
     )
     q.set_defaults(func=cmd_sms_queue)
-
-
-def _when(moment: float | None) -> str:
-    if moment is None:
-        return "-"
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
 
 
 def cmd_reminders(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
@@ -101,7 +95,7 @@ def cmd_reminders(cfg: radicale_config.Configuration, args: argparse.Namespace) 
                     reminder.channel,
                     store.timing.describe_offset(reminder.offset, reminder.at, zone),
                     reminder.source,
-                    _when(due),
+                    utc_time(due),
                 ]
             )
         )
@@ -120,10 +114,7 @@ def cmd_sms_queue(cfg: radicale_config.Configuration, args: argparse.Namespace) 
     print("ID\tTO\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR" if queued else "no SMS waiting")
     now = time.time()
     for message in queued:
-        if message.failed:
-            state = f"never (gave up {_when(message.failed)})"
-        else:
-            state = _when(message.not_before) if message.not_before > now else "due now"
+        state = next_attempt(message.failed, message.not_before, now)
         print(
             f"{message.id}\t{message.number}\t{message.attempts} attempt(s)\t{state}"
             f"\t{message.last_error or '-'}"

@@ -12,7 +12,7 @@ import time
 from radicale import config as radicale_config
 
 from calserver import config as calserver_config
-from calserver.cli.common import EXIT_OK, engine_of, storage_of
+from calserver.cli.common import EXIT_OK, engine_of, next_attempt, storage_of
 from calserver.mail import outbox, worker
 from calserver.push import worker as push_worker
 from calserver.reminders import worker as reminders_worker
@@ -101,17 +101,11 @@ def cmd_worker(cfg: radicale_config.Configuration, args: argparse.Namespace) -> 
 
 
 def cmd_mail_queue(cfg: radicale_config.Configuration, args: argparse.Namespace) -> int:
-    def when(timestamp: float) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
-
     queued = outbox.unsent(engine_of(cfg))
     print("ID\tRECIPIENTS\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR" if queued else "no email waiting")
     now = time.time()
     for message in queued:
-        if message.failed:
-            state = f"never (gave up {when(message.failed)})"
-        else:
-            state = when(message.not_before) if message.not_before > now else "due now"
+        state = next_attempt(message.failed, message.not_before, now)
         print(
             f"{message.id}\t{', '.join(message.recipients)}\t{message.attempts} attempt(s)"
             f"\t{state}\t{message.last_error or '-'}"
