@@ -272,6 +272,24 @@ def run_cli(
     )
 
 
+def wait_until_listening(
+    port: int, process: subprocess.Popen[bytes], log_path: Path, name: str
+) -> None:
+    """Wait (30 s at most) until ``process`` accepts connections on 127.0.0.1:``port``;
+    RuntimeError with its log when it exits or does not start."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited: " + log_path.read_text(errors="replace"))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"{name} did not start: " + log_path.read_text(errors="replace"))
+
+
 def start_server(
     database_url: str, data_folder: Path, *extra: str, serve_args: tuple[str, ...] = ()
 ) -> LiveServer:
@@ -304,18 +322,7 @@ def start_server(
         stderr=subprocess.STDOUT,
         env={**os.environ, "CALSERVER_CONFIG": os.devnull},
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("calserver exited: " + log_path.read_text(errors="replace"))
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        raise RuntimeError("calserver did not start: " + log_path.read_text(errors="replace"))
+    wait_until_listening(port, process, log_path, "calserver")
     return LiveServer(f"http://127.0.0.1:{port}", data_folder, database_url, process, log_path)
 
 

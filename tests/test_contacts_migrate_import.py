@@ -5,10 +5,8 @@ go in and out of address books (``calserver import`` / ``export``, RFC 6350 / 63
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +21,7 @@ from calserver import db
 from calserver.contacts import books, vcard
 from calserver.errors import InvalidInput, NotFound
 from calserver.storage import Storage
-from tests.conftest import FIXTURES, free_port, run_cli, start_server
+from tests.conftest import FIXTURES, free_port, run_cli, start_server, wait_until_listening
 
 with open(FIXTURES / "contacts-clients.vcf", encoding="utf-8", newline="") as _f:
     CLIENT_CARDS = _f.read()  # CRLF line ends, as clients send them
@@ -85,20 +83,6 @@ class RadicaleBooks:
     bodies: dict[str, str] = field(default_factory=dict)
 
 
-def _wait_for(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("radicale exited: " + log.read_text(errors="replace"))
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("radicale did not start: " + log.read_text(errors="replace"))
-
-
 @pytest.fixture(scope="module")
 def radicale_books(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleBooks]:
     """Ann keeps two address books in stock Radicale: ``contacts``, filled card by card
@@ -124,7 +108,7 @@ def radicale_books(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Radical
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for(port, process, log)
+        wait_until_listening(port, process, log, "radicale")
         url = f"http://127.0.0.1:{port}"
         auth = ("ann", PASSWORD)
         site = RadicaleBooks(folder, htpasswd, config)

@@ -8,7 +8,6 @@ calendars are read and written with the ``caldav`` library."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -29,7 +28,14 @@ from calserver import api, db
 from calserver.db.models import sync_pairs
 from calserver.remotesync import worker as sync_worker
 from calserver.storage import Storage
-from tests.conftest import PASSWORD, LiveServer, free_port, make_configuration, start_server
+from tests.conftest import (
+    PASSWORD,
+    LiveServer,
+    free_port,
+    make_configuration,
+    start_server,
+    wait_until_listening,
+)
 from tests.e2e_support import send
 from tests.test_api import Client
 
@@ -67,20 +73,6 @@ def series(uid: str, summary: str = "Standup", category: str = "work") -> str:
 
 
 # --- the servers -------------------------------------------------------------------------
-
-
-def _wait_for(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("radicale exited: " + log.read_text(errors="replace"))
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("radicale did not start")
 
 
 @dataclass
@@ -154,7 +146,7 @@ def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for(port, process, log)
+        wait_until_listening(port, process, log, "radicale")
         yield Site(f"http://127.0.0.1:{port}", "ann")
     finally:
         process.terminate()
