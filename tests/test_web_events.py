@@ -171,6 +171,11 @@ def test_the_suggested_weekly_day_follows_a_changed_start_date(web: WSGIClient) 
     for days in (["WE"], ["TU", "TH"]):
         cal, href = created(web, session, repeat="WEEKLY", days=days, days_for="TU")
         assert [str(d) for d in events_of(stored(web, cal, href))[0]["RRULE"]["BYDAY"]] == days
+    # a forged days_for is no weekday: the ticked day stays, and the form shows it escaped
+    cal, href = created(web, session, repeat="WEEKLY", days=["TU"], days_for="<b>TU")
+    assert [str(d) for d in events_of(stored(web, cal, href))[0]["RRULE"]["BYDAY"]] == ["TU"]
+    page = post(web, session, "/.web/event/new", event_form(start_date="bad", days_for="<b>"))
+    assert page.status == 400 and "<b>" not in page.text
     # the edit form says which day its ticks were shown for
     page = get(web, f"/.web/event/edit?cal={cal}&href={href}", session)
     assert 'name="days_for" value="MO"' in page.text
